@@ -1,0 +1,18 @@
+"""appariement — secure statistical record linkage for French administrative data.
+
+Subpackages (dependencies point one way: identity ← crypto ← blocking/linkage ← evaluation ← cli):
+
+- :mod:`appariement.identity` — traits d'identité and the NIR, standardised and checked;
+- :mod:`appariement.crypto` — keys, keyed pseudonyms, the CSNS-like pivot, encrypted exchange,
+  Bloom-filter encodings;
+- :mod:`appariement.blocking` / :mod:`appariement.linkage` — the cascade: exact pivot, then
+  probabilistic Fellegi-Sunter linkage (Splink);
+- :mod:`appariement.evaluation` — match quality, disclosure control, counterfactual datasets;
+- :mod:`appariement.io` — the data contract (reading, mapping, validating input tables);
+- :mod:`appariement.synth` — synthetic platform extract and DARES source with ground truth.
+"""
+
+from .errors import AppariementError
+
+__version__ = "0.1.0"
+__all__ = ["AppariementError", "__version__"]

@@ -1,0 +1,7 @@
+"""``python -m appariement`` runs the command line (useful on Windows without scripts on PATH)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

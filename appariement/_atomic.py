@@ -1,0 +1,63 @@
+"""Atomic writes: a file appears complete or not at all.
+
+Outputs are written to a temporary file in the same folder, flushed, then renamed over the
+target (``os.replace`` is atomic on POSIX and Windows for files on one volume). An interrupted run
+leaves a ``.tmp-*`` file that is never mistaken for an output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+__all__ = ["atomic_path", "write_bytes", "write_text", "write_json"]
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it to ``target`` on success.
+
+    Examples:
+        >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> with atomic_path(d / "t.parquet") as tmp:
+        ...     pq.write_table(pa.table({"a": [1]}), tmp)
+        >>> (d / "t.parquet").exists()
+        True
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(target)
+
+
+def write_text(target: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``target`` atomically."""
+    return write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON (stable bytes for the same content)."""
+    return write_text(target, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False,
+                                         default=str) + "\n")

@@ -1,0 +1,74 @@
+"""Conversions at the edges: the library's internal currency is a DuckDB relation.
+
+Public functions accept a pandas DataFrame, a pyarrow Table, a DuckDB relation or a path to a
+Parquet/CSV file, and work on DuckDB relations bound to one connection. Heavy work is SQL run by
+DuckDB, never Python loops over rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+__all__ = ["connect", "as_relation", "to_arrow", "TableLike"]
+
+TableLike = Any  # pandas.DataFrame | pyarrow.Table | duckdb.DuckDBPyRelation | str | Path
+
+_counter = itertools.count()
+
+
+def connect(database: str = ":memory:", *, threads: int | None = None,
+            memory_limit: str | None = None, temp_directory: str | None = None
+            ) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB connection with the library's settings.
+
+    Args:
+        database: ``":memory:"`` or a path to an on-disk database (for data larger than RAM).
+        threads: number of threads DuckDB may use (default: all cores).
+        memory_limit: e.g. ``"16GB"``.
+        temp_directory: where DuckDB spills to disk.
+    """
+    con = duckdb.connect(database)
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    if temp_directory:
+        con.execute("SET temp_directory = ?", [str(temp_directory)])
+    return con
+
+
+def _fresh_name(prefix: str) -> str:
+    return f"_app_{prefix}_{next(_counter)}"
+
+
+def as_relation(con: duckdb.DuckDBPyConnection, data: TableLike, name: str = "t"
+                ) -> duckdb.DuckDBPyRelation:
+    """Return ``data`` as a DuckDB relation on ``con``.
+
+    Paths are read by DuckDB (Parquet by extension, otherwise CSV with auto-detection);
+    DataFrames and Arrow tables are registered as views under a fresh name.
+    """
+    if isinstance(data, duckdb.DuckDBPyRelation):
+        return data
+    if isinstance(data, (str, Path)):
+        path = str(data)
+        if path.lower().endswith(".parquet"):
+            return con.read_parquet(path)
+        return con.read_csv(path)
+    view = _fresh_name(name)
+    con.register(view, data)
+    return con.table(view)
+
+
+def to_arrow(rel: duckdb.DuckDBPyRelation) -> pa.Table:
+    """Materialise a relation as a pyarrow Table."""
+    result = rel.arrow()
+    # DuckDB >= 1.4 may return a RecordBatchReader; normalise to a Table.
+    if isinstance(result, pa.RecordBatchReader):
+        result = result.read_all()
+    return result

@@ -1,0 +1,2 @@
+"""See the package docstring of appariement."""
+__all__: list[str] = []

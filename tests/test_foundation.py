@@ -1,0 +1,68 @@
+"""Foundation pieces: atomic writes, manifest, contract declarations, CLI plumbing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from appariement import _atomic
+from appariement.errors import AppariementError, ConfigError, InputError
+from appariement.io import contract
+from appariement.manifest import RunManifest, file_fingerprint
+
+
+def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with _atomic.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_existing(tmp_path):
+    target = tmp_path / "out.txt"
+    _atomic.write_text(target, "one")
+    _atomic.write_text(target, "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_manifest_fingerprints_and_stable_json(tmp_path):
+    data = tmp_path / "a.csv"
+    data.write_text("x\n1\n")
+    m = RunManifest(command="test", config={"seed": 1})
+    m.add_input("a", data)
+    m.count("read", rows=1)
+    path = m.write(tmp_path / "manifest.json")
+    loaded = json.loads(path.read_text())
+    assert loaded["inputs"]["a"] == file_fingerprint(data)
+    assert loaded["inputs"]["a"].startswith("sha256:")
+    assert loaded["counts"] == {"read": {"rows": 1}}
+    assert loaded["versions"]["splink"] != "not installed"
+    assert m.to_dict(include_volatile=False) == m.to_dict(include_volatile=False)
+    assert "timings_seconds" not in m.to_dict(include_volatile=False)
+
+
+def test_error_hierarchy_and_exit_codes():
+    err = InputError("bad", table="candidats", column="nir", n_rows=3, examples=["c1"])
+    assert isinstance(err, AppariementError)
+    assert (err.table, err.column, err.n_rows, err.examples) == ("candidats", "nir", 3, ["c1"])
+    assert len({ConfigError.exit_code, InputError.exit_code, AppariementError.exit_code}) == 3
+
+
+def test_contract_keys_and_references_name_existing_columns():
+    for spec in contract.ALL_TABLES.values():
+        names = spec.column_names
+        assert len(set(names)) == len(names), spec.name
+        assert set(spec.key) <= set(names), spec.name
+        for col, (ref_table, ref_col) in spec.references.items():
+            assert col in names
+            assert ref_col in contract.ALL_TABLES[ref_table].column_names
+
+
+def test_unknown_table_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown table 'candidat'"):
+        contract.table_spec("candidat")
