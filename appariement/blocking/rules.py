@@ -1,0 +1,118 @@
+"""Blocking rules for French identities.
+
+A blocking rule says which pairs are worth comparing: here always an equi-join on one or more
+(left column, right column) pairs of the standardised features, so that the database runs it as a
+hash join and the number of pairs it generates can be counted without building them. Cross rules
+(the candidate's usage name against the source person's birth name) are what married women's
+records need.
+
+Left is always the platform (candidates), right the source (persons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+__all__ = ["BlockingRule", "FRENCH_RULES", "DEFAULT_PREDICTION_RULES",
+           "DEFAULT_TRAINING_RULES", "rule", "get_rules"]
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    """An equi-join blocking rule.
+
+    Args:
+        name: short name used in reports and config files.
+        keys: (left column, right column) pairs that must be equal (and not null).
+        description: what the rule catches, in plain words.
+
+    Examples:
+        >>> r = BlockingRule("name_yob", (("birth_name", "birth_name"), ("birth_year", "birth_year")))
+        >>> r.sql
+        'l.birth_name = r.birth_name AND l.birth_year = r.birth_year'
+    """
+
+    name: str
+    keys: tuple[tuple[str, str], ...]
+    description: str = ""
+
+    def __post_init__(self):
+        if not self.keys:
+            raise ConfigError(f"blocking rule {self.name!r} has no key columns")
+
+    @property
+    def sql(self) -> str:
+        """The rule as a Splink blocking condition (``l.`` = platform, ``r.`` = source)."""
+        return " AND ".join(f"l.{a} = r.{b}" for a, b in self.keys)
+
+    @property
+    def left_columns(self) -> tuple[str, ...]:
+        return tuple(a for a, _ in self.keys)
+
+    @property
+    def right_columns(self) -> tuple[str, ...]:
+        return tuple(b for _, b in self.keys)
+
+    def to_splink(self):
+        """The rule as a Splink blocking-rule creator."""
+        from splink.blocking_rule_library import CustomRule
+        return CustomRule(self.sql)
+
+
+def rule(name: str, *keys: str | tuple[str, str], description: str = "") -> BlockingRule:
+    """Build a rule: a key is a column name (same on both sides) or a (left, right) pair."""
+    pairs = tuple((k, k) if isinstance(k, str) else tuple(k) for k in keys)
+    return BlockingRule(name, pairs, description)
+
+
+#: the library of rules, by name
+FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
+    rule("dob", "birth_year", "birth_month", "birth_day",
+         description="same full birth date"),
+    rule("name_yob", "birth_name", "birth_year",
+         description="same birth name and birth year"),
+    rule("usage_birth_yob", ("usage_name", "birth_name"), "birth_year",
+         description="candidate's usage name = person's birth name, same birth year"),
+    rule("birth_usage_yob", ("birth_name", "usage_name"), "birth_year",
+         description="candidate's birth name = person's usage name, same birth year"),
+    rule("usage_usage_first", ("usage_name", "usage_name"), "first_name_canon",
+         description="same usage name and first name"),
+    rule("phon_first_phon", "birth_name_phon", "first_name_phon",
+         description="same phonetic codes of birth name and first name"),
+    rule("usage_phon_first_phon", ("usage_name_phon", "birth_name_phon"), "first_name_phon",
+         description="candidate's usage name sounds like the person's birth name, first name too"),
+    rule("first_ym_dept", "first_name_canon", "birth_year", "birth_month", "birth_dept",
+         description="same first name, birth year and month, birth department"),
+    rule("first_name_dob_swapped", "first_name_canon", "birth_year",
+         ("birth_month", "birth_day"), ("birth_day", "birth_month"),
+         description="same first name and year, day and month swapped"),
+    rule("inverted", ("birth_name", "first_name"), ("first_name", "birth_name"),
+         description="name and first name inverted"),
+    rule("name_first_md", "birth_name", "first_name_canon", "birth_month", "birth_day",
+         description="same names, day and month (catches year errors)"),
+    rule("commune_sex_yob", "birth_commune", "sex", "birth_year", "first_name_phon",
+         description="same birth commune, sex, year and first-name sound"),
+]}
+
+DEFAULT_PREDICTION_RULES = ("dob", "name_yob", "usage_birth_yob", "birth_usage_yob",
+                            "phon_first_phon", "usage_phon_first_phon", "first_ym_dept",
+                            "first_name_dob_swapped", "inverted", "name_first_md")
+
+#: EM training passes: each leaves free the comparisons it does not block on
+DEFAULT_TRAINING_RULES = ("dob", "phon_first_phon", "first_ym_dept")
+
+
+def get_rules(names_or_rules) -> list[BlockingRule]:
+    """Resolve rule names (from the library) or BlockingRule objects into a list of rules."""
+    rules = []
+    for item in names_or_rules:
+        if isinstance(item, BlockingRule):
+            rules.append(item)
+        elif item in FRENCH_RULES:
+            rules.append(FRENCH_RULES[item])
+        else:
+            raise ConfigError(f"unknown blocking rule {item!r}; known rules: "
+                              f"{', '.join(FRENCH_RULES)}")
+    return rules

@@ -1,0 +1,263 @@
+"""Comparisons for French identities, declared once and rendered to SQL for any backend.
+
+Each comparison is a Splink ``CustomComparison`` whose levels are :class:`SqlLevel` objects: a SQL
+template over the standardised identity features (see :func:`appariement.identity.standardise_identities`)
+with placeholders for the functions whose names differ between DuckDB and Spark
+(``{jw}`` Jaro-Winkler, ``{dl}`` Damerau-Levenshtein, ``{has_any}`` arrays overlap,
+``{contains}`` array contains). Levels go from most to least specific, as Splink requires.
+
+What French identities need, and where it is handled:
+
+- birth name vs usage name (married women): :func:`surname_comparison` compares the candidate's
+  birth and usage names with the source person's birth *and* usage names, crosswise;
+- compound and multiple first names (Jean-Pierre / Jean Pierre / Jean): :func:`first_name_comparison`
+  has "first of one among the other's first names" and "any first name in common" levels;
+- name / first-name inversion: a level in both name comparisons;
+- partial dates (born abroad: 01/01 placeholders, unknown day) and day/month swaps:
+  :func:`birth_date_comparison`;
+- common surnames weigh less: term-frequency adjustment on exact name levels.
+
+Every comparison can be replaced: :func:`default_comparisons` returns a plain list the user may edit,
+and any Splink comparison creator is accepted by :class:`appariement.linkage.LinkageModel`.
+"""
+
+from __future__ import annotations
+
+from splink.internals.comparison_level_creator import ComparisonLevelCreator
+from splink.internals.dialects import SplinkDialect
+import splink.comparison_library as cl
+
+__all__ = [
+    "SqlLevel",
+    "null_level",
+    "else_level",
+    "surname_comparison",
+    "first_name_comparison",
+    "birth_date_comparison",
+    "sex_comparison",
+    "birth_place_comparison",
+    "residence_comparison",
+    "default_comparisons",
+    "COMPARISON_COLUMNS",
+]
+
+#: feature columns the default comparisons read (all produced by standardise_identities)
+COMPARISON_COLUMNS = (
+    "birth_name", "usage_name", "birth_name_phon", "usage_name_phon",
+    "first_name", "first_names", "first_name_canon", "first_name_phon",
+    "sex", "birth_year", "birth_month", "birth_day", "birth_date", "birth_date_placeholder",
+    "birth_dept", "birth_commune", "birth_country", "postcode", "residence_dept",
+)
+
+
+def _functions(dialect: SplinkDialect) -> dict[str, str]:
+    spark = dialect.sql_dialect_str == "spark"
+    return {
+        "jw": dialect.jaro_winkler_function_name,
+        "dl": dialect.damerau_levenshtein_function_name,
+        "has_any": "arrays_overlap" if spark else "list_has_any",
+        "contains": "array_contains" if spark else "list_contains",
+    }
+
+
+class SqlLevel(ComparisonLevelCreator):
+    """A comparison level from a SQL template, rendered for the target backend.
+
+    Args:
+        template: SQL condition on ``<col>_l`` / ``<col>_r`` with ``{jw}``, ``{dl}``,
+            ``{has_any}``, ``{contains}`` placeholders for backend-specific functions.
+        label: the label shown in charts and in the explanation of each link.
+        null: True for the level that says "not comparable" (weight 0).
+        tf_column: apply term-frequency adjustments on this column.
+
+    Examples:
+        >>> lvl = SqlLevel("{jw}(first_name_l, first_name_r) >= 0.9", "first name JW >= 0.9")
+        >>> lvl.create_sql(SplinkDialect.from_string("duckdb"))
+        'jaro_winkler_similarity(first_name_l, first_name_r) >= 0.9'
+    """
+
+    def __init__(self, template: str, label: str, *, null: bool = False,
+                 tf_column: str | None = None):
+        self.template = template
+        self.label = label
+        if null:
+            self.configure(is_null_level=True)
+        if tf_column:
+            self.configure(tf_adjustment_column=tf_column, tf_adjustment_weight=1.0,
+                           tf_minimum_u_value=0.001)
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return self.template.format(**_functions(sql_dialect))
+
+    def create_label_for_charts(self) -> str:
+        return self.label
+
+
+def null_level(*columns: str) -> SqlLevel:
+    """Level for pairs where any of ``columns`` is missing on either side."""
+    cond = " OR ".join(f"{c}_l IS NULL OR {c}_r IS NULL" for c in columns)
+    return SqlLevel(cond, "missing", null=True)
+
+
+def else_level() -> SqlLevel:
+    return SqlLevel("ELSE", "all other")
+
+
+def _any_pair(template: str, left: tuple[str, ...], right: tuple[str, ...]) -> str:
+    """OR of ``template`` over every (left column, right column) pair."""
+    parts = [template.format(a=f"{a}_l", b=f"{b}_r", jw="{jw}") for a in left for b in right]
+    return "(" + " OR ".join(parts) + ")"
+
+
+def surname_comparison(*, term_frequency: bool = True) -> cl.CustomComparison:
+    """Surnames, birth and usage names compared crosswise.
+
+    Levels: exact birth name (TF-adjusted) > birth or usage name equal crosswise (usage = birth,
+    birth = usage, usage = usage) > Jaro-Winkler >= 0.92 on any pairing > same French phonetic code
+    > Jaro-Winkler >= 0.80 > name and first name inverted > all other.
+    """
+    names = ("birth_name", "usage_name")
+    phon = ("birth_name_phon", "usage_name_phon")
+    cross_exact = ("(usage_name_l = birth_name_r OR birth_name_l = usage_name_r "
+                   "OR usage_name_l = usage_name_r)")
+    return cl.CustomComparison(
+        output_column_name="surname",
+        comparison_description="birth / usage names, crosswise",
+        comparison_levels=[
+            null_level("birth_name"),
+            SqlLevel("birth_name_l = birth_name_r", "birth name exact",
+                     tf_column="birth_name" if term_frequency else None),
+            SqlLevel(cross_exact, "birth/usage name exact crosswise"),
+            SqlLevel(_any_pair("{jw}({a}, {b}) >= 0.92", names, names),
+                     "name Jaro-Winkler >= 0.92 (any pairing)"),
+            SqlLevel(_any_pair("{a} = {b}", phon, phon),
+                     "same phonetic code (any pairing)"),
+            SqlLevel(_any_pair("{jw}({a}, {b}) >= 0.80", names, names),
+                     "name Jaro-Winkler >= 0.80 (any pairing)"),
+            SqlLevel("(birth_name_l = first_name_r AND first_name_l = birth_name_r)",
+                     "name and first name inverted"),
+            else_level(),
+        ],
+    )
+
+
+def first_name_comparison(*, term_frequency: bool = True) -> cl.CustomComparison:
+    """First names: first first-name, transliteration, lists of first names.
+
+    Levels: first first-name exact (TF-adjusted) > same canonical spelling (Mohamed / Mohammed)
+    > the first first-name of one side is among the other side's first names (Jean / Jean Pierre,
+    first of one = second of the other) > Jaro-Winkler >= 0.92 > same phonetic code
+    > any first name in common > Jaro-Winkler >= 0.80 > inverted with the surname > all other.
+    """
+    return cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_description="first names (ordered lists)",
+        comparison_levels=[
+            null_level("first_name"),
+            SqlLevel("first_name_l = first_name_r", "first name exact",
+                     tf_column="first_name" if term_frequency else None),
+            SqlLevel("first_name_canon_l = first_name_canon_r", "same canonical first name"),
+            SqlLevel("({contains}(first_names_r, first_name_l) OR "
+                     "{contains}(first_names_l, first_name_r))",
+                     "first name among the other's first names"),
+            SqlLevel("{jw}(first_name_l, first_name_r) >= 0.92", "first name Jaro-Winkler >= 0.92"),
+            SqlLevel("first_name_phon_l = first_name_phon_r", "same phonetic code"),
+            SqlLevel("{has_any}(first_names_l, first_names_r)", "a first name in common"),
+            SqlLevel("{jw}(first_name_l, first_name_r) >= 0.80", "first name Jaro-Winkler >= 0.80"),
+            SqlLevel("(birth_name_l = first_name_r AND first_name_l = birth_name_r)",
+                     "name and first name inverted"),
+            else_level(),
+        ],
+    )
+
+
+def birth_date_comparison() -> cl.CustomComparison:
+    """Birth dates, with partial dates and day/month swaps.
+
+    Levels: full date exact (not a placeholder) > exact but a placeholder date (01/01 for people
+    born abroad) > day and month swapped > one of day / month differs (typo) > same year and month
+    with the day unknown on one side > same month and day, year off by one or one digit
+    > same year only > all other.
+    """
+    full = ("birth_year_l = birth_year_r AND birth_month_l = birth_month_r "
+            "AND birth_day_l = birth_day_r")
+    return cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_description="birth date (year, month, day; partial dates)",
+        comparison_levels=[
+            null_level("birth_year"),
+            SqlLevel(f"({full}) AND NOT coalesce(birth_date_placeholder_l, FALSE) "
+                     "AND NOT coalesce(birth_date_placeholder_r, FALSE)", "date exact"),
+            SqlLevel(f"({full})", "date exact, placeholder"),
+            SqlLevel("birth_year_l = birth_year_r AND birth_month_l = birth_day_r "
+                     "AND birth_day_l = birth_month_r", "day and month swapped"),
+            SqlLevel("birth_year_l = birth_year_r AND (birth_month_l = birth_month_r "
+                     "OR birth_day_l = birth_day_r) AND birth_month_l IS NOT NULL "
+                     "AND birth_month_r IS NOT NULL AND birth_day_l IS NOT NULL "
+                     "AND birth_day_r IS NOT NULL",
+                     "year and day or month equal"),
+            SqlLevel("birth_year_l = birth_year_r AND (coalesce(birth_month_l = birth_month_r, TRUE)) "
+                     "AND (birth_day_l IS NULL OR birth_day_r IS NULL "
+                     "OR coalesce(birth_date_placeholder_l, FALSE) "
+                     "OR coalesce(birth_date_placeholder_r, FALSE))",
+                     "same year, day or month unknown"),
+            SqlLevel("birth_month_l = birth_month_r AND birth_day_l = birth_day_r AND "
+                     "(abs(birth_year_l - birth_year_r) = 1 OR "
+                     "{dl}(CAST(birth_year_l AS VARCHAR), CAST(birth_year_r AS VARCHAR)) <= 1)",
+                     "day and month equal, year off by one digit"),
+            SqlLevel("birth_year_l = birth_year_r", "same year only"),
+            else_level(),
+        ],
+    )
+
+
+def sex_comparison() -> cl.CustomComparison:
+    """Sex: equal or not (missing is neutral)."""
+    return cl.CustomComparison(
+        output_column_name="sex",
+        comparison_description="sex",
+        comparison_levels=[null_level("sex"), SqlLevel("sex_l = sex_r", "same sex"),
+                           else_level()],
+    )
+
+
+def birth_place_comparison() -> cl.CustomComparison:
+    """Birth place: same commune > same country abroad > same department > other."""
+    return cl.CustomComparison(
+        output_column_name="birth_place",
+        comparison_description="birth commune / department / country",
+        comparison_levels=[
+            null_level("birth_dept"),
+            SqlLevel("birth_commune_l = birth_commune_r", "same birth commune"),
+            SqlLevel("birth_country_l = birth_country_r AND birth_dept_l = '99'",
+                     "same country of birth (abroad)"),
+            SqlLevel("birth_dept_l = birth_dept_r", "same birth department"),
+            else_level(),
+        ],
+    )
+
+
+def residence_comparison() -> cl.CustomComparison:
+    """Residence: same postcode > same department > other (people move: a weak comparison)."""
+    return cl.CustomComparison(
+        output_column_name="residence",
+        comparison_description="postcode of residence",
+        comparison_levels=[
+            null_level("postcode"),
+            SqlLevel("postcode_l = postcode_r", "same postcode"),
+            SqlLevel("residence_dept_l = residence_dept_r", "same department of residence"),
+            else_level(),
+        ],
+    )
+
+
+def default_comparisons(*, term_frequency: bool = True) -> list:
+    """The default comparisons for French identities (a list the user may edit)."""
+    return [
+        surname_comparison(term_frequency=term_frequency),
+        first_name_comparison(term_frequency=term_frequency),
+        birth_date_comparison(),
+        sex_comparison(),
+        birth_place_comparison(),
+        residence_comparison(),
+    ]

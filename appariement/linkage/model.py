@@ -1,0 +1,311 @@
+"""The probabilistic (Fellegi-Sunter) model: build, train, predict, save and load.
+
+:class:`LinkageModel` follows scikit-learn conventions: the constructor only stores parameters,
+:meth:`LinkageModel.fit` learns and sets attributes ending in ``_`` (``settings_``,
+``training_log_``), and a fitted model saves to / loads from JSON so a methodologist can freeze,
+inspect and reuse it.
+
+Training (unsupervised, with a labelled shortcut where the data give one):
+
+1. the prior (probability that two random records match) from an expected number of matches —
+   the cascade derives it from the stage-1 NIR links — or Splink's deterministic-rules estimate;
+2. u probabilities by random sampling of pairs;
+3. m probabilities from labelled pairs when given (the stage-1 links: valid, traits-consistent NIR
+   on both sides), then refined by expectation-maximisation over several blocking passes. Splink 5
+   raises when EM drives an m value to zero (very clean data); that pass is then skipped and the
+   fact recorded in ``training_log_`` — a batch run never crashes on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import duckdb
+
+from .._atomic import write_json
+from .._log import get_logger
+from .._tables import as_relation
+from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
+                              get_rules)
+from ..errors import ConfigError, LinkageError
+from ._backend import Backend, make_backend
+from .comparisons import COMPARISON_COLUMNS, default_comparisons
+
+__all__ = ["LinkageModel", "PLATFORM", "SOURCE"]
+
+log = get_logger(__name__)
+
+#: source_dataset values; Splink puts the alphabetically first on the left (``_l``)
+PLATFORM = "platform"
+SOURCE = "source"
+
+_MODEL_FORMAT = "appariement.linkage_model/1"
+
+
+class LinkageModel:
+    """A Fellegi-Sunter model of platform candidates against source persons.
+
+    Args:
+        comparisons: Splink comparison creators; default :func:`default_comparisons`.
+        blocking_rules: rules generating the pairs to score (names or :class:`BlockingRule`).
+        training_rules: one EM pass per rule.
+        u_max_pairs: pairs sampled to estimate u.
+        em: run EM passes after the other estimates.
+        m_from_labels: use labelled pairs, when ``fit`` receives some, to estimate m.
+        seed: seed for sampling (Splink's sampling is deterministic given it).
+        backend: ``"duckdb"`` or ``"spark"``.
+
+    Examples:
+        >>> model = LinkageModel(u_max_pairs=1e5)
+        >>> model.blocking_rules[:2]
+        ('dob', 'name_yob')
+    """
+
+    def __init__(self, comparisons: Sequence | None = None,
+                 blocking_rules: Sequence[str | BlockingRule] = DEFAULT_PREDICTION_RULES,
+                 training_rules: Sequence[str | BlockingRule] = DEFAULT_TRAINING_RULES,
+                 u_max_pairs: float = 2e6, em: bool = True, m_from_labels: bool = True,
+                 seed: int = 42, backend: str = "duckdb", term_frequency: bool = True):
+        self.comparisons = comparisons
+        self.blocking_rules = tuple(blocking_rules)
+        self.training_rules = tuple(training_rules)
+        self.u_max_pairs = u_max_pairs
+        self.em = em
+        self.m_from_labels = m_from_labels
+        self.seed = seed
+        self.backend = backend
+        self.term_frequency = term_frequency
+        if u_max_pairs <= 0:
+            raise ConfigError(f"u_max_pairs must be positive, got {u_max_pairs}")
+        get_rules(self.blocking_rules)  # fail early on unknown rule names
+        get_rules(self.training_rules)
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def splink_input(con: duckdb.DuckDBPyConnection, features, dataset: str
+                     ) -> duckdb.DuckDBPyRelation:
+        """Features as Splink wants them: ``unique_id``, ``source_dataset`` and the compared
+        columns."""
+        rel = as_relation(con, features, dataset)
+        missing = [c for c in ("record_id", *COMPARISON_COLUMNS) if c not in rel.columns]
+        if missing:
+            raise LinkageError(f"the {dataset} features lack columns {missing}; build them with "
+                               "appariement.identity.standardise_identities")
+        cols = ", ".join(COMPARISON_COLUMNS)
+        return rel.query("_f", f"SELECT CAST(record_id AS VARCHAR) AS unique_id, "
+                               f"'{dataset}' AS source_dataset, {cols} FROM _f")
+
+    def _settings(self, prior: float | None) -> dict[str, Any]:
+        from splink import SettingsCreator
+        comparisons = (list(self.comparisons) if self.comparisons is not None
+                       else default_comparisons(term_frequency=self.term_frequency))
+        creator = SettingsCreator(
+            link_type="link_only",
+            comparisons=comparisons,
+            blocking_rules_to_generate_predictions=[r.to_splink()
+                                                    for r in get_rules(self.blocking_rules)],
+            probability_two_random_records_match=prior if prior else 1e-4,
+            retain_intermediate_calculation_columns=False,
+            retain_matching_columns=False,
+        )
+        return creator.create_settings_dict(
+            "spark" if self.backend == "spark" else "duckdb")
+
+    def _linker(self, backend: Backend, left_rel, right_rel, settings: dict[str, Any]):
+        from splink import Linker
+        db_api = backend.new_db_api()
+        t_left = backend.register(db_api, left_rel, PLATFORM)
+        t_right = backend.register(db_api, right_rel, SOURCE)
+        return Linker([t_left, t_right], copy.deepcopy(settings), log_level=None)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, left, right, *, labels=None, expected_matches: float | None = None,
+            con: duckdb.DuckDBPyConnection | None = None, backend: Backend | None = None
+            ) -> "LinkageModel":
+        """Estimate the model's parameters.
+
+        Args:
+            left: platform features (``standardise_identities(..., side="platform")``).
+            right: source features.
+            labels: optional true pairs (``record_id_l``, ``record_id_r``) to estimate m.
+            expected_matches: expected number of true pairs between ``left`` and ``right``
+                (sets the prior); None → estimated by Splink from deterministic rules.
+            con: DuckDB connection holding the inputs (a new one if None).
+            backend: a prepared backend (overrides ``self.backend``).
+
+        Returns:
+            self, with ``settings_`` (the trained Splink settings) and ``training_log_``.
+        """
+        backend = backend or make_backend(self.backend, con)
+        con = backend.con
+        left_rel = self.splink_input(con, left, PLATFORM)
+        right_rel = self.splink_input(con, right, SOURCE)
+        n_left = left_rel.count("*").fetchone()[0]
+        n_right = right_rel.count("*").fetchone()[0]
+        if not n_left or not n_right:
+            raise LinkageError(f"cannot train a model on empty inputs ({n_left} platform, "
+                               f"{n_right} source records)")
+        log_: list[dict[str, Any]] = []
+        prior = None
+        if expected_matches:
+            prior = min(0.999, max(expected_matches, 1.0) / (n_left * n_right))
+            log_.append({"step": "prior", "source": "expected_matches",
+                         "expected_matches": expected_matches, "value": prior})
+        linker = self._linker(backend, left_rel, right_rel, self._settings(prior))
+        if prior is None:
+            rules = [r.sql for r in get_rules(("dob", "name_yob"))]
+            linker.training.estimate_probability_two_random_records_match(rules, recall=0.8)
+            log_.append({"step": "prior", "source": "deterministic rules, recall 0.8"})
+        linker.training.estimate_u_using_random_sampling(max_pairs=self.u_max_pairs,
+                                                         seed=self.seed)
+        log_.append({"step": "u", "source": "random sampling", "max_pairs": self.u_max_pairs})
+        if labels is not None and self.m_from_labels:
+            n_labels = self._register_labels(con, backend, linker, labels)
+            log_.append({"step": "m", "source": "labelled pairs", "n_pairs": n_labels})
+        if self.em:
+            for r in get_rules(self.training_rules):
+                try:
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        r.sql, estimate_without_term_frequencies=True)
+                    log_.append({"step": "em", "rule": r.name, "status": "ok"})
+                except ValueError as exc:  # Splink 5: an m value driven below its minimum
+                    log.warning("EM pass on rule %s skipped: %s", r.name, exc)
+                    log_.append({"step": "em", "rule": r.name, "status": "skipped",
+                                 "reason": str(exc)[:300]})
+        self.settings_ = linker.misc.save_model_to_json()
+        self.training_log_ = log_
+        return self
+
+    @staticmethod
+    def _register_labels(con, backend: Backend, linker, labels) -> int:
+        rel = as_relation(con, labels, "labels")
+        pairs = rel.query("_lab", f"SELECT '{PLATFORM}' AS source_dataset_l, "
+                                  "CAST(record_id_l AS VARCHAR) AS unique_id_l, "
+                                  f"'{SOURCE}' AS source_dataset_r, "
+                                  "CAST(record_id_r AS VARCHAR) AS unique_id_r FROM _lab")
+        n = pairs.count("*").fetchone()[0]
+        if n == 0:
+            return 0
+        if backend.name == "duckdb":
+            con.execute("CREATE OR REPLACE TABLE _app_labels AS SELECT * FROM pairs")
+            table = linker.table_management.register_table("_app_labels", "_app_labels_reg",
+                                                            overwrite=True)
+        else:
+            from .._tables import to_arrow
+            table = linker.table_management.register_table(
+                backend.spark.createDataFrame(to_arrow(pairs).to_pandas()), "_app_labels_reg",
+                overwrite=True)
+        linker.training.estimate_m_from_pairwise_labels(table)
+        return int(n)
+
+    # ------------------------------------------------------------------ predict
+    def _check_fitted(self):
+        if not hasattr(self, "settings_"):
+            raise LinkageError("this LinkageModel is not fitted: call fit() or load() first")
+
+    def predict(self, left, right, *, threshold_match_probability: float | None = None,
+                con: duckdb.DuckDBPyConnection | None = None, backend: Backend | None = None,
+                table_name: str = "_app_predictions") -> duckdb.DuckDBPyRelation:
+        """Score the blocked pairs.
+
+        Returns:
+            A DuckDB relation with ``record_id_l`` (platform), ``record_id_r`` (source),
+            ``match_weight``, ``match_probability``, one ``gamma_<comparison>`` column per
+            comparison (the level reached) and ``mw_<comparison>`` partial weights.
+        """
+        self._check_fitted()
+        backend = backend or make_backend(self.backend, con)
+        con = backend.con
+        left_rel = self.splink_input(con, left, PLATFORM)
+        right_rel = self.splink_input(con, right, SOURCE)
+        settings = copy.deepcopy(self.settings_)
+        settings["retain_intermediate_calculation_columns"] = True
+        settings["retain_matching_columns"] = False
+        if backend.name == "spark":
+            settings["sql_dialect"] = "spark"
+        linker = self._linker(backend, left_rel, right_rel, settings)
+        sdf = linker.inference.predict(threshold_match_probability=threshold_match_probability)
+        raw = backend.to_duckdb(sdf, table_name + "_raw")
+        gammas = [c for c in raw.columns if c.startswith("gamma_")]
+        mws = [c for c in raw.columns if c.startswith("mw_")]
+        if "source_dataset_l" in raw.columns:
+            swapped = raw.filter(f"source_dataset_l <> '{PLATFORM}'").count("*").fetchone()[0]
+            if swapped:
+                raise LinkageError("Splink put source records on the left; refusing to guess")
+        cols = ", ".join(gammas + mws)
+        con.execute(f"""
+            CREATE OR REPLACE TABLE {table_name} AS
+            SELECT unique_id_l AS record_id_l, unique_id_r AS record_id_r,
+                   match_weight, match_probability, {cols}
+            FROM {table_name}_raw
+        """)
+        con.execute(f"DROP TABLE IF EXISTS {table_name}_raw")
+        return con.table(table_name)
+
+    # ------------------------------------------------------------------ explain
+    def level_labels(self) -> dict[str, dict[int, str]]:
+        """For each comparison, gamma value → label of the level (the "why" of a link)."""
+        self._check_fitted()
+        out: dict[str, dict[int, str]] = {}
+        for comp in self.settings_["comparisons"]:
+            levels = comp["comparison_levels"]
+            non_null = [lv for lv in levels if not lv.get("is_null_level")]
+            mapping = {-1: "missing"}
+            for i, lv in enumerate(non_null):
+                mapping[len(non_null) - 1 - i] = lv.get("label_for_charts", lv["sql_condition"])
+            out[comp["output_column_name"]] = mapping
+        return out
+
+    def parameters(self) -> list[dict[str, Any]]:
+        """m and u probabilities of every level (for inspection and the quality report)."""
+        self._check_fitted()
+        rows = []
+        for comp in self.settings_["comparisons"]:
+            for lv in comp["comparison_levels"]:
+                if lv.get("is_null_level"):
+                    continue
+                rows.append({"comparison": comp["output_column_name"],
+                             "level": lv.get("label_for_charts", lv["sql_condition"]),
+                             "m_probability": lv.get("m_probability"),
+                             "u_probability": lv.get("u_probability")})
+        return rows
+
+    # ------------------------------------------------------------------ persistence
+    def get_params(self) -> dict[str, Any]:
+        return {"blocking_rules": [r.name for r in get_rules(self.blocking_rules)],
+                "training_rules": [r.name for r in get_rules(self.training_rules)],
+                "u_max_pairs": self.u_max_pairs, "em": self.em,
+                "m_from_labels": self.m_from_labels, "seed": self.seed, "backend": self.backend,
+                "term_frequency": self.term_frequency}
+
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"format": _MODEL_FORMAT, "params": self.get_params(),
+                "training_log": self.training_log_, "splink_settings": self.settings_}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model as JSON (atomically)."""
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LinkageModel":
+        if data.get("format") != _MODEL_FORMAT:
+            raise ConfigError(f"not an appariement linkage model (format {data.get('format')!r}, "
+                              f"expected {_MODEL_FORMAT!r})")
+        params = dict(data["params"])
+        model = cls(**params)
+        model.settings_ = data["splink_settings"]
+        model.training_log_ = data.get("training_log", [])
+        return model
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LinkageModel":
+        """Load a model saved by :meth:`save`."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read linkage model {path}: {exc}") from exc
+        return cls.from_dict(data)
