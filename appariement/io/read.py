@@ -1,0 +1,520 @@
+"""Read one input table into DuckDB, rename user columns and cast them to the contract's types.
+
+Reading is done by DuckDB (``read_csv`` / ``read_parquet`` or a registered DataFrame), never by
+Python row loops. CSV files are read with every column as text, then each contract column is
+converted with ``TRY_CAST``-style SQL so that a bad value is *counted* (and reported by row key)
+instead of crashing the read.
+
+Conversion rules (applied to text; already-typed Parquet/DataFrame columns are kept or cast):
+
+* blank strings (empty or only spaces) are NULL;
+* ``DATE`` columns accept ISO ``YYYY-MM-DD`` (a time part is ignored) and ``DD/MM/YYYY``;
+  the raw identity column ``date_naissance`` is ``VARCHAR`` in the contract and stays text;
+* ``BOOLEAN`` columns accept true/false, 1/0, oui/non, o/n, yes/no, vrai/faux (any case);
+* ``DOUBLE`` columns accept a decimal point or a French decimal comma (``12,5``);
+* coded columns (those with ``allowed`` values) are normalised before comparison: case, accents,
+  surrounding spaces, and runs of spaces/hyphens (→ ``_``) are ignored, so ``"Accepted "`` becomes
+  ``accepted`` and ``"cap emploi"`` becomes ``CAP_EMPLOI``. Values that still match no code are
+  kept as received and reported by :mod:`appariement.io.validate`;
+* non-identifying text columns are trimmed; identifying ones (names, NIR, raw birth date) are kept
+  exactly as received.
+
+Column names are matched to canonical names after trimming and ignoring case; a user mapping
+``{user_column: canonical_column}`` renames the others. Columns the contract does not know are
+kept unchanged after the contract columns (pass-through).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import gzip
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import duckdb
+
+from .._log import get_logger
+from .._tables import as_relation
+from ..errors import ConfigError, InputError, InvalidValueError, SchemaError
+from .contract import Column, TableSpec, table_spec
+
+__all__ = ["read_table", "detect_encoding", "detect_separator"]
+
+_log = get_logger(__name__)
+
+#: internal column names added to staged tables; user columns may not start with this prefix
+_INTERNAL_PREFIX = "_app_"
+_ROW = "_app_row"
+_CAST_FAIL = "_app_cast_fail"
+
+_LATIN_NAMES = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252"}
+_UTF8_NAMES = {"utf-8", "utf8", "utf-8-sig"}
+_SEPARATORS = (";", ",", "\t", "|")
+_TRUE = ("true", "t", "1", "oui", "o", "yes", "y", "vrai")
+_FALSE = ("false", "f", "0", "non", "n", "no", "faux")
+_CHUNK = 1 << 20
+_counter = iter(range(1, 1 << 62))
+
+
+def _latin1_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
+    # The five bytes cp1252 leaves undefined decode as their Latin-1 control characters.
+    return err.object[err.start:err.end].decode("latin-1"), err.end
+
+
+codecs.register_error("_appariement_latin1", _latin1_fallback)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _scan_bytes(path: Path) -> tuple[bool, bool]:
+    """Return (is valid UTF-8, has bytes 0x80-0x9F) in one streaming pass."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    valid, c1 = True, False
+    c1_re = re.compile(rb"[\x80-\x9f]")
+    with _open_bytes(path) as fh:
+        while block := fh.read(_CHUNK):
+            if not c1 and c1_re.search(block):
+                c1 = True
+            if valid:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    valid = False
+            if not valid and c1:
+                break
+    if valid:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            valid = False
+    return valid, c1
+
+
+def detect_encoding(path: str | Path) -> str:
+    """Detect the text encoding of a CSV file: ``"utf-8"`` or ``"latin-1"``.
+
+    The whole file is decoded as strict UTF-8 (streaming, 1 MiB blocks); if that fails, the file
+    is taken as Latin-1 — read as Windows-1252 when it holds bytes 0x80-0x9F (``€``, ``œ``,
+    typographic quotes), as spreadsheet exports usually do. A UTF-8 byte-order mark is allowed.
+
+    Args:
+        path: a ``.csv`` or ``.csv.gz`` file.
+
+    Returns:
+        ``"utf-8"`` or ``"latin-1"``.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = p.write_bytes("nom\\nZoé\\n".encode("latin-1"))
+        >>> detect_encoding(p)
+        'latin-1'
+    """
+    valid, _ = _scan_bytes(Path(path))
+    return "utf-8" if valid else "latin-1"
+
+
+def detect_separator(path: str | Path, encoding: str = "utf-8") -> str:
+    """Detect the field separator from the header line: ``;``, ``,``, tab or ``|``.
+
+    The separator is the candidate that occurs most often outside double quotes in the first
+    line; a header with none of them (a single column) gives ``,``.
+
+    Args:
+        path: a ``.csv`` or ``.csv.gz`` file.
+        encoding: ``"utf-8"`` or ``"latin-1"`` (see :func:`detect_encoding`).
+
+    Returns:
+        The separator character.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = p.write_text("candidat_id;nom;prenoms\\n1;A;B\\n")
+        >>> detect_separator(p)
+        ';'
+    """
+    py_encoding = "utf-8-sig" if encoding.lower() in _UTF8_NAMES else "cp1252"
+    with _open_bytes(Path(path)) as fh:
+        first = fh.readline(_CHUNK)
+    header = first.decode(py_encoding, errors="_appariement_latin1" if py_encoding == "cp1252"
+                          else "replace")
+    outside_quotes = re.sub(r'"[^"]*"', "", header)
+    counts = {sep: outside_quotes.count(sep) for sep in _SEPARATORS}
+    best = max(_SEPARATORS, key=lambda sep: counts[sep])
+    return best if counts[best] > 0 else ","
+
+
+@contextlib.contextmanager
+def _transcoded_cp1252(path: Path) -> Iterator[Path]:
+    """Yield a temporary UTF-8 copy of a Windows-1252 file (streamed, not loaded whole)."""
+    with tempfile.TemporaryDirectory(prefix="appariement-csv-") as tmp:
+        target = Path(tmp) / "utf8.csv"
+        decoder = codecs.getincrementaldecoder("cp1252")("_appariement_latin1")
+        with _open_bytes(path) as src, open(target, "w", encoding="utf-8", newline="") as dst:
+            while block := src.read(_CHUNK):
+                dst.write(decoder.decode(block))
+            dst.write(decoder.decode(b"", final=True))
+        yield target
+
+
+def _is_csv(path: Path) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(ext) for ext in (".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz"))
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith((".parquet", ".pq"))
+
+
+@contextlib.contextmanager
+def _raw_relation(con: duckdb.DuckDBPyConnection, source: Any, table: str,
+                  encoding: str | None, sep: str | None) -> Iterator[duckdb.DuckDBPyRelation]:
+    """Yield the source as a relation (CSV: all text); temporary files live until exit."""
+    if not isinstance(source, (str, Path)):
+        yield as_relation(con, source, name=f"src_{table}")
+        return
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"table {table!r}: input file {str(path)!r} does not exist",
+                         table=table)
+    if _is_parquet(path):
+        try:
+            rel = con.read_parquet(str(path))
+        except duckdb.Error as exc:
+            raise InputError(f"table {table!r}: {path.name} could not be read as Parquet "
+                             f"({type(exc).__name__}); check the file is complete",
+                             table=table) from None
+        yield rel
+        return
+    if not _is_csv(path):
+        raise ConfigError(f"table {table!r}: cannot tell the format of {path.name}; use a "
+                          ".parquet, .csv or .csv.gz file")
+    enc = _normalise_encoding(encoding, table)
+    c1 = False
+    if enc is None:
+        valid, c1 = _scan_bytes(path)
+        enc = "utf-8" if valid else "latin-1"
+    elif enc == "latin-1":
+        _, c1 = _scan_bytes(path)
+    delim = sep if sep is not None else detect_separator(path, enc)
+    if delim not in _SEPARATORS:
+        raise ConfigError(f"table {table!r}: separator {delim!r} is not supported; use one of "
+                          + ", ".join(repr(s) for s in _SEPARATORS))
+    _log.debug("table %s: reading %s as CSV (encoding %s, separator %r)", table, path.name,
+               "cp1252" if c1 and enc == "latin-1" else enc, delim)
+    with contextlib.ExitStack() as stack:
+        read_path, duck_enc = path, ("utf-8" if enc == "utf-8" else "latin-1")
+        if enc == "latin-1" and c1:
+            read_path, duck_enc = stack.enter_context(_transcoded_cp1252(path)), "utf-8"
+        sql = (f"SELECT * FROM read_csv({_literal(str(read_path))}, header=true, "
+               f"all_varchar=true, delim={_literal(delim)}, quote='\"', escape='\"', "
+               f"encoding={_literal(duck_enc)})")
+        try:
+            rel = con.sql(sql)
+            rel.columns  # noqa: B018 - force the sniffer/binder to run inside the try
+        except duckdb.Error as exc:
+            # The DuckDB message may quote a line of the file (possibly a NIR): not repeated.
+            raise InputError(
+                f"table {table!r}: {path.name} could not be parsed as CSV (separator {delim!r}, "
+                f"encoding {enc}; {type(exc).__name__}). Check the separator, quoting and the "
+                "number of fields on each line, or pass sep=/encoding= explicitly",
+                table=table) from None
+        yield rel
+
+
+def _normalise_encoding(encoding: str | None, table: str) -> str | None:
+    if encoding is None:
+        return None
+    low = encoding.lower()
+    if low in _UTF8_NAMES:
+        return "utf-8"
+    if low in _LATIN_NAMES:
+        return "latin-1"
+    raise ConfigError(f"table {table!r}: encoding {encoding!r} is not supported; use 'utf-8' or "
+                      "'latin-1' (read as Windows-1252), or None to detect it")
+
+
+def check_mapping(spec: TableSpec, mapping: Mapping[str, str] | None) -> dict[str, str]:
+    """Validate a ``{user_column: canonical_column}`` mapping for one table.
+
+    Raises:
+        ConfigError: a target is not a column of the table, or two user columns map to the
+            same canonical column.
+    """
+    mapping = dict(mapping or {})
+    known = set(spec.column_names)
+    seen: dict[str, str] = {}
+    for user, canonical in mapping.items():
+        if canonical not in known:
+            raise ConfigError(
+                f"mapping for table {spec.name!r}: {user!r} is mapped to {canonical!r}, which is "
+                f"not a column of the contract; columns are: {', '.join(spec.column_names)}")
+        if canonical in seen:
+            raise ConfigError(
+                f"mapping for table {spec.name!r}: both {seen[canonical]!r} and {user!r} are "
+                f"mapped to {canonical!r}; map exactly one user column to each canonical column")
+        seen[canonical] = user
+    return mapping
+
+
+def _resolve_columns(spec: TableSpec, source_columns: list[str], mapping: dict[str, str]
+                     ) -> tuple[dict[str, str], list[str]]:
+    """Return ({canonical: source column}, [pass-through columns])."""
+    by_norm = {}
+    for col in source_columns:
+        by_norm.setdefault(col.strip().lower(), col)
+    mapped_sources: dict[str, str] = {}  # source column -> canonical
+    for user, canonical in mapping.items():
+        src = user if user in source_columns else by_norm.get(user.strip().lower())
+        if src is not None:
+            mapped_sources[src] = canonical
+    canonical_names = set(spec.column_names)
+    resolved: dict[str, str] = {}
+    extras: list[str] = []
+    for col in source_columns:
+        target = mapped_sources.get(col)
+        if target is None and col.strip().lower() in canonical_names:
+            target = col.strip().lower()
+        if target is None:
+            if col.startswith(_INTERNAL_PREFIX):
+                raise ConfigError(f"table {spec.name!r}: column {col!r} uses the reserved prefix "
+                                  f"{_INTERNAL_PREFIX!r}; rename it")
+            extras.append(col)
+            continue
+        if target in resolved:
+            raise ConfigError(
+                f"table {spec.name!r}: columns {resolved[target]!r} and {col!r} both provide "
+                f"{target!r}; drop one or fix the mapping")
+        resolved[target] = col
+    return resolved, extras
+
+
+def _missing_columns_error(spec: TableSpec, missing: list[str], source_columns: list[str],
+                           mapping: dict[str, str]) -> SchemaError:
+    hints = []
+    for canonical in missing:
+        users = [u for u, c in mapping.items() if c == canonical]
+        if users:
+            hints.append(f"the mapping names {users[0]!r} for {canonical!r} but the input has no "
+                         "such column")
+    hint = ("; ".join(hints) + ". ") if hints else ""
+    found = ", ".join(repr(c) for c in source_columns[:40])
+    return SchemaError(
+        f"table {spec.name!r}: required column(s) {', '.join(repr(m) for m in missing)} missing. "
+        f"{hint}Columns found: {found}. Rename them in the file or add a mapping "
+        f"{{'<your column>': '{missing[0]}'}} for table {spec.name!r} in the configuration",
+        table=spec.name, column=missing[0], n_rows=None)
+
+
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+
+
+def _normalised_code(text_sql: str) -> str:
+    return (f"regexp_replace(strip_accents(lower(trim({text_sql}))), '[\\s\\-]+', '_', 'g')")
+
+
+def _typed_expr(column: Column, src_sql: str, src_type: str) -> tuple[str, str | None]:
+    """SQL converting a source column to the contract type.
+
+    Returns (typed expression, text expression to compare for cast failures or None when the
+    conversion cannot fail).
+    """
+    src_type = src_type.upper()
+    text = f"CAST({src_sql} AS VARCHAR)"
+    blank_null = f"NULLIF(trim({text}), '')"
+    target = column.type.upper()
+    if target == "VARCHAR":
+        if column.allowed:
+            cases = " ".join(f"WHEN {_literal(_norm_py(code))} THEN {_literal(code)}"
+                             for code in column.allowed)
+            return (f"CASE WHEN {blank_null} IS NULL THEN NULL "
+                    f"ELSE CASE {_normalised_code(text)} {cases} ELSE trim({text}) END END"), None
+        if column.identifying:
+            return f"CASE WHEN {blank_null} IS NULL THEN NULL ELSE {text} END", None
+        return blank_null, None
+    if src_type == target:
+        return src_sql, None
+    if target == "DATE":
+        if src_type == "DATE" or src_type.startswith("TIMESTAMP"):
+            return f"CAST({src_sql} AS DATE)", None
+        iso = (f"CASE WHEN regexp_full_match({blank_null}, '\\d{{4}}-\\d{{1,2}}-\\d{{1,2}}"
+               f"([ T].*)?') THEN TRY_CAST({blank_null} AS DATE) END")
+        fr = (f"CASE WHEN regexp_full_match({blank_null}, '\\d{{1,2}}/\\d{{1,2}}/\\d{{4}}') "
+              f"THEN CAST(TRY_STRPTIME({blank_null}, '%d/%m/%Y') AS DATE) END")
+        return f"COALESCE({iso}, {fr})", blank_null
+    if target == "BOOLEAN":
+        low = f"lower({blank_null})"
+        truthy = ", ".join(_literal(v) for v in _TRUE)
+        falsy = ", ".join(_literal(v) for v in _FALSE)
+        return (f"CASE WHEN {low} IN ({truthy}) THEN TRUE WHEN {low} IN ({falsy}) THEN FALSE "
+                "END"), blank_null
+    if target == "DOUBLE":
+        if src_type in _NUMERIC_TYPES or src_type.startswith("DECIMAL"):
+            return f"CAST({src_sql} AS DOUBLE)", None
+        comma = (f"CASE WHEN regexp_full_match({blank_null}, '-?\\d*,\\d+') "
+                 f"THEN replace({blank_null}, ',', '.') ELSE {blank_null} END")
+        return f"TRY_CAST({comma} AS DOUBLE)", blank_null
+    return f"TRY_CAST({blank_null} AS {column.type})", blank_null
+
+
+def _norm_py(code: str) -> str:
+    """Python twin of :func:`_normalised_code` for the (ASCII) codes of the contract."""
+    return re.sub(r"[\s\-]+", "_", code.strip().lower())
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """A table read and cast, held on the connection with internal columns.
+
+    ``name`` is a DuckDB table with ``_app_row`` (1-based input position), the contract columns
+    (typed), the pass-through columns and ``_app_cast_fail`` (names of columns whose value could
+    not be converted on that row).
+    """
+
+    table: str
+    name: str
+    n_rows: int
+    extras: tuple[str, ...]
+    filled_missing: tuple[str, ...]
+
+
+def stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
+                mapping: Mapping[str, str] | None = None, *, encoding: str | None = None,
+                sep: str | None = None) -> StagedTable:
+    """Read ``source``, rename and cast its columns, and materialise it (internal step).
+
+    Raises:
+        ConfigError: bad mapping or options.
+        SchemaError: a required column is missing.
+        InputError: the file is missing or unreadable.
+    """
+    spec = table_spec(table)
+    mapping = check_mapping(spec, mapping)
+    name = f"_app_stg_{table}_{next(_counter)}"
+    with _raw_relation(con, source, table, encoding, sep) as raw:
+        source_columns = list(raw.columns)
+        source_types = [str(t) for t in raw.types]
+        resolved, extras = _resolve_columns(spec, source_columns, mapping)
+        required = [c.name for c in spec.columns if not c.nullable or c.name in spec.key]
+        missing = [c for c in required if c not in resolved]
+        if missing:
+            raise _missing_columns_error(spec, missing, source_columns, mapping)
+        filled = [c.name for c in spec.columns if c.name not in resolved]
+        type_of = dict(zip(source_columns, source_types))
+        inner, checks, raw_cols = [f"row_number() OVER () AS {_ROW}"], [], []
+        for column in spec.columns:
+            if column.name not in resolved:
+                inner.append(f"CAST(NULL AS {column.type}) AS {_quote(column.name)}")
+                continue
+            src = resolved[column.name]
+            typed, text = _typed_expr(column, _quote(src), type_of[src])
+            inner.append(f"{typed} AS {_quote(column.name)}")
+            if text is not None:
+                raw_name = f"{_INTERNAL_PREFIX}raw_{column.name}"
+                inner.append(f"{text} AS {_quote(raw_name)}")
+                raw_cols.append(raw_name)
+                checks.append(f"CASE WHEN {_quote(raw_name)} IS NOT NULL AND "
+                              f"{_quote(column.name)} IS NULL THEN {_literal(column.name)} END")
+        inner.extend(_quote(c) for c in extras)
+        fail = (f"list_filter([{', '.join(checks)}], lambda x: x IS NOT NULL)" if checks
+                else "CAST([] AS VARCHAR[])")
+        exclude = f" EXCLUDE ({', '.join(_quote(c) for c in raw_cols)})" if raw_cols else ""
+        view = f"_app_raw_{table}_{next(_counter)}"
+        raw.create_view(view, replace=True)
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {name} AS SELECT *{exclude}, {fail} AS {_CAST_FAIL} "
+                f"FROM (SELECT {', '.join(inner)} FROM {view})")
+        except duckdb.Error as exc:
+            raise InputError(f"table {table!r}: the input could not be read or converted "
+                             f"({type(exc).__name__}); check the file", table=table) from None
+        finally:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+    n_rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    if filled:
+        _log.info("table %s: optional column(s) absent, filled with NULL: %s", table,
+                  ", ".join(filled))
+    if extras:
+        _log.debug("table %s: %d pass-through column(s) kept", table, len(extras))
+    return StagedTable(table, name, n_rows, tuple(extras), tuple(filled))
+
+
+def public_columns_sql(spec: TableSpec, staged: StagedTable) -> str:
+    """The SELECT list of a staged table without internal columns."""
+    return ", ".join(_quote(c) for c in (*spec.column_names, *staged.extras))
+
+
+def read_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
+               mapping: Mapping[str, str] | None = None, *, encoding: str | None = None,
+               sep: str | None = None) -> duckdb.DuckDBPyRelation:
+    """Read one input table and return it with canonical names and contract types.
+
+    This checks the schema (required columns) and the conversion of every value; the row-level
+    rules (nulls, codes, keys, references, dates) are checked by
+    :func:`appariement.io.validate_tables` / :func:`appariement.io.load_tables`.
+
+    Args:
+        con: DuckDB connection the relation is bound to.
+        source: a path (``.parquet``, ``.csv``, ``.csv.gz``), a pandas DataFrame, a pyarrow
+            Table or a DuckDB relation on ``con``.
+        table: canonical table name (``"candidats"``, ``"candidatures"``...).
+        mapping: ``{user_column: canonical_column}`` renames.
+        encoding: CSV encoding, ``"utf-8"`` or ``"latin-1"``; None detects it.
+        sep: CSV separator (``";"``, ``","``...); None detects it from the header line.
+
+    Returns:
+        A relation with the contract columns in contract order (absent optional columns are
+        NULL) followed by the pass-through columns.
+
+    Raises:
+        ConfigError: bad mapping or options.
+        SchemaError: a required column is missing.
+        InvalidValueError: some values cannot be converted (count and example row keys given).
+
+    Examples:
+        >>> import duckdb, pandas as pd
+        >>> con = duckdb.connect()
+        >>> df = pd.DataFrame({"id": ["s1"], "type": ["aci "]})
+        >>> rel = read_table(con, df, "structures", mapping={"id": "structure_id"})
+        >>> rel.select("structure_id, type").fetchall()
+        [('s1', 'ACI')]
+    """
+    spec = table_spec(table)
+    staged = stage_table(con, source, table, mapping, encoding=encoding, sep=sep)
+    rows = con.execute(
+        f"SELECT c, count(*), list({_key_sql(spec)} ORDER BY {_ROW})[1:5] FROM "
+        f"(SELECT *, unnest({_CAST_FAIL}) AS c FROM {staged.name}) GROUP BY c ORDER BY c"
+    ).fetchall()
+    if rows:
+        column, n, examples = rows[0]
+        raise InvalidValueError(
+            f"table {table!r}, column {column!r}: {n} value(s) cannot be converted to "
+            f"{spec.column(column).type}; example row keys: {', '.join(map(str, examples))}"
+            + (f" (and {len(rows) - 1} other column(s))" if len(rows) > 1 else ""),
+            table=table, column=column, n_rows=n, examples=examples)
+    return con.table(staged.name).project(public_columns_sql(spec, staged))
+
+
+def _key_sql(spec: TableSpec) -> str:
+    """SQL giving a row's key as text (``a|b`` for composite keys, ``#row N`` when null)."""
+    parts = [f"CAST({_quote(k)} AS VARCHAR)" for k in spec.key]
+    joined = parts[0] if len(parts) == 1 else " || '|' || ".join(parts)
+    if any(spec.column(k).identifying for k in spec.key):  # never the case in the contract
+        return f"'#row ' || {_ROW}"
+    return f"COALESCE({joined}, '#row ' || {_ROW})"
