@@ -1,2 +1,19 @@
-"""See the package docstring of appariement."""
-__all__: list[str] = []
+"""Linkage: the cascade (exact pivot → probabilistic on traits), Splink models, assignment.
+
+Examples:
+    >>> from appariement.linkage import LinkageConfig, Thresholds
+    >>> LinkageConfig(thresholds=Thresholds(match=0.95, review=0.6)).assignment
+    'one_to_one'
+"""
+
+from ._backend import BACKENDS, Backend, local_spark_session, make_backend
+from .assignment import ASSIGNMENT_MODES, Thresholds, assign
+from .cascade import Linkage, LinkageConfig, LinkageResult, link
+from .comparisons import default_comparisons
+from .model import LinkageModel
+
+__all__ = [
+    "Linkage", "LinkageConfig", "LinkageResult", "link", "LinkageModel", "Thresholds",
+    "assign", "ASSIGNMENT_MODES", "default_comparisons", "Backend", "make_backend",
+    "local_spark_session", "BACKENDS",
+]

@@ -85,16 +85,17 @@ class LinkageModel:
 
     # ------------------------------------------------------------------ inputs
     @staticmethod
-    def splink_input(con: duckdb.DuckDBPyConnection, features, dataset: str
-                     ) -> duckdb.DuckDBPyRelation:
+    def splink_input(con: duckdb.DuckDBPyConnection, features, dataset: str,
+                     extra_columns: Sequence[str] = ()) -> duckdb.DuckDBPyRelation:
         """Features as Splink wants them: ``unique_id``, ``source_dataset`` and the compared
-        columns."""
+        columns (plus ``extra_columns``, e.g. a key used by a blocking rule)."""
         rel = as_relation(con, features, dataset)
-        missing = [c for c in ("record_id", *COMPARISON_COLUMNS) if c not in rel.columns]
+        wanted = list(dict.fromkeys([*COMPARISON_COLUMNS, *extra_columns]))
+        missing = [c for c in ("record_id", *wanted) if c not in rel.columns]
         if missing:
             raise LinkageError(f"the {dataset} features lack columns {missing}; build them with "
                                "appariement.identity.standardise_identities")
-        cols = ", ".join(COMPARISON_COLUMNS)
+        cols = ", ".join(wanted)
         return rel.query("_f", f"SELECT CAST(record_id AS VARCHAR) AS unique_id, "
                                f"'{dataset}' AS source_dataset, {cols} FROM _f")
 
@@ -208,8 +209,15 @@ class LinkageModel:
 
     def predict(self, left, right, *, threshold_match_probability: float | None = None,
                 con: duckdb.DuckDBPyConnection | None = None, backend: Backend | None = None,
+                blocking_rules: Sequence[str | BlockingRule] | None = None,
                 table_name: str = "_app_predictions") -> duckdb.DuckDBPyRelation:
         """Score the blocked pairs.
+
+        Args:
+            left, right: platform and source features.
+            threshold_match_probability: keep only pairs at or above this probability.
+            blocking_rules: score the pairs of these rules instead of the model's own (e.g. the
+                exact-key rule, to score stage-1 links with the traits model).
 
         Returns:
             A DuckDB relation with ``record_id_l`` (platform), ``record_id_r`` (source),
@@ -219,9 +227,17 @@ class LinkageModel:
         self._check_fitted()
         backend = backend or make_backend(self.backend, con)
         con = backend.con
-        left_rel = self.splink_input(con, left, PLATFORM)
-        right_rel = self.splink_input(con, right, SOURCE)
+        rules = get_rules(blocking_rules) if blocking_rules is not None else None
+        extra_l = sorted({c for r in rules or [] for c in r.left_columns})
+        extra_r = sorted({c for r in rules or [] for c in r.right_columns})
+        extra = sorted(set(extra_l) | set(extra_r))
+        left_rel = self.splink_input(con, left, PLATFORM, extra)
+        right_rel = self.splink_input(con, right, SOURCE, extra)
         settings = copy.deepcopy(self.settings_)
+        if rules is not None:
+            dialect = "spark" if backend.name == "spark" else "duckdb"
+            settings["blocking_rules_to_generate_predictions"] = [
+                r.to_splink().create_blocking_rule_dict(dialect) for r in rules]
         settings["retain_intermediate_calculation_columns"] = True
         settings["retain_matching_columns"] = False
         if backend.name == "spark":

@@ -1,0 +1,488 @@
+"""The cascade: exact match on the pivot code / keyed NIR, then probabilistic linkage on traits.
+
+Stage 1 links a candidate to a source person when both carry the same key (plaintext NIR in the
+single-machine mode, keyed pseudonym or pivot code otherwise) and the NIR is *trusted* on both
+sides: valid, and consistent with the declared traits (a NIR that disagrees with its own record's
+sex / birth year / month / place may be somebody else's). A key match whose traits strongly
+disagree, or that is ambiguous (one key, several records), goes to review, not to the links.
+
+Stage 2 trains a Fellegi-Sunter model (u by random sampling; m from the stage-1 links, which are a
+built-in labelled set, then EM; the prior from the stage-1 coverage) and scores the records stage 1
+left unlinked. An assignment step keeps at most one person per candidate (one-to-one by default);
+two thresholds give match / review / non_match.
+
+Every candidate ends either in ``links`` or in ``unlinked_platform`` with the reason; every source
+person either linked or in ``unlinked_source``. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import duckdb
+import pyarrow.parquet as pq
+
+from .._atomic import atomic_path, write_json
+from .._log import get_logger, step
+from .._tables import as_relation, to_arrow
+from ..blocking.analysis import BlockingReport, analyse_blocking, check_budget
+from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
+                              get_rules, rule)
+from ..errors import ConfigError, LinkageError
+from ._backend import make_backend
+from .assignment import ASSIGNMENT_MODES, Thresholds, assign
+from .model import LinkageModel
+
+__all__ = ["LinkageConfig", "LinkageResult", "Linkage", "link"]
+
+log = get_logger(__name__)
+
+_CONSISTENCY = ("consistent", "inconsistent", "unverifiable", "no_nir", "invalid")
+
+
+@dataclass
+class LinkageConfig:
+    """Options of the cascade (all have working defaults).
+
+    Attributes:
+        key_column: the exact-stage key present on both sides (``nir``, a pseudonym or a pivot
+            code column); None disables stage 1 (traits-only linkage).
+        trusted_consistency: NIR consistency statuses trusted for the exact stage.
+        recheck_exact: score stage-1 links with the traits model; below ``thresholds.review``
+            they go to review.
+        thresholds: match / review thresholds on the match probability.
+        assignment: ``one_to_one`` or ``many_to_one``.
+        blocking_rules, training_rules: rule names or objects.
+        comparison_budget: fail before linking if blocking would generate more pairs.
+        min_report_probability: pairs below this probability are not kept at all.
+        backend: ``duckdb`` or ``spark``.
+        u_max_pairs, em, m_from_labels, seed: training options (see LinkageModel).
+    """
+
+    key_column: str | None = "nir"
+    trusted_consistency: tuple[str, ...] = ("consistent", "unverifiable")
+    recheck_exact: bool = True
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    assignment: str = "one_to_one"
+    blocking_rules: tuple = DEFAULT_PREDICTION_RULES
+    training_rules: tuple = DEFAULT_TRAINING_RULES
+    comparison_budget: int = 200_000_000
+    min_report_probability: float = 0.01
+    backend: str = "duckdb"
+    u_max_pairs: float = 2e6
+    em: bool = True
+    m_from_labels: bool = True
+    seed: int = 42
+
+    def __post_init__(self):
+        if isinstance(self.thresholds, dict):
+            self.thresholds = Thresholds(**self.thresholds)
+        bad = set(self.trusted_consistency) - set(_CONSISTENCY)
+        if bad:
+            raise ConfigError(f"trusted_consistency has unknown statuses {sorted(bad)}; "
+                              f"allowed: {', '.join(_CONSISTENCY)}")
+        if self.assignment not in ASSIGNMENT_MODES:
+            raise ConfigError(f"assignment must be one of {', '.join(ASSIGNMENT_MODES)}, "
+                              f"got {self.assignment!r}")
+        if not 0 <= self.min_report_probability <= self.thresholds.review:
+            raise ConfigError("min_report_probability must be between 0 and thresholds.review")
+        self.blocking_rules = tuple(self.blocking_rules)
+        self.training_rules = tuple(self.training_rules)
+        get_rules(self.blocking_rules)
+        get_rules(self.training_rules)
+
+    def model(self) -> LinkageModel:
+        return LinkageModel(blocking_rules=self.blocking_rules,
+                            training_rules=self.training_rules, u_max_pairs=self.u_max_pairs,
+                            em=self.em, m_from_labels=self.m_from_labels, seed=self.seed,
+                            backend=self.backend)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["blocking_rules"] = [r.name for r in get_rules(self.blocking_rules)]
+        d["training_rules"] = [r.name for r in get_rules(self.training_rules)]
+        return d
+
+
+@dataclass
+class LinkageResult:
+    """What the cascade produced (DuckDB relations on ``con``).
+
+    Attributes:
+        links: candidat_id, person_id, method (pivot_exact / probabilistic), match_weight,
+            match_probability, decision (match / review / non_match), why (the comparison levels
+            in words), and the gamma_ / mw_ columns behind it.
+        unlinked_platform: candidat_id, reason, best_person_id, best_match_probability.
+        unlinked_source: person_id, reason.
+        set_aside: pairs not kept by the assignment or the exact-stage guards, with the reason.
+        pairs: every scored pair (stage-1 links scored by the traits model, and the stage-2
+            pairs at or above ``min_report_probability``): candidat_id, person_id, stage
+            (1 or 2), match_weight, match_probability, gamma_* and mw_* — the input of label-free
+            error estimates and threshold tuning.
+        model: the fitted :class:`LinkageModel`.
+        blocking: blocking analysis of the stage-2 pools (recall measured on stage-1 links).
+        counts: figures of every step.
+        timings: seconds per step.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    links: duckdb.DuckDBPyRelation
+    unlinked_platform: duckdb.DuckDBPyRelation
+    unlinked_source: duckdb.DuckDBPyRelation
+    set_aside: duckdb.DuckDBPyRelation
+    pairs: duckdb.DuckDBPyRelation
+    model: LinkageModel
+    blocking: BlockingReport | None
+    counts: dict[str, Any]
+    timings: dict[str, float]
+    config: LinkageConfig
+
+    def write(self, out_dir: str | Path) -> dict[str, str]:
+        """Write links, unlinked records, set-aside pairs (Parquet), the model and the counts
+        (JSON), each atomically. Returns output name → path."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for name in ("links", "unlinked_platform", "unlinked_source", "set_aside", "pairs"):
+            rel = getattr(self, name)
+            with atomic_path(out_dir / f"{name}.parquet") as tmp:
+                pq.write_table(to_arrow(rel), tmp)
+            written[name] = str(out_dir / f"{name}.parquet")
+        written["model"] = str(self.model.save(out_dir / "model.json"))
+        if self.blocking is not None:
+            with atomic_path(out_dir / "blocking.parquet") as tmp:
+                pq.write_table(self.blocking.table, tmp)
+            written["blocking"] = str(out_dir / "blocking.parquet")
+        written["counts"] = str(write_json(out_dir / "linkage_counts.json",
+                                           {"counts": self.counts,
+                                            "config": self.config.to_dict()}))
+        return written
+
+
+class Linkage:
+    """The cascade, on one DuckDB connection.
+
+    Args:
+        config: a :class:`LinkageConfig` (defaults if None).
+        con: DuckDB connection (new in-memory one if None).
+        spark: Spark session for ``backend="spark"`` (a local one is started if None).
+        model: a fitted model to reuse instead of training one.
+
+    Examples:
+        >>> Linkage(LinkageConfig(key_column=None)).config.key_column is None
+        True
+    """
+
+    def __init__(self, config: LinkageConfig | None = None, *,
+                 con: duckdb.DuckDBPyConnection | None = None, spark=None,
+                 model: LinkageModel | None = None):
+        self.config = config or LinkageConfig()
+        self.con = con or duckdb.connect()
+        self._spark = spark
+        self._model = model
+
+    # -------------------------------------------------------------- helpers
+    def _sql(self, sql: str):
+        return self.con.execute(sql)
+
+    def _count(self, table: str, where: str = "TRUE") -> int:
+        return int(self._sql(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
+
+    def _why_sql(self, model: LinkageModel, alias: str = "") -> str:
+        parts = []
+        for comp, mapping in model.level_labels().items():
+            col = f"{alias}gamma_{comp}"
+            cases = " ".join(f"WHEN {g} THEN '{label.replace(chr(39), chr(39) * 2)}'"
+                             for g, label in mapping.items())
+            parts.append(f"'{comp}: ' || CASE {col} {cases} ELSE '?' END")
+        return " || '; ' || ".join(parts) if parts else "''"
+
+    # -------------------------------------------------------------- stage 1
+    def _stage1(self, counts: dict[str, Any]) -> None:
+        cfg = self.config
+        key = cfg.key_column
+        trusted = ", ".join(f"'{s}'" for s in cfg.trusted_consistency)
+        for side in ("P", "S"):
+            cols = self.con.table(f"_app_{side}").columns
+            for needed in (key, "nir_valid", "nir_consistency"):
+                if needed not in cols:
+                    raise LinkageError(
+                        f"exact stage on {key!r} needs column {needed!r} in the "
+                        f"{'platform' if side == 'P' else 'source'} features; set key_column=None "
+                        "for traits-only linkage")
+        is_trusted = (f"{{t}}.{key} IS NOT NULL AND coalesce({{t}}.nir_valid, FALSE) "
+                      f"AND {{t}}.nir_consistency IN ({trusted})")
+        self._sql(f"""
+            CREATE OR REPLACE TEMP TABLE _app_s1_pairs AS
+            SELECT p.record_id AS record_id_l, s.record_id AS record_id_r,
+                   count(*) OVER (PARTITION BY p.record_id) AS n_for_l,
+                   count(*) OVER (PARTITION BY s.record_id) AS n_for_r,
+                   -- traits guard: both names differ, or the whole birth date differs
+                   (coalesce(jaro_winkler_similarity(p.birth_name, s.birth_name) >= 0.85, FALSE)
+                    OR coalesce(p.usage_name = s.birth_name, FALSE)
+                    OR coalesce(p.birth_name = s.usage_name, FALSE)
+                    OR coalesce(p.usage_name = s.usage_name, FALSE)
+                    OR p.birth_name IS NULL OR s.birth_name IS NULL) AS name_ok,
+                   (coalesce(jaro_winkler_similarity(p.first_name, s.first_name) >= 0.85, FALSE)
+                    OR coalesce(list_has_any(p.first_names, s.first_names), FALSE)
+                    OR p.first_name IS NULL OR s.first_name IS NULL) AS first_ok,
+                   (coalesce(p.birth_year = s.birth_year, TRUE)
+                    OR coalesce(p.birth_month = s.birth_month AND p.birth_day = s.birth_day,
+                                FALSE)) AS date_ok,
+                   coalesce(p.sex = s.sex, TRUE) AS sex_ok
+            FROM _app_P p JOIN _app_S s ON p.{key} = s.{key}
+            WHERE {is_trusted.format(t='p')} AND {is_trusted.format(t='s')}
+        """)
+        ambiguous = ("n_for_l > 1" if cfg.assignment == "many_to_one"
+                     else "(n_for_l > 1 OR n_for_r > 1)")
+        self._sql(f"""
+            CREATE OR REPLACE TEMP TABLE _app_s1 AS
+            SELECT record_id_l, record_id_r,
+                   CASE WHEN {ambiguous} THEN 'exact_key_ambiguous'
+                        WHEN NOT ((name_ok OR first_ok) AND (date_ok OR sex_ok))
+                             THEN 'exact_key_traits_disagree'
+                        ELSE NULL END AS guard
+            FROM _app_s1_pairs
+        """)
+        counts["stage1_key_pairs"] = self._count("_app_s1")
+        counts["stage1_ambiguous"] = self._count("_app_s1", "guard = 'exact_key_ambiguous'")
+        counts["stage1_traits_disagree"] = self._count(
+            "_app_s1", "guard = 'exact_key_traits_disagree'")
+        counts["stage1_links"] = self._count("_app_s1", "guard IS NULL")
+        counts["platform_trusted_key"] = self._count("_app_P", is_trusted.format(t="_app_P"))
+        counts["source_trusted_key"] = self._count("_app_S", is_trusted.format(t="_app_S"))
+
+    # -------------------------------------------------------------- run
+    def run(self, platform, source) -> LinkageResult:
+        """Link platform candidates to source persons.
+
+        Args:
+            platform: standardised platform features
+                (:func:`appariement.identity.standardise_identities` with ``side="platform"``).
+            source: standardised source features (``side="source"``).
+
+        Returns:
+            A :class:`LinkageResult`.
+        """
+        cfg = self.config
+        con = self.con
+        counts: dict[str, Any] = {}
+        timings: dict[str, float] = {}
+        as_relation(con, platform, "platform").create_view("_app_P_in", replace=True)
+        as_relation(con, source, "source").create_view("_app_S_in", replace=True)
+        self._sql("CREATE OR REPLACE TEMP TABLE _app_P AS SELECT * FROM _app_P_in")
+        self._sql("CREATE OR REPLACE TEMP TABLE _app_S AS SELECT * FROM _app_S_in")
+        for side, name in (("P", "platform"), ("S", "source")):
+            dups = self._count(f"(SELECT record_id FROM _app_{side} GROUP BY 1 "
+                               "HAVING count(*) > 1 OR record_id IS NULL)")
+            if dups:
+                raise LinkageError(f"{name} features have {dups} duplicated or null record_id "
+                                   "values; the contract requires a unique key")
+        counts["platform_records"] = self._count("_app_P")
+        counts["source_records"] = self._count("_app_S")
+        backend = make_backend(cfg.backend, con, spark=self._spark)
+
+        # ---- stage 1
+        if cfg.key_column:
+            with step(log, "stage 1: exact key match", timings):
+                self._stage1(counts)
+        else:
+            self._sql("CREATE OR REPLACE TEMP TABLE _app_s1 AS SELECT NULL::VARCHAR AS "
+                      "record_id_l, NULL::VARCHAR AS record_id_r, NULL::VARCHAR AS guard LIMIT 0")
+            counts["stage1_links"] = 0
+        self._sql("CREATE OR REPLACE TEMP TABLE _app_labels AS "
+                  "SELECT record_id_l, record_id_r FROM _app_s1 WHERE guard IS NULL")
+
+        # ---- stage-2 pools
+        self._sql("CREATE OR REPLACE TEMP TABLE _app_P2 AS SELECT * FROM _app_P "
+                  "WHERE record_id NOT IN (SELECT record_id_l FROM _app_labels)")
+        drop_r = (" WHERE record_id NOT IN (SELECT record_id_r FROM _app_labels)"
+                  if cfg.assignment == "one_to_one" else "")
+        self._sql(f"CREATE OR REPLACE TEMP TABLE _app_S2 AS SELECT * FROM _app_S{drop_r}")
+        counts["stage2_platform_pool"] = self._count("_app_P2")
+        counts["stage2_source_pool"] = self._count("_app_S2")
+        n_labels = counts["stage1_links"]
+
+        # ---- blocking budget and analysis (recall on stage-1 links)
+        rules = get_rules(cfg.blocking_rules)
+        with step(log, "blocking analysis", timings):
+            check_budget(con, con.table("_app_P2"), con.table("_app_S2"), rules,
+                         cfg.comparison_budget)
+            blocking = analyse_blocking(con, con.table("_app_P"), con.table("_app_S"), rules,
+                                        labels=con.table("_app_labels") if n_labels else None)
+        counts["blocking_pairs_full"] = blocking.total_pairs
+        counts["blocking_recall_on_stage1"] = blocking.recall
+
+        # ---- model
+        model = self._model
+        if model is None:
+            model = cfg.model()
+            expected = None
+            if n_labels and counts.get("platform_trusted_key"):
+                coverage = n_labels / counts["platform_trusted_key"]
+                expected = coverage * counts["platform_records"]
+                counts["estimated_source_coverage"] = round(coverage, 4)
+            with step(log, "stage 2: training the model", timings):
+                model.fit(con.table("_app_P"), con.table("_app_S"),
+                          labels=con.table("_app_labels") if n_labels else None,
+                          expected_matches=expected, backend=backend)
+
+        # ---- stage 2 predictions and assignment
+        with step(log, "stage 2: scoring pairs", timings):
+            preds = model.predict(con.table("_app_P2"), con.table("_app_S2"), backend=backend,
+                                  threshold_match_probability=cfg.min_report_probability,
+                                  table_name="_app_s2_preds")
+        counts["stage2_pairs_scored"] = int(preds.count("*").fetchone()[0])
+        with step(log, "assignment", timings):
+            assigned, aside = assign(con, preds, mode=cfg.assignment,
+                                     min_probability=cfg.min_report_probability)
+        why = self._why_sql(model)
+        decision = cfg.thresholds.decision_sql("match_probability")
+        gm_cols = [c for c in assigned.columns if c.startswith(("gamma_", "mw_"))]
+        gm = ", ".join(gm_cols)
+        self._sql(f"""
+            CREATE OR REPLACE TEMP TABLE _app_s2_links AS
+            SELECT record_id_l, record_id_r, 'probabilistic' AS method, match_weight,
+                   match_probability, {decision} AS decision, {why} AS why, {gm}
+            FROM _app_assign_acc
+        """)
+
+        # ---- stage-1 links scored by the traits model (explanation + optional re-check)
+        s1 = "_app_s1_links"
+        if cfg.key_column and n_labels:
+            key_rule = rule("exact_key", cfg.key_column)
+            with step(log, "stage 1: scoring exact links with the traits model", timings):
+                self._sql("CREATE OR REPLACE TEMP TABLE _app_P1 AS SELECT * FROM _app_P "
+                          "WHERE record_id IN (SELECT record_id_l FROM _app_labels)")
+                self._sql("CREATE OR REPLACE TEMP TABLE _app_S1 AS SELECT * FROM _app_S "
+                          "WHERE record_id IN (SELECT record_id_r FROM _app_labels)")
+                scored = model.predict(con.table("_app_P1"), con.table("_app_S1"),
+                                       backend=backend, blocking_rules=[key_rule],
+                                       table_name="_app_s1_preds")
+            recheck = (f"CASE WHEN sc.match_probability < {cfg.thresholds.review!r} "
+                       "THEN 'review' ELSE 'match' END" if cfg.recheck_exact else "'match'")
+            self._sql(f"""
+                CREATE OR REPLACE TEMP TABLE {s1} AS
+                SELECT lab.record_id_l, lab.record_id_r, 'pivot_exact' AS method,
+                       sc.match_weight, sc.match_probability, {recheck} AS decision,
+                       {self._why_sql(model, 'sc.')} AS why,
+                       {", ".join(f"sc.{c}" for c in gm_cols)}
+                FROM _app_labels lab
+                JOIN _app_s1_preds sc USING (record_id_l, record_id_r)
+            """)
+            lost = n_labels - self._count(s1)
+            if lost:
+                raise LinkageError(f"{lost} stage-1 links could not be scored; this is a bug")
+        else:
+            self._sql(f"CREATE OR REPLACE TEMP TABLE {s1} AS SELECT * FROM _app_s2_links LIMIT 0")
+
+        # ---- links
+        self._sql(f"""
+            CREATE OR REPLACE TABLE links AS
+            SELECT record_id_l AS candidat_id, record_id_r AS person_id, * EXCLUDE
+                   (record_id_l, record_id_r)
+            FROM (SELECT * FROM {s1} UNION ALL BY NAME SELECT * FROM _app_s2_links)
+            ORDER BY candidat_id
+        """)
+        # ---- set aside: exact-stage guards and assignment losers
+        self._sql("""
+            CREATE OR REPLACE TABLE set_aside AS
+            SELECT record_id_l AS candidat_id, record_id_r AS person_id, guard AS reason,
+                   NULL::DOUBLE AS match_weight, NULL::DOUBLE AS match_probability,
+                   NULL::DOUBLE AS competitor_weight
+            FROM _app_s1 WHERE guard IS NOT NULL
+            UNION ALL
+            SELECT record_id_l, record_id_r, reason, match_weight, match_probability,
+                   competitor_weight
+            FROM _app_assign_aside
+        """)
+        # ---- unlinked records with reasons
+        review = cfg.thresholds.review
+        self._sql(f"""
+            CREATE OR REPLACE TABLE unlinked_platform AS
+            WITH best AS (
+                SELECT record_id_l, arg_max(record_id_r, match_weight) AS best_person_id,
+                       max(match_probability) AS best_match_probability
+                FROM _app_s2_preds GROUP BY 1),
+            flags AS (
+                SELECT record_id_l,
+                       bool_or(reason = 'tie') AS tie,
+                       bool_or(reason = 'conflict_lost' AND match_probability >= {review!r})
+                           AS lost
+                FROM _app_assign_aside GROUP BY 1),
+            guard AS (SELECT record_id_l, min(guard) AS guard FROM _app_s1
+                      WHERE guard IS NOT NULL GROUP BY 1)
+            SELECT p.record_id AS candidat_id,
+                   CASE WHEN l.decision = 'review' THEN 'review'
+                        WHEN f.tie THEN 'tie'
+                        WHEN f.lost THEN 'conflict_lost'
+                        WHEN g.guard IS NOT NULL AND l.candidat_id IS NULL THEN g.guard
+                        WHEN l.decision = 'non_match' THEN 'below_threshold'
+                        WHEN b.record_id_l IS NULL THEN 'no_candidate_pair'
+                        ELSE 'below_threshold' END AS reason,
+                   b.best_person_id, b.best_match_probability
+            FROM _app_P p
+            LEFT JOIN links l ON l.candidat_id = p.record_id
+            LEFT JOIN best b ON b.record_id_l = p.record_id
+            LEFT JOIN flags f ON f.record_id_l = p.record_id
+            LEFT JOIN guard g ON g.record_id_l = p.record_id
+            WHERE l.candidat_id IS NULL OR l.decision <> 'match'
+            ORDER BY 1
+        """)
+        self._sql("""
+            CREATE OR REPLACE TABLE unlinked_source AS
+            WITH reviewed AS (SELECT person_id, min(decision) AS decision FROM links
+                              WHERE decision <> 'match' GROUP BY 1),
+                 matched AS (SELECT DISTINCT person_id FROM links WHERE decision = 'match')
+            SELECT s.record_id AS person_id,
+                   CASE WHEN r.person_id IS NOT NULL THEN r.decision
+                        ELSE 'no_match_found' END AS reason
+            FROM _app_S s
+            LEFT JOIN reviewed r ON r.person_id = s.record_id
+            WHERE s.record_id NOT IN (SELECT person_id FROM matched)
+            ORDER BY 1
+        """)
+        s1_preds = ("SELECT *, 1 AS stage FROM _app_s1_preds UNION ALL BY NAME "
+                    if cfg.key_column and n_labels else "")
+        self._sql(f"""
+            CREATE OR REPLACE TABLE pairs AS
+            SELECT record_id_l AS candidat_id, record_id_r AS person_id,
+                   * EXCLUDE (record_id_l, record_id_r)
+            FROM ({s1_preds}SELECT *, 2 AS stage FROM _app_s2_preds)
+        """)
+        links = con.table("links")
+        for d in ("match", "review", "non_match"):
+            counts[f"links_{d}"] = self._count("links", f"decision = '{d}'")
+        counts["links_match_pivot_exact"] = self._count(
+            "links", "decision = 'match' AND method = 'pivot_exact'")
+        counts["links_match_probabilistic"] = self._count(
+            "links", "decision = 'match' AND method = 'probabilistic'")
+        counts["unlinked_platform"] = self._count("unlinked_platform")
+        counts["unlinked_source"] = self._count("unlinked_source")
+        # nothing lost: every candidate is matched or listed as unlinked
+        if counts["links_match"] + counts["unlinked_platform"] != counts["platform_records"]:
+            raise LinkageError("candidates lost between links and unlinked records; this is a bug")
+        log.info("linkage: %d matches (%d exact, %d probabilistic), %d to review, %d unlinked",
+                 counts["links_match"], counts["links_match_pivot_exact"],
+                 counts["links_match_probabilistic"], counts["links_review"],
+                 counts["unlinked_platform"])
+        return LinkageResult(con, links, con.table("unlinked_platform"),
+                             con.table("unlinked_source"), con.table("set_aside"),
+                             con.table("pairs"), model,
+                             blocking, counts, timings, cfg)
+
+
+def link(platform, source, config: LinkageConfig | None = None, *,
+         con: duckdb.DuckDBPyConnection | None = None, **options) -> LinkageResult:
+    """Run the cascade in one call: ``link(platform_features, source_features)``.
+
+    ``options`` override fields of :class:`LinkageConfig` (e.g. ``key_column=None``).
+    """
+    if config is None:
+        config = LinkageConfig(**options)
+    elif options:
+        raise ConfigError("pass either a LinkageConfig or keyword options, not both")
+    return Linkage(config, con=con).run(platform, source)
