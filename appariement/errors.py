@@ -119,3 +119,24 @@ class DisclosureError(AppariementError):
     """A table would leave the library without disclosure control."""
 
     exit_code = 6
+
+
+# --- identity: precise kinds of NIR errors (appended by the identity subpackage) ---
+
+class InvalidNIRLength(InvalidNIRError):
+    """A NIR does not have 15 characters once separators are removed."""
+
+
+class InvalidNIRFormat(InvalidNIRError):
+    """A NIR holds characters not allowed at their position (only digits, 2A/2B for Corsica)."""
+
+
+class InvalidNIRKey(InvalidNIRError):
+    """A NIR's two-digit control key does not match its first 13 characters."""
+
+
+class InvalidNIRComponent(InvalidNIRError):
+    """A NIR part is impossible: sex digit, month, department, commune or order number."""
+
+
+__all__ += ["InvalidNIRLength", "InvalidNIRFormat", "InvalidNIRKey", "InvalidNIRComponent"]

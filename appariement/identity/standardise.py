@@ -1,0 +1,178 @@
+"""One entry point: a raw identity table (platform or source) -> the canonical feature table.
+
+Everything is DuckDB SQL (the ``app_`` macros of :func:`register_sql_functions`) except the
+phonetic code, an Arrow-vectorised UDF that encodes each distinct name once.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from .._log import get_logger
+from .._tables import _fresh_name, as_relation
+from ..errors import ConfigError, SchemaError
+from ._sql import register_sql_functions
+
+__all__ = ["standardise_identities", "FEATURE_COLUMNS"]
+
+_log = get_logger(__name__)
+
+#: columns of the canonical feature table, in order (``first_names_joined`` is an extra:
+#: all first names joined by a space, equal for "Jean Pierre" and "Jean-Pierre")
+FEATURE_COLUMNS = (
+    "record_id", "nir", "nir_class", "nir_valid", "nir_sex", "nir_year", "nir_month", "nir_dept",
+    "nir_sex_ok", "nir_year_ok", "nir_month_ok", "nir_place_ok", "nir_consistency",
+    "birth_name", "usage_name", "birth_name_phon", "usage_name_phon",
+    "first_names", "first_name", "first_name_phon", "first_name_canon",
+    "sex", "birth_year", "birth_month", "birth_day", "birth_date", "birth_date_placeholder",
+    "birth_dept", "birth_commune", "birth_country", "born_abroad", "postcode", "residence_dept",
+    "first_names_joined",
+)
+
+# side -> (table, id column, column holding the birth name, column holding the usage name,
+#          columns that must be present)
+_SIDES = {
+    "platform": ("candidats", "candidat_id", "nom_naissance", "nom", ("nom", "prenoms")),
+    "source": ("personnes", "person_id", "nom_naissance", "nom_usage",
+               ("nom_naissance", "prenoms")),
+}
+_OPTIONAL = ("nir", "nom", "nom_naissance", "nom_usage", "sexe", "date_naissance",
+             "commune_naissance", "pays_naissance", "code_postal")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "platform",
+                           id_column: str | None = None) -> duckdb.DuckDBPyRelation:
+    """Standardise an identity table into the canonical feature table used by blocking/linkage.
+
+    Args:
+        con: DuckDB connection (the ``app_`` functions are registered on it).
+        data: DuckDB relation, pandas DataFrame, Arrow table or Parquet/CSV path, with the
+            contract columns of ``candidats`` (platform) or ``personnes`` (source). Optional
+            columns (``nir``, ``nom_naissance``, ``nom_usage``, ``sexe``, dates, places) may be
+            absent and are then treated as missing.
+        side: ``"platform"`` or ``"source"``.
+        id_column: record key; default ``candidat_id`` (platform) / ``person_id`` (source).
+
+    Returns:
+        A lazy DuckDB relation with one row per input row and the columns of
+        :data:`FEATURE_COLUMNS` (see the package docstring for their meaning). Materialise it
+        (``.to_table(name)``) before using it several times on large data.
+
+    Raises:
+        ConfigError: unknown ``side``.
+        SchemaError: the id column or a required name column is missing.
+
+    Examples:
+        >>> import duckdb, pandas as pd
+        >>> con = duckdb.connect()
+        >>> df = pd.DataFrame({"candidat_id": ["c1"], "nom": ["Martin née Dupont"],
+        ...                    "prenoms": ["Jean-Pierre, Marie"], "sexe": ["M"],
+        ...                    "date_naissance": ["14/07/1989"]})
+        >>> row = standardise_identities(con, df, "platform").fetchall()[0]
+        >>> row[13:15], row[17]
+        (('DUPONT', 'MARTIN'), ['JEAN PIERRE', 'MARIE'])
+    """
+    if side not in _SIDES:
+        raise ConfigError(f"side must be 'platform' or 'source', got {side!r}")
+    table, default_id, birth_col, usage_col, required = _SIDES[side]
+    id_col = id_column or default_id
+    register_sql_functions(con)
+    rel = as_relation(con, data, name=table)
+    present = set(rel.columns)
+    missing = [c for c in (id_col, *required) if c not in present]
+    if missing:
+        raise SchemaError(f"table {table!r} lacks column(s) {', '.join(missing)} needed to "
+                          "standardise identities; rename them in the configuration mapping",
+                          table=table, column=missing[0])
+    view = _fresh_name(f"{side}_identities")
+    rel.create_view(view, replace=True)
+
+    def col(name: str) -> str:
+        return _quote(name) if name in present else "NULL::VARCHAR"
+
+    sql = f"""
+    WITH src AS (
+        SELECT CAST({_quote(id_col)} AS VARCHAR) AS record_id,
+               app_nir_compact({col('nir')}) AS nir,
+               app_name_forms({col(birth_col)}) AS bf,
+               app_name_forms({col(usage_col)}) AS uf,
+               app_first_names({col('prenoms')}) AS first_names,
+               app_sex({col('sexe')}) AS sex,
+               app_parse_date({col('date_naissance')}) AS d,
+               app_commune({col('commune_naissance')}) AS commune_raw,
+               app_country({col('pays_naissance')}) AS country_raw,
+               app_postcode({col('code_postal')}) AS postcode,
+               app_dept_of_postcode({col('code_postal')}) AS residence_dept
+        FROM {_quote(view)}
+    ), s1 AS (
+        SELECT *,
+               app_nir_is_valid(nir) AS nir_valid_,
+               coalesce(bf.birth, bf.plain, uf.birth, uf.plain) AS birth_name,
+               coalesce(uf.usage, uf.plain, bf.usage) AS usage_any,
+               CASE WHEN commune_raw NOT LIKE '99%' THEN commune_raw END AS birth_commune,
+               coalesce(country_raw,
+                        CASE WHEN commune_raw LIKE '99%' THEN commune_raw END,
+                        CASE WHEN commune_raw IS NOT NULL THEN '99100' END) AS birth_country
+        FROM src
+    ), s2 AS (
+        SELECT *,
+               CASE WHEN nir_valid_ THEN CASE WHEN substr(nir, 1, 1) IN ('1', '7') THEN '1'
+                    ELSE '2' END END AS nir_sex,
+               CASE WHEN nir_valid_ THEN substr(nir, 2, 2) END AS nir_year,
+               CASE WHEN nir_valid_ THEN substr(nir, 4, 2) END AS nir_month,
+               CASE WHEN nir_valid_ THEN app_dept_of_commune(substr(nir, 6, 5)) END AS nir_dept,
+               CASE WHEN nir_valid_ THEN substr(nir, 6, 5) END AS nir_place,
+               CASE WHEN birth_country IS NOT NULL THEN birth_country <> '99100' END
+                   AS born_abroad
+        FROM s1
+    ), s3 AS (
+        SELECT *,
+               CASE WHEN born_abroad THEN '99'
+                    WHEN birth_commune IS NOT NULL THEN app_dept_of_commune(birth_commune)
+                    END AS birth_dept
+        FROM s2
+    ), s4 AS (
+        SELECT *,
+               app_nir_sex_ok(nir_sex, sex) AS nir_sex_ok,
+               app_nir_year_ok(nir_year, d.year) AS nir_year_ok,
+               app_nir_month_ok(nir_month, d.month, d.placeholder) AS nir_month_ok,
+               app_nir_place_ok(nir_dept, nir_place, birth_dept, birth_country, d.year)
+                   AS nir_place_ok
+        FROM s3
+    )
+    SELECT record_id,
+           nir,
+           CASE WHEN nir IS NULL THEN NULL WHEN NOT nir_valid_ THEN 'invalid'
+                WHEN substr(nir, 1, 1) IN ('7', '8') THEN 'temporary'
+                WHEN substr(nir, 6, 2) = '99' THEN 'foreign_born' ELSE 'nir' END AS nir_class,
+           coalesce(nir_valid_, false) AS nir_valid,
+           nir_sex, nir_year, nir_month, nir_dept,
+           nir_sex_ok, nir_year_ok, nir_month_ok, nir_place_ok,
+           app_nir_consistency(nir, nir_valid_, nir_sex_ok, nir_year_ok, nir_month_ok,
+                               nir_place_ok) AS nir_consistency,
+           birth_name,
+           CASE WHEN usage_any IS DISTINCT FROM birth_name THEN usage_any END AS usage_name,
+           app_phonetic(birth_name) AS birth_name_phon,
+           app_phonetic(CASE WHEN usage_any IS DISTINCT FROM birth_name THEN usage_any END)
+               AS usage_name_phon,
+           first_names,
+           first_names[1] AS first_name,
+           app_phonetic(first_names[1]) AS first_name_phon,
+           app_first_name_canon(first_names[1]) AS first_name_canon,
+           sex,
+           d.year AS birth_year, d.month AS birth_month, d.day AS birth_day,
+           CASE WHEN d.day IS NOT NULL
+                     AND d.day <= day(last_day(make_date(d.year, d.month, 1)))
+                THEN make_date(d.year, d.month, d.day) END AS birth_date,
+           d.placeholder AS birth_date_placeholder,
+           birth_dept, birth_commune, birth_country, born_abroad, postcode, residence_dept,
+           array_to_string(first_names, ' ') AS first_names_joined
+    FROM s4
+    """
+    out = con.sql(sql)
+    _log.debug("standardise_identities: side=%s, %d input columns", side, len(present))
+    return out
