@@ -247,9 +247,9 @@ def _materialise(con: duckdb.DuckDBPyConnection, staged: dict, issues: str,
             f"CREATE OR REPLACE TABLE {_quote(out)} AS SELECT {public_columns_sql(spec, stage)} "
             f"FROM {stage.name} WHERE {_ROW} NOT IN (SELECT \"row\" FROM {REJECTS_TABLE} "
             f"WHERE \"table\" = {_literal(table)}) ORDER BY {_ROW}")
-        kept = con.execute(f"SELECT count(*) FROM {_quote(out)}").fetchone()[0]
+        kept = con.execute(f"SELECT count(*) FROM {_quote(out)}").fetchall()[0][0]
         rejected = con.execute(f"SELECT count(DISTINCT \"row\") FROM {REJECTS_TABLE} "
-                               f"WHERE \"table\" = {_literal(table)}").fetchone()[0]
+                               f"WHERE \"table\" = {_literal(table)}").fetchall()[0][0]
         counts[table] = {"read": stage.n_rows, "kept": kept, "rejected": rejected}
         if stage.n_rows != kept + rejected:  # pragma: no cover - guards the invariant
             raise AssertionError(f"table {table}: read {stage.n_rows} != kept {kept} + "

@@ -446,7 +446,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
                              f"({type(exc).__name__}); check the file", table=table) from None
         finally:
             con.execute(f"DROP VIEW IF EXISTS {view}")
-    n_rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    n_rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     if filled:
         _log.info("table %s: optional column(s) absent, filled with NULL: %s", table,
                   ", ".join(filled))
