@@ -36,7 +36,8 @@ __all__ = ["clean_text", "normalise_name", "normalise_first_names", "split_name_
 
 #: particles glued to the following word of a surname
 PARTICLES = ("D", "L", "DE", "DU", "DES", "LA", "LE", "LES", "DEL", "DELA", "DELLA", "DELLE",
-             "DA", "DAS", "DO", "DOS", "DI", "DOS", "VAN", "VON", "DER", "DEN", "TER", "TEN",
+             "DA", "DAS", "DO", "DOS", "DI", "DELOS", "DELAS", "VAN", "VON", "DER", "DEN", "TER",
+             "TEN", "VANDER", "VANDEN", "VANDE", "VONDER",
              "EL", "AL", "BEN", "BEL", "AIT", "MAC", "MC", "SAINT", "ST", "STE", "SAINTE")
 
 #: markers in a surname field: "<birth> EPOUSE <usage>" / "<usage> NEE <birth>"
