@@ -204,6 +204,9 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: Any, table: str,
     if not _is_csv(path):
         raise ConfigError(f"table {table!r}: cannot tell the format of {path.name}; use a "
                           ".parquet, .csv or .csv.gz file")
+    if path.stat().st_size == 0:
+        raise InputError(f"table {table!r}: {path.name} is empty (not even a header line)",
+                         table=table)
     enc = _normalise_encoding(encoding, table)
     c1 = False
     if enc is None:

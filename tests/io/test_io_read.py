@@ -152,6 +152,13 @@ def test_unknown_table_missing_file_and_bad_csv(con, tmp_path):
         read_table(con, pd.DataFrame({"a": [1]}), "clients")
     with pytest.raises(InputError, match="does not exist"):
         read_table(con, tmp_path / "nope.csv", "structures")
+    empty = tmp_path / "e.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        read_table(con, empty, "structures")
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("structure_id;type\n")
+    assert read_table(con, header_only, "structures").fetchall() == []
     bad = tmp_path / "s.csv"
     bad.write_text('structure_id,type\n"s1,EI\ns2,"A"I",x,y,z\n')
     with pytest.raises(InputError, match="could not be parsed"):
