@@ -1,2 +1,25 @@
-"""See the package docstring of appariement."""
-__all__: list[str] = []
+"""Keys, keyed pseudonyms, the CSNS-like pivot authority, envelope encryption, Bloom filters.
+
+Safe defaults at the top level; raw primitives stay in the private ``_hazmat`` module.
+
+- :mod:`.keys` — :class:`SecretKey` (derive one sub-key per project and purpose with HKDF),
+  X25519 :class:`PrivateKey` / :class:`PublicKey`, key files;
+- :mod:`.pseudonymise` — :class:`Pseudonymiser`, keyed HMAC-SHA256 pseudonyms;
+- :mod:`.envelope` — file encryption for a recipient (X25519 + HKDF + chunked AES-256-GCM);
+- :mod:`.pivot` — the three roles: producer, pivot authority, statistician;
+- :mod:`.bloom` — keyed Bloom-filter encodings of identity traits and Dice similarity in DuckDB.
+"""
+
+from .keys import (KEY_ENV_VAR, PrivateKey, PublicKey, SecretKey, generate_key,
+                   generate_keypair, load_key, save_key)
+from .envelope import (decrypt_bytes, decrypt_file, decrypt_table, encrypt_bytes, encrypt_file,
+                       encrypt_table, is_encrypted, read_header)
+from .pseudonymise import Pseudonymiser, normalise_nir_array
+
+__all__ = [
+    "SecretKey", "PrivateKey", "PublicKey", "generate_key", "generate_keypair", "load_key",
+    "save_key", "KEY_ENV_VAR",
+    "Pseudonymiser", "normalise_nir_array",
+    "encrypt_file", "decrypt_file", "encrypt_bytes", "decrypt_bytes", "encrypt_table",
+    "decrypt_table", "read_header", "is_encrypted",
+]

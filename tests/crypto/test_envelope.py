@@ -1,0 +1,118 @@
+"""Envelope encryption: round trips, and every way a file can be wrong raises DecryptionError."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appariement.crypto import (decrypt_bytes, decrypt_file, decrypt_table, encrypt_bytes,
+                                encrypt_file, encrypt_table, generate_keypair, is_encrypted,
+                                read_header)
+from appariement.crypto.envelope import _HEADER
+from appariement.errors import CryptoError, DecryptionError
+
+KEY = generate_keypair()
+OTHER = generate_keypair()
+CHUNK = 1024
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(max_size=5 * CHUNK), st.sampled_from([CHUNK, 2 * CHUNK + 0]))
+def test_round_trip(data, chunk):
+    blob = encrypt_bytes(data, KEY.public_key(), chunk_size=chunk)
+    assert decrypt_bytes(blob, KEY) == data
+    if len(data) >= 16:
+        assert data not in blob
+
+
+def test_same_plaintext_encrypts_differently():
+    assert encrypt_bytes(b"x" * 100, KEY.public_key()) != encrypt_bytes(b"x" * 100,
+                                                                        KEY.public_key())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_any_flipped_byte_is_detected(data):
+    blob = bytearray(encrypt_bytes(b"secret payload " * 200, KEY.public_key(), chunk_size=CHUNK))
+    pos = data.draw(st.integers(0, len(blob) - 1))
+    blob[pos] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(bytes(blob), KEY)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_any_truncation_is_detected(data):
+    blob = encrypt_bytes(b"z" * (3 * CHUNK + 10), KEY.public_key(), chunk_size=CHUNK)
+    cut = data.draw(st.integers(0, len(blob) - 1))
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(blob[:cut], KEY)
+
+
+def test_truncation_at_chunk_boundary_reordering_and_appending_are_detected():
+    blob = encrypt_bytes(b"a" * CHUNK + b"b" * CHUNK + b"c" * 5, KEY.public_key(),
+                         chunk_size=CHUNK)
+    head, block = _HEADER.size, CHUNK + 16
+    c0, c1, c2 = (blob[head:head + block], blob[head + block:head + 2 * block],
+                  blob[head + 2 * block:])
+    assert decrypt_bytes(blob, KEY) == b"a" * CHUNK + b"b" * CHUNK + b"c" * 5
+    for bad in (blob[:head] + c0 + c1,           # dropped final chunk, cut on a boundary
+                blob[:head] + c1 + c0 + c2,      # reordered
+                blob + c2,                       # appended
+                blob + b"\0"):
+        with pytest.raises(DecryptionError, match="authentication"):
+            decrypt_bytes(bad, KEY)
+
+
+def test_wrong_key_names_the_key_needed():
+    blob = encrypt_bytes(b"hello", KEY.public_key())
+    with pytest.raises(DecryptionError, match=KEY.fingerprint) as err:
+        decrypt_bytes(blob, OTHER)
+    assert OTHER.fingerprint in str(err.value)
+    assert isinstance(err.value, CryptoError) and err.value.exit_code == 4
+
+
+def test_swapped_recipient_fingerprint_still_fails():
+    # An attacker rewriting the header to name another key gains nothing: the header is AAD.
+    blob = bytearray(encrypt_bytes(b"hello", KEY.public_key()))
+    fp = bytes.fromhex(OTHER.fingerprint[3:])
+    blob[8:24] = fp
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(bytes(blob), OTHER)
+
+
+def test_not_an_encrypted_file_and_unknown_version():
+    with pytest.raises(DecryptionError, match="not an appariement encrypted file"):
+        decrypt_bytes(b"PAR1" + b"\0" * 100, KEY)
+    blob = bytearray(encrypt_bytes(b"hello", KEY.public_key()))
+    blob[6] = 9
+    with pytest.raises(DecryptionError, match="version"):
+        decrypt_bytes(bytes(blob), KEY)
+
+
+def test_files_tampered_leave_no_output(tmp_path):
+    src = tmp_path / "plain.bin"
+    src.write_bytes(b"row,nir\n" * 1000)
+    enc = encrypt_file(src, tmp_path / "plain.bin.enc", KEY.public_key(), chunk_size=CHUNK)
+    assert is_encrypted(enc) and not is_encrypted(src)
+    assert read_header(enc).recipient_fingerprint == KEY.fingerprint
+    assert decrypt_file(enc, tmp_path / "out.bin", KEY).read_bytes() == src.read_bytes()
+    blob = bytearray(enc.read_bytes())
+    blob[-1] ^= 1
+    enc.write_bytes(bytes(blob))
+    with pytest.raises(DecryptionError):
+        decrypt_file(enc, tmp_path / "out2.bin", KEY)
+    assert not (tmp_path / "out2.bin").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin", "plain.bin",
+                                                          "plain.bin.enc"]
+
+
+def test_encrypted_parquet_table_round_trip(tmp_path):
+    table = pa.table({"row_id": ["a", "b"], "nir": ["184122A00401234", None]})
+    path = encrypt_table(table, tmp_path / "t.enc", KEY.public_key())
+    assert b"184122A00401234" not in path.read_bytes()
+    assert decrypt_table(path, KEY).equals(table)
+    with pytest.raises(DecryptionError):
+        decrypt_table(path, OTHER)
