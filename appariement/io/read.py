@@ -38,7 +38,6 @@ from typing import Any, Iterator, Mapping
 import duckdb
 
 from .._log import get_logger
-from .._tables import as_relation
 from ..errors import ConfigError, InputError, InvalidValueError, SchemaError
 from .contract import Column, TableSpec, table_spec
 
@@ -185,8 +184,22 @@ def _is_parquet(path: Path) -> bool:
 def _raw_relation(con: duckdb.DuckDBPyConnection, source: Any, table: str,
                   encoding: str | None, sep: str | None) -> Iterator[duckdb.DuckDBPyRelation]:
     """Yield the source as a relation (CSV: all text); temporary files live until exit."""
+    if isinstance(source, duckdb.DuckDBPyRelation):
+        yield source
+        return
     if not isinstance(source, (str, Path)):
-        yield as_relation(con, source, name=f"src_{table}")
+        # DataFrame / Arrow: registered for the read only, so the connection keeps no reference.
+        view = f"_app_src_{table}_{next(_counter)}"
+        try:
+            con.register(view, source)
+        except Exception:  # duckdb raises several kinds for objects it cannot scan
+            raise ConfigError(f"table {table!r}: cannot read a source of type "
+                              f"{type(source).__name__}; give a path, a pandas DataFrame, a "
+                              "pyarrow Table or a DuckDB relation") from None
+        try:
+            yield con.table(view)
+        finally:
+            con.unregister(view)
         return
     path = Path(source)
     if not path.exists():

@@ -150,6 +150,8 @@ def test_mapping_two_columns_to_one_is_config_error(con):
 def test_unknown_table_missing_file_and_bad_csv(con, tmp_path):
     with pytest.raises(ConfigError, match="unknown table"):
         read_table(con, pd.DataFrame({"a": [1]}), "clients")
+    with pytest.raises(ConfigError, match="cannot read a source"):
+        read_table(con, {"structure_id": "s1"}, "structures")
     with pytest.raises(InputError, match="does not exist"):
         read_table(con, tmp_path / "nope.csv", "structures")
     empty = tmp_path / "e.csv"
