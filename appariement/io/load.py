@@ -1,7 +1,7 @@
 """Load a whole extract: read every table, check the contract, raise or set rows aside.
 
 :func:`load_tables` is the entry point the rest of the library uses. It reads each table with
-:func:`appariement.io.read.stage_table`, runs the checks of :mod:`appariement.io.validate` across
+:func:`appariement.io.read._stage_table`, runs the checks of :mod:`appariement.io.validate` across
 tables (keys, references, dates...), then either raises the first problem
 (:attr:`RejectPolicy.RAISE`) or moves offending rows to a rejects table with a reason code
 (:attr:`RejectPolicy.SET_ASIDE`). Nothing is dropped silently: for every table
@@ -23,8 +23,8 @@ from .._atomic import atomic_path
 from .._log import get_logger
 from ..errors import ConfigError, SchemaError
 from .contract import ALL_TABLES, table_spec
-from .read import _ROW, _literal, _quote, public_columns_sql, stage_table
-from .validate import Problem, _as_date, run_checks
+from .read import _ROW, _literal, _quote, _public_columns_sql, _stage_table
+from .validate import Problem, _as_date, _run_checks
 
 __all__ = ["RejectPolicy", "Dataset", "load_tables", "find_table_files", "REJECTS_TABLE"]
 
@@ -208,9 +208,9 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
     staged = {}
     try:
         for table in sorted(chosen):
-            staged[table] = stage_table(con, chosen[table], table, mapping.get(table),
+            staged[table] = _stage_table(con, chosen[table], table, mapping.get(table),
                                         encoding=encoding, sep=sep)
-        issues, problems = run_checks(con, {t: s.name for t, s in staged.items()}, as_of=as_of,
+        issues, problems = _run_checks(con, {t: s.name for t, s in staged.items()}, as_of=as_of,
                                       set_aside=policy is RejectPolicy.SET_ASIDE)
         if problems and policy is RejectPolicy.RAISE:
             raise problems[0].to_error(problems[1:])
@@ -244,7 +244,7 @@ def _materialise(con: duckdb.DuckDBPyConnection, staged: dict, issues: str,
         spec = table_spec(table)
         out = f"in_{table}"
         con.execute(
-            f"CREATE OR REPLACE TABLE {_quote(out)} AS SELECT {public_columns_sql(spec, stage)} "
+            f"CREATE OR REPLACE TABLE {_quote(out)} AS SELECT {_public_columns_sql(spec, stage)} "
             f"FROM {stage.name} WHERE {_ROW} NOT IN (SELECT \"row\" FROM {REJECTS_TABLE} "
             f"WHERE \"table\" = {_literal(table)}) ORDER BY {_ROW}")
         kept = con.execute(f"SELECT count(*) FROM {_quote(out)}").fetchall()[0][0]

@@ -265,7 +265,7 @@ def _normalise_encoding(encoding: str | None, table: str) -> str | None:
                       "'latin-1' (read as Windows-1252), or None to detect it")
 
 
-def check_mapping(spec: TableSpec, mapping: Mapping[str, str] | None) -> dict[str, str]:
+def _check_mapping(spec: TableSpec, mapping: Mapping[str, str] | None) -> dict[str, str]:
     """Validate a ``{user_column: canonical_column}`` mapping for one table.
 
     Raises:
@@ -410,7 +410,7 @@ class StagedTable:
     filled_missing: tuple[str, ...]
 
 
-def stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
+def _stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
                 mapping: Mapping[str, str] | None = None, *, encoding: str | None = None,
                 sep: str | None = None) -> StagedTable:
     """Read ``source``, rename and cast its columns, and materialise it (internal step).
@@ -421,7 +421,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
         InputError: the file is missing or unreadable.
     """
     spec = table_spec(table)
-    mapping = check_mapping(spec, mapping)
+    mapping = _check_mapping(spec, mapping)
     name = f"_app_stg_{table}_{next(_counter)}"
     with _raw_relation(con, source, table, encoding, sep) as raw:
         source_columns = list(raw.columns)
@@ -471,7 +471,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
     return StagedTable(table, name, n_rows, tuple(extras), tuple(filled))
 
 
-def public_columns_sql(spec: TableSpec, staged: StagedTable) -> str:
+def _public_columns_sql(spec: TableSpec, staged: StagedTable) -> str:
     """The SELECT list of a staged table without internal columns."""
     return ", ".join(_quote(c) for c in (*spec.column_names, *staged.extras))
 
@@ -512,7 +512,7 @@ def read_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
         [('s1', 'ACI')]
     """
     spec = table_spec(table)
-    staged = stage_table(con, source, table, mapping, encoding=encoding, sep=sep)
+    staged = _stage_table(con, source, table, mapping, encoding=encoding, sep=sep)
     rows = con.execute(
         f"SELECT c, count(*), list({_key_sql(spec)} ORDER BY {_ROW})[1:5] FROM "
         f"(SELECT *, unnest({_CAST_FAIL}) AS c FROM {staged.name}) GROUP BY c ORDER BY c"
@@ -524,7 +524,7 @@ def read_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
             f"{spec.column(column).type}; example row keys: {', '.join(map(str, examples))}"
             + (f" (and {len(rows) - 1} other column(s))" if len(rows) > 1 else ""),
             table=table, column=column, n_rows=n, examples=examples)
-    return con.table(staged.name).project(public_columns_sql(spec, staged))
+    return con.table(staged.name).project(_public_columns_sql(spec, staged))
 
 
 def _key_sql(spec: TableSpec) -> str:

@@ -206,7 +206,7 @@ def _orphan_queries(target: _Target, parents: Mapping[str, tuple[str, str]]) -> 
     return queries
 
 
-def dependency_order(tables: list[str]) -> list[str]:
+def _dependency_order(tables: list[str]) -> list[str]:
     """Tables ordered so that referenced tables come before the tables that refer to them."""
     present = set(tables)
     sorter = graphlib.TopologicalSorter()
@@ -216,7 +216,7 @@ def dependency_order(tables: list[str]) -> list[str]:
     return list(sorter.static_order())
 
 
-def run_checks(con: duckdb.DuckDBPyConnection, targets: Mapping[str, str], *,
+def _run_checks(con: duckdb.DuckDBPyConnection, targets: Mapping[str, str], *,
                as_of: dt.date | None = None, set_aside: bool = False,
                issues_table: str = "_app_issues") -> tuple[str, list[Problem]]:
     """Check staged tables and collect every issue in ``issues_table`` (internal engine).
@@ -236,7 +236,7 @@ def run_checks(con: duckdb.DuckDBPyConnection, targets: Mapping[str, str], *,
     as_of = as_of or dt.date.today()
     con.execute(f"CREATE OR REPLACE TEMP TABLE {issues_table} ({_ISSUES_COLUMNS})")
     parents: dict[str, tuple[str, str]] = {}
-    order = dependency_order(list(targets))
+    order = _dependency_order(list(targets))
     for name in order:
         target = _Target(table_spec(name), targets[name])
         for query in _own_issue_queries(target, as_of):
@@ -352,7 +352,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection,
         targets[name] = view
         views += [view, f"{view}_src"]
     try:
-        _, problems = run_checks(con, targets, as_of=as_of, issues_table="_app_val_issues")
+        _, problems = _run_checks(con, targets, as_of=as_of, issues_table="_app_val_issues")
     finally:
         con.execute("DROP TABLE IF EXISTS _app_val_issues")
         for view in views:
