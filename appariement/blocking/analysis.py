@@ -46,7 +46,10 @@ def count_pairs(con: duckdb.DuckDBPyConnection, left, right, rule: BlockingRule)
         >>> count_pairs(con, l, r, rule("yob", "birth_year"))
         4
     """
-    lv, rv = _view(con, left, "l"), _view(con, right, "r")
+    return _count_pairs(con, _view(con, left, "l"), _view(con, right, "r"), rule)
+
+
+def _count_pairs(con: duckdb.DuckDBPyConnection, lv: str, rv: str, rule: BlockingRule) -> int:
     lkeys = ", ".join(f"{a} AS k{i}" for i, a in enumerate(rule.left_columns))
     rkeys = ", ".join(f"{b} AS k{i}" for i, b in enumerate(rule.right_columns))
     lnn = " AND ".join(f"{a} IS NOT NULL" for a in rule.left_columns)
@@ -57,13 +60,13 @@ def count_pairs(con: duckdb.DuckDBPyConnection, left, right, rule: BlockingRule)
              gr AS (SELECT {rkeys}, count(*) AS n FROM {rv} WHERE {rnn} GROUP BY ALL)
         SELECT coalesce(sum(gl.n * gr.n), 0)::BIGINT FROM gl JOIN gr ON {on}
     """
-    return int(con.execute(sql).fetchone()[0])
+    return int(con.execute(sql).fetchall()[0][0])
 
 
 def _marginal_count(con, lv: str, rv: str, rule: BlockingRule, earlier: list[BlockingRule]) -> int:
     not_earlier = " AND ".join(f"NOT coalesce({_cond(e)}, FALSE)" for e in earlier) or "TRUE"
     sql = f"SELECT count(*) FROM {lv} AS l JOIN {rv} AS r ON {rule.sql} WHERE {not_earlier}"
-    return int(con.execute(sql).fetchone()[0])
+    return int(con.execute(sql).fetchall()[0][0])
 
 
 def _label_hits(con, lv: str, rv: str, labels_view: str, rules: list[BlockingRule]) -> list[int]:
@@ -80,7 +83,7 @@ def _label_hits(con, lv: str, rv: str, labels_view: str, rules: list[BlockingRul
         JOIN {lv} AS l ON l.record_id = p.record_id_l
         JOIN {rv} AS r ON r.record_id = p.record_id_r
     """
-    row = con.execute(sql).fetchone()
+    row = con.execute(sql).fetchall()[0]
     return [int(x or 0) for x in row]
 
 
@@ -126,17 +129,22 @@ def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labe
     """
     rules = get_rules(rules)
     lv, rv = _view(con, left, "l"), _view(con, right, "r")
+    labels_view = _view(con, labels, "labels") if labels is not None else None
+    return _analyse(con, lv, rv, rules, labels_view)
+
+
+def _analyse(con, lv: str, rv: str, rules: list[BlockingRule], labels_view: str | None
+             ) -> BlockingReport:
     n_labels = 0
     hits: list[int] = []
-    if labels is not None:
-        labels_view = _view(con, labels, "labels")
-        n_labels = int(con.execute(f"SELECT count(*) FROM {labels_view}").fetchone()[0])
+    if labels_view is not None:
+        n_labels = int(con.execute(f"SELECT count(*) FROM {labels_view}").fetchall()[0][0])
         hits = _label_hits(con, lv, rv, labels_view, rules)
     rows = {"rule": [], "description": [], "pairs": [], "marginal_pairs": [],
             "cumulative_pairs": []}
     cumulative = 0
     for k, r in enumerate(rules):
-        own = count_pairs(con, lv, rv, r)
+        own = _count_pairs(con, lv, rv, r)
         marginal = own if k == 0 else _marginal_count(con, lv, rv, r, rules[:k])
         cumulative += marginal
         rows["rule"].append(r.name)
@@ -146,7 +154,7 @@ def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labe
         rows["cumulative_pairs"].append(cumulative)
         log.info("blocking rule %s: %d pairs, %d new, %d cumulative", r.name, own, marginal,
                  cumulative)
-    if labels is not None:
+    if labels_view is not None:
         rows["cumulative_recall"] = [h / n_labels if n_labels else None for h in hits]
     return BlockingReport(pa.table(rows), n_labels)
 
@@ -163,10 +171,11 @@ def check_budget(con: duckdb.DuckDBPyConnection, left, right, rules, budget: int
     rules = get_rules(rules)
     if budget <= 0:
         raise ConfigError(f"comparison budget must be positive, got {budget}")
-    bound = sum(count_pairs(con, left, right, r) for r in rules)
+    lv, rv = _view(con, left, "l"), _view(con, right, "r")
+    bound = sum(_count_pairs(con, lv, rv, r) for r in rules)
     if bound <= budget:
         return bound
-    report = analyse_blocking(con, left, right, rules)
+    report = _analyse(con, lv, rv, rules, None)
     total = report.total_pairs
     if total > budget:
         worst = max(zip(report.table.column("rule").to_pylist(),
@@ -195,7 +204,7 @@ def choose_rules(con: duckdb.DuckDBPyConnection, left, right, candidates, *, bud
     total = 0
     lv, rv = _view(con, left, "l"), _view(con, right, "r")
     labels_view = _view(con, labels, "labels") if labels is not None else None
-    n_labels = (int(con.execute(f"SELECT count(*) FROM {labels_view}").fetchone()[0])
+    n_labels = (int(con.execute(f"SELECT count(*) FROM {labels_view}").fetchall()[0][0])
                 if labels_view else 0)
     kept = 0
     while pool:

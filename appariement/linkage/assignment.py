@@ -98,8 +98,8 @@ def assign(con: duckdb.DuckDBPyConnection, pairs: duckdb.DuckDBPyRelation, *,
             WITH {",".join(best)}
             SELECT p.*, ({tied}) AS tied FROM {pool} p WHERE {is_best}
         """)
-        n_acc = con.execute(f"SELECT count(*) FROM {prefix}_round WHERE NOT tied").fetchone()[0]
-        n_tie = con.execute(f"SELECT count(*) FROM {prefix}_round WHERE tied").fetchone()[0]
+        n_acc = con.execute(f"SELECT count(*) FROM {prefix}_round WHERE NOT tied").fetchall()[0][0]
+        n_tie = con.execute(f"SELECT count(*) FROM {prefix}_round WHERE tied").fetchall()[0][0]
         if n_acc == 0 and n_tie == 0:
             break
         con.execute(f"INSERT INTO {prefix}_acc SELECT * EXCLUDE (tied), {round_no} "

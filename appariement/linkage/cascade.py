@@ -189,7 +189,7 @@ class Linkage:
         return self.con.execute(sql)
 
     def _count(self, table: str, where: str = "TRUE") -> int:
-        return int(self._sql(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
+        return int(self._sql(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0])
 
     def _why_sql(self, model: LinkageModel, alias: str = "") -> str:
         parts = []
@@ -335,7 +335,7 @@ class Linkage:
             preds = model.predict(con.table("_app_P2"), con.table("_app_S2"), backend=backend,
                                   threshold_match_probability=cfg.min_report_probability,
                                   table_name="_app_s2_preds")
-        counts["stage2_pairs_scored"] = int(preds.count("*").fetchone()[0])
+        counts["stage2_pairs_scored"] = int(preds.count("*").fetchall()[0][0])
         with step(log, "assignment", timings):
             assigned, aside = assign(con, preds, mode=cfg.assignment,
                                      min_probability=cfg.min_report_probability)

@@ -144,8 +144,8 @@ class LinkageModel:
         con = backend.con
         left_rel = self.splink_input(con, left, PLATFORM)
         right_rel = self.splink_input(con, right, SOURCE)
-        n_left = left_rel.count("*").fetchone()[0]
-        n_right = right_rel.count("*").fetchone()[0]
+        n_left = left_rel.count("*").fetchall()[0][0]
+        n_right = right_rel.count("*").fetchall()[0][0]
         if not n_left or not n_right:
             raise LinkageError(f"cannot train a model on empty inputs ({n_left} platform, "
                                f"{n_right} source records)")
@@ -187,7 +187,7 @@ class LinkageModel:
                                   "CAST(record_id_l AS VARCHAR) AS unique_id_l, "
                                   f"'{SOURCE}' AS source_dataset_r, "
                                   "CAST(record_id_r AS VARCHAR) AS unique_id_r FROM _lab")
-        n = pairs.count("*").fetchone()[0]
+        n = pairs.count("*").fetchall()[0][0]
         if n == 0:
             return 0
         if backend.name == "duckdb":
@@ -248,7 +248,7 @@ class LinkageModel:
         gammas = [c for c in raw.columns if c.startswith("gamma_")]
         mws = [c for c in raw.columns if c.startswith("mw_")]
         if "source_dataset_l" in raw.columns:
-            swapped = raw.filter(f"source_dataset_l <> '{PLATFORM}'").count("*").fetchone()[0]
+            swapped = raw.filter(f"source_dataset_l <> '{PLATFORM}'").count("*").fetchall()[0][0]
             if swapped:
                 raise LinkageError("Splink put source records on the left; refusing to guess")
         cols = ", ".join(gammas + mws)
