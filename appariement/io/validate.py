@@ -262,7 +262,7 @@ def _problems(con: duckdb.DuckDBPyConnection, issues_table: str, order: list[str
               ) -> list[Problem]:
     rows = con.execute(
         f"SELECT \"table\", \"column\", reason, count(DISTINCT \"row\"), "
-        f"list(DISTINCT \"key\")[1:5], count(DISTINCT \"row\") FILTER "
+        f"list(DISTINCT \"key\" ORDER BY \"key\")[1:5], count(DISTINCT \"row\") FILTER "
         f"(detail LIKE 'refers to a rejected row%'), min(detail) "
         f"FROM {issues_table} GROUP BY ALL").fetchall()
     problems = []
