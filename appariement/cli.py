@@ -19,6 +19,7 @@ __all__ = ["main", "build_parser"]
 
 #: command modules, in the order ``--help`` lists them
 COMMAND_MODULES: list[str] = [
+    "appariement.commands.synth",
 ]
 
 
