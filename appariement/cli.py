@@ -19,6 +19,9 @@ __all__ = ["main", "build_parser"]
 
 #: command modules, in the order ``--help`` lists them
 COMMAND_MODULES: list[str] = [
+    "appariement.commands.keygen",
+    "appariement.commands.pseudonymise",
+    "appariement.commands.pivot",
     "appariement.commands.synth",
 ]
 

@@ -14,6 +14,8 @@ from .keys import (KEY_ENV_VAR, PrivateKey, PublicKey, SecretKey, generate_key,
                    generate_keypair, load_key, save_key)
 from .envelope import (decrypt_bytes, decrypt_file, decrypt_table, encrypt_bytes, encrypt_file,
                        encrypt_table, is_encrypted, read_header)
+from .pivot import (QUALITIES, PivotAuthority, encrypt_identities, read_identities,
+                    read_pivot_codes)
 from .pseudonymise import Pseudonymiser, normalise_nir_array
 
 __all__ = [
@@ -22,4 +24,5 @@ __all__ = [
     "Pseudonymiser", "normalise_nir_array",
     "encrypt_file", "decrypt_file", "encrypt_bytes", "decrypt_bytes", "encrypt_table",
     "decrypt_table", "read_header", "is_encrypted",
+    "PivotAuthority", "encrypt_identities", "read_identities", "read_pivot_codes", "QUALITIES",
 ]

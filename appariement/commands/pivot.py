@@ -1,0 +1,134 @@
+"""``appariement pivot``: the three roles of the pivot protocol, one sub-command each.
+
+- ``pivot encrypt``   (producer)      identity columns -> file encrypted for the pivot;
+- ``pivot transcode`` (pivot)         encrypted identities -> row_id, pivot_code, quality, score;
+- ``pivot decrypt``   (statistician)  encrypted pivot codes -> Parquet, checked to hold no
+  identity column.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+_EPILOG = """roles and files:
+  producer:      appariement pivot encrypt --recipient pivot.pub --in candidats.parquet \\
+                     --side platform --out candidats.ids.enc
+  pivot:         appariement pivot transcode --key pivot.key --project P \\
+                     --private-key pivot_x25519.key --reference personnes.parquet \\
+                     --in candidats.ids.enc --side platform --out candidats.codes.enc \\
+                     --encrypt-for statistician.pub
+  statistician:  appariement pivot decrypt --private-key statistician.key \\
+                     --in candidats.codes.enc --out candidats.codes.parquet
+Keys come from `appariement keygen` (--type secret for pivot.key, --type x25519 for the pairs).
+"""
+
+
+def register(subparsers) -> None:
+    """Add the ``pivot`` sub-command and its role sub-commands."""
+    p = subparsers.add_parser(
+        "pivot", help="pivot protocol: producer encrypt, pivot transcode, statistician decrypt",
+        description="A trusted third party (the pivot) turns NIRs, or identity traits when the "
+                    "NIR is missing, invalid or inconsistent, into keyed pivot codes with a "
+                    "quality indicator (nir_exact, traits_exact, traits_probable, "
+                    "nir_inconsistent, not_found). The statistician only ever receives "
+                    "row_id -> pivot_code files.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    roles = p.add_subparsers(dest="role", metavar="ROLE")
+    roles.required = True
+
+    enc = roles.add_parser("encrypt", help="producer: encrypt identity columns for the pivot",
+                           description="Keep the row id and identity columns (nir, names, "
+                                       "first names, sex, birth date and place, postcode) and "
+                                       "encrypt them for the pivot's public key. No plaintext "
+                                       "file is written.")
+    enc.add_argument("--recipient", required=True, help="the pivot's X25519 public key file")
+    enc.add_argument("--in", dest="src", required=True, help="candidats or personnes table")
+    enc.add_argument("--out", required=True, help="encrypted identity file to create")
+    _side_arguments(enc)
+    enc.set_defaults(func=_encrypt)
+
+    tr = roles.add_parser("transcode", help="pivot: identities -> pivot codes + quality",
+                          description="Decrypt a producer file in memory, compute pivot codes "
+                                      "(keyed HMAC of the validated NIR, or of the NIR of the "
+                                      "reference person found by exact traits) and write "
+                                      "row_id, pivot_code, quality, score.")
+    tr.add_argument("--key", help="pivot secret key file (default: env APPARIEMENT_KEY)")
+    tr.add_argument("--project", required=True, help="project name (codes are per project)")
+    tr.add_argument("--private-key", help="pivot X25519 private key (for encrypted inputs)")
+    tr.add_argument("--reference", required=True,
+                    help="reference register (personnes-shaped Parquet/CSV, or encrypted)")
+    tr.add_argument("--reference-id", default="person_id", help="id column of the reference")
+    tr.add_argument("--in", dest="src", required=True, help="identity file (encrypted or not)")
+    tr.add_argument("--out", required=True, help="pivot-code file to create (Parquet)")
+    tr.add_argument("--encrypt-for", help="encrypt the output for this X25519 public key "
+                                          "(the statistician's)")
+    tr.add_argument("--codes-for-inconsistent", action="store_true",
+                    help="give rows whose NIR contradicts their traits the code of that NIR "
+                         "(quality nir_inconsistent) instead of no code")
+    _side_arguments(tr)
+    tr.set_defaults(func=_transcode)
+
+    dec = roles.add_parser("decrypt", help="statistician: decrypt a pivot-code file",
+                           description="Decrypt a pivot-code file and check it holds only "
+                                       "row_id, pivot_code, quality, score.")
+    dec.add_argument("--private-key", required=True, help="your X25519 private key file")
+    dec.add_argument("--in", dest="src", required=True, help="encrypted pivot-code file")
+    dec.add_argument("--out", required=True, help="Parquet file to create")
+    dec.set_defaults(func=_decrypt)
+
+
+def _side_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--side", choices=("platform", "source"), default="platform",
+                        help="platform (candidats) or source (personnes); default platform")
+    parser.add_argument("--id-column", help="row id column (default candidat_id / person_id)")
+
+
+def _encrypt(args: argparse.Namespace) -> int:
+    from ..crypto import PublicKey, load_key
+    from ..crypto.pivot import encrypt_identities
+    from .pseudonymise import read_table
+
+    recipient = load_key(args.recipient, expect=PublicKey)
+    path = encrypt_identities(read_table(args.src), args.out, recipient, side=args.side,
+                              id_column=args.id_column)
+    print(f"wrote {path} (encrypted for {recipient.fingerprint})")
+    return 0
+
+
+def _transcode(args: argparse.Namespace) -> int:
+    from ..crypto import PrivateKey, PublicKey, load_key
+    from ..crypto.pivot import PivotAuthority, read_identities
+    from .pseudonymise import load_secret
+
+    private_key = load_key(args.private_key, expect=PrivateKey) if args.private_key else None
+    recipient = load_key(args.encrypt_for, expect=PublicKey) if args.encrypt_for else None
+    reference = read_identities(args.reference, private_key)
+    pivot = PivotAuthority(load_secret(args.key), project=args.project, reference=reference,
+                           reference_id=args.reference_id,
+                           codes_for_inconsistent=args.codes_for_inconsistent)
+    identities = read_identities(args.src, private_key)
+    out = pivot.transcode(identities, side=args.side, id_column=args.id_column)
+    if recipient is not None:
+        from ..crypto import encrypt_table
+        encrypt_table(out, args.out, recipient)
+    else:
+        from .pseudonymise import write_table
+        write_table(out, args.out)
+    counts = out.group_by("quality").aggregate([("row_id", "count")]).to_pylist()
+    summary = ", ".join(f"{c['quality']}={c['row_id_count']}"
+                        for c in sorted(counts, key=lambda c: c["quality"]))
+    print(f"wrote {args.out}: {out.num_rows} rows ({summary}); pivot key {pivot.fingerprint}")
+    return 0
+
+
+def _decrypt(args: argparse.Namespace) -> int:
+    from ..crypto import PrivateKey, load_key
+    from ..crypto.pivot import read_pivot_codes
+    from .pseudonymise import write_table
+
+    table = read_pivot_codes(args.src, load_key(args.private_key, expect=PrivateKey))
+    write_table(table, args.out)
+    print(f"wrote {args.out}: {table.num_rows} pivot codes")
+    return 0
