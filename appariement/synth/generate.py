@@ -495,8 +495,8 @@ def _source(rng, cfg, people, n, in_source, sim, structures, hire_struct):
     cs = {k: v[keep] for k, v in cs.items()}
     others = _world.spells_for_others(rng, total - n)
     employers = max(200, m // 20)
-    emp_siret = ref.to_numpy_str(ref.zfill(ref.luhn_complete(
-        rng.integers(5 * 10**12, 10**13, employers), 14), 14))
+    emp_num = ref.luhn_complete(rng.integers(5 * 10**12, 10**13, employers), 14)
+    struct_num = np.asarray([int(x) for x in structures["siret"]], dtype=np.int64)
     is_iae = cs["type_contrat"] == "IAE"
     siae = np.isin(structures["type"], _world.SIAE_TYPES)
     hs = hire_struct[cs["row"]]
@@ -504,22 +504,26 @@ def _source(rng, cfg, people, n, in_source, sim, structures, hire_struct):
     ctype = cs["type_contrat"].copy()
     ctype[is_iae] = np.where(siae[np.maximum(hs, 0)][is_iae], "CDDI",
                              np.where(stype[is_iae] == "GEIQ", "APPRENTISSAGE", "CDD"))
-    siret = emp_siret[rng.integers(0, employers, len(ctype))]
-    siret[is_iae] = structures["siret"][hs[is_iae]]
-    pid = np.r_[person_id[cs["row"]], pid_of_row[len(cand_rows) + others["row"]]]
+    siret = emp_num[rng.integers(0, employers, len(ctype))]
+    siret[is_iae] = struct_num[hs[is_iae]]
+    # sort keys are numeric: the person's rank in person_id order, start date, SIRET
+    rank_of_cand = np.full(n, -1, dtype=np.int64)
+    rank_of_cand[cand_rows] = perm[:len(cand_rows)]
+    pid_num = np.r_[rank_of_cand[cs["row"]], perm[len(cand_rows) + others["row"]]]
     ctype = np.r_[ctype, others["type_contrat"]]
     start = np.r_[cs["date_debut"], others["date_debut"]]
     end = np.r_[cs["date_fin"], others["date_fin"]]
     open_end = np.r_[cs["open_end"], others["open_end"]]
-    siret = np.r_[siret, emp_siret[rng.integers(0, employers, len(others["row"]))]]
-    k = len(pid)
+    siret = np.r_[siret, emp_num[rng.integers(0, employers, len(others["row"]))]]
+    k = len(pid_num)
     full_time = rng.random(k) < np.where(ctype == "CDI", 0.7, 0.35)
     heures = np.where(full_time, 151.67, np.round(rng.uniform(40, 151.67, k), 2))
     heures = np.where(ctype == "CDDI", np.round(rng.uniform(80, 130, k), 2), heures)
     wage = 11.65 + rng.exponential(np.where(ctype == "CDDI", 0.3, 3.0))
-    order = np.lexsort((siret, start, pid))
+    order = np.lexsort((siret, start, pid_num))
     periodes = _table(SOURCE_TABLES["periodes_emploi"], {
-        "person_id": pid[order], "date_debut": start[order], "siret": siret[order],
+        "person_id": _ids("P", k, 9, pid_num[order]), "date_debut": start[order],
+        "siret": ref.zfill(siret[order], 14),
         "date_fin": np.where(open_end, _NAT, end)[order], "type_contrat": ctype[order],
         "heures": heures[order], "salaire": np.round(heures * wage, 2)[order]})
     return {"personnes": personnes, "periodes_emploi": periodes}, person_id
