@@ -1,0 +1,678 @@
+"""The evaluation dataset: non-retained candidates as the comparison group of IAE hires.
+
+One row per *trial*: a person at their time zero (``unit="person"``: first candidature in the
+study window) or a person-month of application (``unit="person_month"``: sequential trials, one
+per month in which the person applies and has not been hired before). Everything used as a
+covariate is known at time zero; outcomes come from the linked employment source.
+
+Treatment and the immortal-time trap:
+
+* **treated** = hired (candidature ``accepted`` with a ``date_embauche``) within
+  ``grace_days`` after time zero. The arm is fixed at ``t0 + grace_days``, before any outcome
+  horizon, so nobody is classified with information from their own future.
+* **comparison** = not hired within the grace period. People hired *later* are handled by
+  :attr:`CounterfactualDesign.later_hires`: ``"keep"`` (their outcome counts, whatever happened
+  after the grace period: the contrast is "hired within the grace period" versus "not hired
+  within it"), ``"censor"`` (followed until their hire: the outcome at horizon h is used only if
+  the hire came after ``t0 + h``; the estimators re-weight with inverse-probability-of-censoring
+  weights) or ``"exclude"`` (dropped from the comparison arm, counted). Defining treatment as
+  "ever hired" instead (column ``ever_hired``) is the classic immortal-time bias and is never
+  used by the estimators.
+
+Refusal reasons are grouped into classes (:data:`DEFAULT_REFUSAL_CLASSES`, both code eras); the
+comparison arm can be restricted to the classes of its time-zero candidature (default:
+employer-side reasons, the closest to a random refusal).
+
+Examples:
+    >>> CounterfactualDesign().comparison_classes
+    ('employer_side',)
+    >>> DEFAULT_REFUSAL_CLASSES["no_position"], DEFAULT_REFUSAL_CLASSES["non_eligible"]
+    ('employer_side', 'eligibility')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import duckdb
+
+from .._log import get_logger
+from .._tables import _fresh_name, as_relation
+from ..errors import ConfigError, SchemaError
+from ..io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
+                           ELIGIBILITY_CRITERIA_LEVEL2, REFUSAL_REASONS)
+
+__all__ = ["CounterfactualDesign", "EvaluationDataset", "build_evaluation_dataset",
+           "DEFAULT_REFUSAL_CLASSES", "REFUSAL_CLASS_NAMES", "codebook"]
+
+_log = get_logger(__name__)
+
+#: refusal code -> class (both code eras; see DESIGN.md)
+DEFAULT_REFUSAL_CLASSES: dict[str, str] = {
+    # employer side / timing: the person was not the reason
+    "no_position": "employer_side", "duplicate": "employer_side", "auto": "employer_side",
+    "prevent_objectives": "employer_side", "deactivation": "employer_side",
+    "approval_expiration_too_close": "employer_side",
+    # person side
+    "did_not_come": "person_side", "did_not_come_to_interview": "person_side",
+    "not_interested": "person_side", "hired_elsewhere": "person_side", "training": "person_side",
+    "lacking_skills": "person_side", "incompatible": "person_side", "unavailable": "person_side",
+    "not_mobile": "person_side", "poorly_informed": "person_side",
+    # eligibility
+    "non_eligible": "eligibility", "eligibility_doubt": "eligibility",
+    "other": "other",
+}
+#: classes a time-zero candidature can fall in (the last two are not refusal reasons)
+REFUSAL_CLASS_NAMES = ("employer_side", "person_side", "eligibility", "other", "unknown",
+                       "not_refused")
+_UNITS = ("person", "person_month")
+_LATER = ("keep", "censor", "exclude")
+_UNLINKED = ("zero", "drop")
+_SIAE = ("ACI", "AI", "EI", "ETTI", "EITI")
+_IAE_CONTRACTS = ("CDDI", "IAE")
+_PRE = (12, 24)
+_NEEDED = ("candidats", "candidatures", "structures", "organisations")
+
+
+@dataclass(frozen=True)
+class CounterfactualDesign:
+    """How the evaluation dataset is built (a constructor only stores and checks parameters).
+
+    Args:
+        grace_days: a hire within this many days after time zero makes the trial treated.
+        later_hires: ``"keep"``, ``"censor"`` or ``"exclude"`` for comparison people hired after
+            the grace period (see the module docstring).
+        unit: ``"person"`` (time zero = first candidature in the window) or ``"person_month"``
+            (one trial per month with a candidature, until the first hire).
+        comparison_classes: refusal classes of the time-zero candidature allowed in the
+            comparison arm; None allows every non-hired person (the broad variant).
+        refusal_classes: refusal code -> class; codes absent from it fall in ``"other"``.
+        horizons: outcome horizons in months after time zero.
+        study_start / study_end: window of time zero (None: the whole extract).
+        match_threshold: keep links with ``match_probability >= match_threshold`` whatever their
+            decision; None keeps ``decision = 'match'``.
+        eligible_only: keep only trials whose person was eligible at time zero (criteria of
+            the last diagnosis dated at or before time zero, still valid) or applying to a
+            structure that needs no eligibility (GEIQ, EA...).
+        diagnosis_validity_days: how long a diagnosis stays valid.
+        unlinked: ``"zero"``: a person with no link has no employment spell (the source is
+            taken as exhaustive: right when the source is an employment register);
+            ``"drop"``: unlinked trials get missing outcomes (see the linkage weights of
+            :func:`estimate_effects`).
+        follow_up_end: last date the source covers; None: the latest ``date_debut`` of the
+            source. An outcome at ``t0 + h`` after it is missing (administrative censoring).
+        durable_min_months: a CDD or interim spell this long or longer is "durable".
+
+    Raises:
+        ConfigError: a parameter is not allowed (the message names it and the allowed values).
+
+    Examples:
+        >>> CounterfactualDesign(grace_days=60, later_hires="exclude").grace_days
+        60
+        >>> CounterfactualDesign(unit="month")
+        Traceback (most recent call last):
+        ...
+        appariement.errors.ConfigError: CounterfactualDesign.unit='month' is not allowed; use one of person, person_month
+    """
+
+    grace_days: int = 90
+    later_hires: str = "keep"
+    unit: str = "person"
+    comparison_classes: tuple[str, ...] | None = ("employer_side",)
+    refusal_classes: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_REFUSAL_CLASSES))
+    horizons: tuple[int, ...] = (6, 12, 24)
+    study_start: dt.date | None = None
+    study_end: dt.date | None = None
+    match_threshold: float | None = None
+    eligible_only: bool = False
+    diagnosis_validity_days: int = 183
+    unlinked: str = "zero"
+    follow_up_end: dt.date | None = None
+    durable_min_months: int = 6
+
+    def __post_init__(self) -> None:
+        _check_choice("unit", self.unit, _UNITS)
+        _check_choice("later_hires", self.later_hires, _LATER)
+        _check_choice("unlinked", self.unlinked, _UNLINKED)
+        if not isinstance(self.grace_days, int) or not 0 < self.grace_days <= 365:
+            raise ConfigError(f"CounterfactualDesign.grace_days must be an integer in "
+                              f"(0, 365], got {self.grace_days!r}")
+        horizons = tuple(int(h) for h in self.horizons)
+        if not horizons or any(h < 1 or h > 120 for h in horizons):
+            raise ConfigError(f"CounterfactualDesign.horizons must be months in [1, 120], got "
+                              f"{self.horizons!r}")
+        object.__setattr__(self, "horizons", tuple(sorted(set(horizons))))
+        if self.comparison_classes is not None:
+            classes = (self.comparison_classes,) if isinstance(self.comparison_classes, str) \
+                else tuple(self.comparison_classes)
+            for c in classes:
+                _check_choice("comparison_classes", c, REFUSAL_CLASS_NAMES)
+            object.__setattr__(self, "comparison_classes", classes)
+        for code, klass in self.refusal_classes.items():
+            _check_choice(f"refusal_classes[{code!r}]", klass, REFUSAL_CLASS_NAMES[:4])
+        if self.match_threshold is not None and not 0.0 <= self.match_threshold <= 1.0:
+            raise ConfigError(f"CounterfactualDesign.match_threshold must be in [0, 1], got "
+                              f"{self.match_threshold!r}")
+        for name in ("study_start", "study_end", "follow_up_end"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                try:
+                    object.__setattr__(self, name, dt.date.fromisoformat(value))
+                except ValueError:
+                    raise ConfigError(f"CounterfactualDesign.{name} must be a date "
+                                      f"(YYYY-MM-DD), got {value!r}") from None
+        if self.diagnosis_validity_days < 1 or self.durable_min_months < 1:
+            raise ConfigError("CounterfactualDesign.diagnosis_validity_days and "
+                              "durable_min_months must be positive")
+
+    def replace(self, **changes) -> "CounterfactualDesign":
+        """Return a copy with some parameters changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Parameters as JSON-ready values."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dt.date):
+                value = value.isoformat()
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+def _check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(f"CounterfactualDesign.{name}={value!r} is not allowed; use one of "
+                          f"{', '.join(allowed)}")
+
+
+@dataclass
+class EvaluationDataset:
+    """The evaluation dataset and what it took to build it.
+
+    Attributes:
+        relation: one row per trial (DuckDB relation on ``con``; see :func:`codebook`).
+        design: the :class:`CounterfactualDesign` used.
+        counts: trials by arm, exclusions by reason, link rate by arm.
+        follow_up_end: the follow-up end date used.
+    """
+
+    relation: duckdb.DuckDBPyRelation
+    design: CounterfactualDesign
+    counts: dict
+    follow_up_end: dt.date
+
+    def to_pandas(self):
+        """The dataset as a pandas DataFrame."""
+        return self.relation.df()
+
+
+# ---------------------------------------------------------------- inputs
+
+def _platform_relations(con: duckdb.DuckDBPyConnection, platform: Any
+                        ) -> dict[str, duckdb.DuckDBPyRelation]:
+    """Canonical relations of the platform tables the design needs."""
+    from ..io import read_table
+    from ..io.load import Dataset, find_table_files
+    if isinstance(platform, Dataset):
+        platform = platform.tables
+    elif isinstance(platform, (str, Path)):
+        platform = find_table_files(platform, "platform")
+    out = {}
+    for name in (*_NEEDED, "diagnostics"):
+        source = platform.get(name)
+        if source is None:
+            if name in _NEEDED:
+                raise SchemaError(f"table {name!r} is needed for the evaluation dataset; "
+                                  f"given: {', '.join(sorted(platform)) or 'none'}", table=name)
+            continue
+        if isinstance(source, duckdb.DuckDBPyRelation):
+            out[name] = source
+        else:
+            out[name] = read_table(con, source, name)
+    return out
+
+
+def _source_relation(con: duckdb.DuckDBPyConnection, employment: Any) -> duckdb.DuckDBPyRelation:
+    from ..io import read_table
+    from ..io.load import Dataset, find_table_files
+    if isinstance(employment, Dataset):
+        employment = employment["periodes_emploi"]
+    if isinstance(employment, (str, Path)) and Path(employment).is_dir():
+        files = find_table_files(employment, "source")
+        if "periodes_emploi" not in files:
+            raise SchemaError(f"no periodes_emploi file in {str(employment)!r}",
+                              table="periodes_emploi")
+        employment = files["periodes_emploi"]
+    if isinstance(employment, duckdb.DuckDBPyRelation):
+        return employment
+    if isinstance(employment, Mapping):
+        employment = employment["periodes_emploi"]
+    return read_table(con, employment, "periodes_emploi")
+
+
+def _links_relation(con: duckdb.DuckDBPyConnection, links: Any) -> duckdb.DuckDBPyRelation:
+    if links is None:
+        return con.sql("SELECT NULL::VARCHAR AS candidat_id, NULL::VARCHAR AS person_id, "
+                       "'match' AS decision, 1.0::DOUBLE AS link_probability LIMIT 0")
+    if hasattr(links, "links") and isinstance(getattr(links, "links"), duckdb.DuckDBPyRelation):
+        links = links.links  # a LinkageResult
+    rel = as_relation(con, links, "links")
+    missing = {"candidat_id", "person_id"} - set(rel.columns)
+    if missing:
+        raise SchemaError(f"links: column(s) {', '.join(sorted(missing))} missing; expected "
+                          "candidat_id, person_id, decision, match_probability", table="links")
+    # truth links carry neither a decision nor a probability: they are certain matches
+    decision = "decision" if "decision" in rel.columns else "'match'"
+    prob = ("CAST(match_probability AS DOUBLE)" if "match_probability" in rel.columns
+            else "1.0::DOUBLE")
+    return rel.project(f"CAST(candidat_id AS VARCHAR) AS candidat_id, CAST(person_id AS VARCHAR)"
+                       f" AS person_id, {decision} AS decision, {prob} AS link_probability")
+
+
+# ---------------------------------------------------------------- SQL
+
+def _sql_list(values) -> str:
+    return "[" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + "]"
+
+
+def _date_sql(value: dt.date | None, default: str) -> str:
+    return f"DATE '{value.isoformat()}'" if value is not None else default
+
+
+def build_evaluation_dataset(con: duckdb.DuckDBPyConnection, platform: Any, employment: Any,
+                             links: Any, design: CounterfactualDesign | None = None
+                             ) -> EvaluationDataset:
+    """Build the evaluation dataset (DuckDB SQL, materialised as a table on ``con``).
+
+    Args:
+        con: DuckDB connection.
+        platform: ``{table: relation | DataFrame | Arrow | path}``, an
+            :class:`appariement.io.Dataset` or a folder; uses ``candidats``,
+            ``candidatures``, ``structures``, ``organisations`` and ``diagnostics`` when given.
+        employment: ``periodes_emploi`` (relation, DataFrame, Arrow, file or source folder).
+        links: ``candidat_id, person_id, decision, match_probability`` (relation, DataFrame,
+            Arrow, Parquet file, or a :class:`~appariement.linkage.LinkageResult`); None: no
+            link at all.
+        design: the :class:`CounterfactualDesign` (defaults when None).
+
+    Returns:
+        An :class:`EvaluationDataset`; its columns are described by :func:`codebook`.
+
+    Raises:
+        SchemaError: a needed table or column is missing.
+
+    Examples:
+        >>> import duckdb
+        >>> from appariement.synth import SynthConfig, generate
+        >>> d = generate(SynthConfig(n_candidates=200, source_ratio=2, seed=1))
+        >>> con = duckdb.connect()
+        >>> links = d.truth["links"]
+        >>> ds = build_evaluation_dataset(con, d.platform, d.source["periodes_emploi"], links)
+        >>> ds.counts["trials"] == 200
+        True
+    """
+    design = design or CounterfactualDesign()
+    from ..identity import register_sql_functions
+    register_sql_functions(con)
+    plat = _platform_relations(con, platform)
+    spells = _source_relation(con, employment)
+    link_rel = _links_relation(con, links)
+    names = {k: _fresh_name(f"cf_{k}") for k in
+             ("cand", "app", "spells", "links", "trials", "emp", "out")}
+    for key, rel in (("cand", plat["candidats"]), ("app", plat["candidatures"]),
+                     ("spells", spells), ("links", link_rel)):
+        rel.create_view(names[key], replace=True)
+    s_name, o_name = _fresh_name("cf_struct"), _fresh_name("cf_org")
+    plat["structures"].create_view(s_name, replace=True)
+    plat["organisations"].create_view(o_name, replace=True)
+    d_name = None
+    if "diagnostics" in plat:
+        d_name = _fresh_name("cf_diag")
+        plat["diagnostics"].create_view(d_name, replace=True)
+
+    follow_up_end = design.follow_up_end or con.execute(
+        f"SELECT max(date_debut) FROM {names['spells']}").fetchall()[0][0] or dt.date.today()
+    try:
+        sql = _dataset_sql(design, names, s_name, o_name, d_name, follow_up_end)
+        con.execute(f"CREATE OR REPLACE TABLE {names['out']} AS {sql}")
+    finally:
+        for view in (names["cand"], names["app"], names["spells"], names["links"], s_name,
+                     o_name, d_name):
+            if view:
+                con.execute(f"DROP VIEW IF EXISTS {view}")
+    rel = con.table(names["out"])
+    counts = _counts(con, names["out"])
+    _log.info("evaluation dataset: %d trials (%s)", counts["trials"],
+              ", ".join(f"{k} {v}" for k, v in counts["by_arm"].items()))
+    return EvaluationDataset(relation=rel, design=design, counts=counts,
+                             follow_up_end=follow_up_end)
+
+
+def _counts(con: duckdb.DuckDBPyConnection, table: str) -> dict:
+    by_arm = dict(con.execute(f"SELECT arm, count(*) FROM {table} GROUP BY arm ORDER BY arm"
+                              ).fetchall())
+    excl = dict(con.execute(f"SELECT exclusion_reason, count(*) FROM {table} WHERE arm = "
+                            "'excluded' GROUP BY 1 ORDER BY 1").fetchall())
+    link = {arm: {"n": n, "linked": k, "link_rate": (k / n if n else None)}
+            for arm, n, k in con.execute(
+                f"SELECT arm, count(*), count_if(linked) FROM {table} GROUP BY arm ORDER BY arm"
+            ).fetchall()}
+    n = con.execute(f"SELECT count(*), count(DISTINCT candidat_id) FROM {table}").fetchall()[0]
+    return {"trials": n[0], "persons": n[1], "by_arm": by_arm, "exclusions": excl,
+            "linkage_by_arm": link}
+
+
+def _dataset_sql(design: CounterfactualDesign, n: dict, s_name: str, o_name: str,
+                 d_name: str | None, follow_up_end: dt.date) -> str:
+    grace = int(design.grace_days)
+    start = _date_sql(design.study_start, "DATE '0001-01-01'")
+    end = _date_sql(design.study_end, "DATE '9999-12-31'")
+    fu_end = _date_sql(follow_up_end, "")
+    hmax = max(design.horizons)
+    refusal_map = "MAP {" + ", ".join(
+        f"'{code}': '{klass}'" for code, klass in sorted(design.refusal_classes.items())) + "}"
+    crit = list(CRITERIA_COLUMNS)
+    lvl1 = [f"critere_{c.lower()}" for c in ELIGIBILITY_CRITERIA_LEVEL1]
+    lvl2 = [f"critere_{c.lower()}" for c in ELIGIBILITY_CRITERIA_LEVEL2]
+    if d_name:
+        diag_src = (f"SELECT candidat_id, date_diagnostic, {', '.join(crit)} FROM {d_name} "
+                    f"UNION ALL ")
+    else:
+        diag_src = ""
+    diag_src += (f"SELECT candidat_id, date_diagnostic, {', '.join(crit)} FROM {n['cand']} "
+                 "WHERE date_diagnostic IS NOT NULL")
+    if design.unit == "person":
+        trial_key = "candidat_id"
+        trial_group = "candidat_id"
+    else:
+        trial_key = "candidat_id || ':' || strftime(date_trunc('month', date_candidature), '%Y-%m')"
+        trial_group = "candidat_id, date_trunc('month', date_candidature)"
+    if design.match_threshold is None:
+        link_filter = "decision = 'match'"
+    else:
+        link_filter = f"link_probability >= {float(design.match_threshold)!r}"
+    h_cols = []
+    for h in design.horizons:
+        h_cols.append(f"""
+        e.employed_{h}m, e.employed_excl_iae_{h}m, e.durable_{h}m, e.months_employed_{h}m,
+        e.earnings_{h}m,
+        (t.t0 + INTERVAL {h} MONTH)::DATE <= {fu_end} AS observed_{h}m,
+        coalesce(t.later_hire_date <= (t.t0 + INTERVAL {h} MONTH)::DATE, FALSE) AS hired_later_by_{h}m""")
+    emp_cols = []
+    for h in design.horizons:
+        emp_cols.append(f"""
+        bool_or(employed) FILTER (WHERE k = {h}) AS employed_{h}m,
+        bool_or(employed_excl_iae) FILTER (WHERE k = {h}) AS employed_excl_iae_{h}m,
+        bool_or(durable) FILTER (WHERE k = {h}) AS durable_{h}m,
+        count_if(employed AND k BETWEEN 1 AND {h}) AS months_employed_{h}m""")
+    earn_cols = ", ".join(
+        f"sum(s.salaire * greatest(0, least(coalesce(s.date_fin, DATE '9999-12-31'), "
+        f"(l.t0 + INTERVAL {h} MONTH)::DATE) - greatest(s.date_debut, l.t0 + 1) + 1)"
+        f" / greatest(1, coalesce(s.date_fin, (l.t0 + INTERVAL {h} MONTH)::DATE) - s.date_debut + 1))"
+        f" AS earnings_{h}m" for h in design.horizons)
+    pre_cols = ", ".join(f"count_if(employed AND k BETWEEN -{p} AND -1) AS pre_months_employed_{p}"
+                         for p in _PRE)
+    zero = "0" if design.unlinked == "zero" else "NULL"
+    false = "FALSE" if design.unlinked == "zero" else "NULL"
+
+    def fill(col: str, kind: str) -> str:
+        # a linked person without a spell in the window was not employed: FALSE / 0
+        linked_default = {"bool": "FALSE", "int": "0", "float": "0.0"}[kind]
+        unlinked = {"bool": false, "int": zero, "float": "0.0" if zero == "0" else "NULL"}[kind]
+        return (f"CASE WHEN linked THEN coalesce({col}, {linked_default}) "
+                f"ELSE {unlinked} END AS {col}")
+
+    filled = []
+    for h in design.horizons:
+        filled += [fill(f"employed_{h}m", "bool"), fill(f"employed_excl_iae_{h}m", "bool"),
+                   fill(f"durable_{h}m", "bool"), fill(f"months_employed_{h}m", "int"),
+                   fill(f"earnings_{h}m", "float")]
+        # a linked person's outcome beyond the follow-up end is not observed
+    filled += [fill(f"pre_months_employed_{p}", "int") for p in _PRE]
+    classes = design.comparison_classes
+    class_test = ("TRUE" if classes is None else
+                  f"refusal_class_t0 IN ({', '.join(repr(c) for c in classes)})")
+    later_excl = "later_hire_date IS NOT NULL" if design.later_hires == "exclude" else "FALSE"
+    elig_excl = "NOT eligible_t0" if design.eligible_only else "FALSE"
+    siae = ", ".join(f"'{t}'" for t in _SIAE)
+    iae = ", ".join(f"'{t}'" for t in _IAE_CONTRACTS)
+    return f"""
+    WITH
+    app AS (
+        SELECT a.candidature_id, a.candidat_id, a.date_candidature, a.etat, a.motif_refus,
+               a.date_embauche, a.origine, s.type AS structure_type, s.departement AS structure_dept,
+               o.type AS org_type
+        FROM {n['app']} a
+        LEFT JOIN {s_name} s ON s.structure_id = a.structure_id
+        LEFT JOIN {o_name} o ON o.organisation_id = a.organisation_id),
+    hires AS (
+        SELECT candidat_id, date_embauche AS hire_date FROM app
+        WHERE etat = 'accepted' AND date_embauche IS NOT NULL AND date_embauche <= {fu_end}),
+    firsts AS (  -- the time-zero candidature of each trial: earliest, ties by id
+        SELECT {trial_key} AS trial_id, *,
+               row_number() OVER (PARTITION BY {trial_group}
+                                  ORDER BY date_candidature, candidature_id) AS rk
+        FROM app WHERE date_candidature BETWEEN {start} AND {end}),
+    t0s AS (
+        SELECT f.trial_id, f.candidat_id, f.candidature_id AS candidature_id_t0,
+               f.date_candidature AS t0, f.etat AS etat_t0, f.motif_refus AS motif_refus_t0,
+               f.structure_type AS structure_type_t0, f.structure_dept AS structure_dept_t0,
+               coalesce(f.org_type, 'none') AS prescriber_type_t0,
+               coalesce(f.origine, 'unknown') AS origine_t0
+        FROM firsts f WHERE rk = 1),
+    hire_t AS (
+        SELECT t.trial_id,
+               max(h.hire_date) FILTER (WHERE h.hire_date < t.t0) AS prior_hire_date,
+               min(h.hire_date) FILTER (WHERE h.hire_date >= t.t0) AS hire_date,
+               min(h.hire_date) FILTER (WHERE h.hire_date > t.t0 + {grace}) AS later_hire_date
+        FROM t0s t LEFT JOIN hires h ON h.candidat_id = t.candidat_id GROUP BY t.trial_id),
+    prior_apps AS (
+        SELECT t.trial_id, count(a.candidature_id) AS n_prior_candidatures
+        FROM t0s t LEFT JOIN app a ON a.candidat_id = t.candidat_id AND a.date_candidature < t.t0
+        GROUP BY t.trial_id),
+    diag AS (  -- the last diagnosis dated at or before time zero, still valid
+        SELECT trial_id, {', '.join('d.' + c for c in crit)}, d.date_diagnostic
+        FROM t0s t JOIN ({diag_src}) d
+          ON d.candidat_id = t.candidat_id AND d.date_diagnostic <= t.t0
+         AND d.date_diagnostic > t.t0 - {int(design.diagnosis_validity_days)}
+        QUALIFY row_number() OVER (PARTITION BY trial_id ORDER BY d.date_diagnostic DESC) = 1),
+    lk AS (
+        SELECT candidat_id, arg_max(person_id, coalesce(link_probability, 1.0)) AS person_id,
+               max(coalesce(link_probability, 1.0)) AS match_probability
+        FROM {n['links']} WHERE {link_filter}
+        GROUP BY candidat_id),
+    base AS (
+        SELECT t.*, h.prior_hire_date, h.hire_date,
+               CASE WHEN h.hire_date <= t.t0 + {grace} THEN NULL ELSE h.later_hire_date END
+                   AS later_hire_date,
+               h.hire_date IS NOT NULL AND h.hire_date <= t.t0 + {grace} AS treated,
+               h.hire_date IS NOT NULL AS ever_hired,
+               CASE WHEN t.etat_t0 <> 'refused' THEN 'not_refused'
+                    WHEN t.motif_refus_t0 IS NULL THEN 'unknown'
+                    ELSE coalesce(({refusal_map})[t.motif_refus_t0], 'other') END
+                   AS refusal_class_t0,
+               p.n_prior_candidatures, c.date_inscription, c.type_inscription,
+               app_sex(c.sexe) AS sexe_t0,
+               app_dept_of_postcode(c.code_postal) AS residence_dept,
+               year(t.t0) - app_parse_date(c.date_naissance).year
+                 - CASE WHEN app_parse_date(c.date_naissance).month > month(t.t0) THEN 1
+                        ELSE 0 END AS age_t0,
+               dg.date_diagnostic AS date_diagnostic_t0,
+               dg.date_diagnostic IS NOT NULL AS criteria_known_t0,
+               {', '.join(f'coalesce(dg.{c}, FALSE) AS {c}_t0' for c in crit)},
+               {' + '.join(f'coalesce(dg.{c}, FALSE)::INTEGER' for c in lvl1)} AS n_level1_t0,
+               {' + '.join(f'coalesce(dg.{c}, FALSE)::INTEGER' for c in lvl2)} AS n_level2_t0,
+               lk.person_id, lk.match_probability, lk.person_id IS NOT NULL AS linked
+        FROM t0s t
+        JOIN hire_t h USING (trial_id)
+        JOIN prior_apps p USING (trial_id)
+        JOIN {n['cand']} c ON c.candidat_id = t.candidat_id
+        LEFT JOIN diag dg USING (trial_id)
+        LEFT JOIN lk ON lk.candidat_id = t.candidat_id),
+    elig AS (
+        SELECT *,
+               CASE WHEN structure_type_t0 NOT IN ({siae}) THEN TRUE
+                    WHEN NOT criteria_known_t0 THEN FALSE
+                    ELSE n_level1_t0 >= 1 OR n_level2_t0 >=
+                         CASE WHEN structure_type_t0 IN ('AI', 'ETTI') THEN 2 ELSE 3 END
+               END AS eligible_t0
+        FROM base),
+    pts AS (
+        SELECT b.trial_id, b.person_id, r.k, (b.t0 + to_months(r.k))::DATE AS d
+        FROM elig b, range(-{max(_PRE)}, {hmax + 1}) r(k)
+        WHERE b.linked AND r.k <> 0),
+    pt_emp AS (
+        SELECT p.trial_id, p.k,
+               bool_or(s.person_id IS NOT NULL) AS employed,
+               bool_or(s.person_id IS NOT NULL AND coalesce(s.type_contrat, '') NOT IN ({iae}))
+                   AS employed_excl_iae,
+               bool_or(s.type_contrat = 'CDI' OR (s.type_contrat IN ('CDD', 'INTERIM') AND
+                       (s.date_fin IS NULL OR s.date_fin >= (s.date_debut
+                        + to_months({int(design.durable_min_months)}))::DATE - 1))) AS durable
+        FROM pts p LEFT JOIN {n['spells']} s
+          ON s.person_id = p.person_id AND s.date_debut <= p.d
+         AND coalesce(s.date_fin, DATE '9999-12-31') >= p.d
+        GROUP BY p.trial_id, p.k),
+    emp AS (
+        SELECT trial_id, {', '.join(emp_cols)}, {pre_cols}
+        FROM pt_emp GROUP BY trial_id),
+    earn AS (
+        SELECT l.trial_id, {earn_cols}
+        FROM elig l JOIN {n['spells']} s ON s.person_id = l.person_id
+         AND s.date_debut <= (l.t0 + INTERVAL {hmax} MONTH)::DATE
+         AND coalesce(s.date_fin, DATE '9999-12-31') > l.t0
+        WHERE l.linked GROUP BY l.trial_id),
+    joined AS (
+        SELECT t.*, {', '.join(h_cols)}, e.pre_months_employed_12, e.pre_months_employed_24
+        FROM elig t LEFT JOIN (SELECT * FROM emp LEFT JOIN earn USING (trial_id)) e
+          USING (trial_id))
+    SELECT trial_id, candidat_id, candidature_id_t0, t0,
+           date_trunc('month', t0)::DATE AS t0_month,
+           CASE WHEN prior_hire_date IS NOT NULL THEN 'excluded'
+                WHEN {elig_excl} THEN 'excluded'
+                WHEN treated THEN 'treated'
+                WHEN {later_excl} THEN 'excluded'
+                WHEN NOT ({class_test}) THEN 'excluded'
+                ELSE 'comparison' END AS arm,
+           CASE WHEN prior_hire_date IS NOT NULL THEN 'hired_before_t0'
+                WHEN {elig_excl} THEN 'not_eligible_t0'
+                WHEN treated THEN NULL
+                WHEN {later_excl} THEN 'later_hire'
+                WHEN NOT ({class_test}) THEN 'comparison_class'
+                END AS exclusion_reason,
+           treated, hire_date, (hire_date - t0) AS days_to_hire, later_hire_date, ever_hired,
+           etat_t0, motif_refus_t0, refusal_class_t0, structure_type_t0, structure_dept_t0,
+           prescriber_type_t0, origine_t0, residence_dept, sexe_t0, age_t0,
+           CASE WHEN age_t0 IS NULL THEN 'unknown' WHEN age_t0 < 26 THEN '<26'
+                WHEN age_t0 < 35 THEN '26-34' WHEN age_t0 < 45 THEN '35-44'
+                WHEN age_t0 < 50 THEN '45-49' ELSE '50+' END AS age_band_t0,
+           type_inscription, (t0 - date_inscription) AS days_since_inscription,
+           n_prior_candidatures, date_diagnostic_t0, criteria_known_t0, eligible_t0,
+           n_level1_t0, n_level2_t0, {', '.join(c + '_t0' for c in crit)},
+           linked, person_id, match_probability,
+           {', '.join(filled)},
+           {', '.join(f'observed_{h}m, hired_later_by_{h}m' for h in design.horizons)}
+    FROM joined t ORDER BY trial_id
+    """
+
+
+_CODEBOOK_FIXED: list[tuple[str, str, str]] = [
+    ("trial_id", "trial key: candidat_id (unit person) or candidat_id:YYYY-MM (person-month)",
+     "t0"),
+    ("candidat_id", "platform candidate id (pseudonymous key)", "-"),
+    ("candidature_id_t0", "the time-zero candidature (earliest in the trial, ties by id)", "t0"),
+    ("t0", "time zero: date of the first candidature of the trial in the study window", "t0"),
+    ("t0_month", "calendar month of t0 (the matching cell)", "t0"),
+    ("arm", "treated | comparison | excluded", "t0 + grace"),
+    ("exclusion_reason", "hired_before_t0 | not_eligible_t0 | later_hire | comparison_class",
+     "t0 + grace"),
+    ("treated", "hired (accepted, date_embauche) within grace_days after t0", "t0 + grace"),
+    ("hire_date", "first hire date on or after t0", "any"),
+    ("days_to_hire", "hire_date - t0 in days", "any"),
+    ("later_hire_date", "first hire after the grace period (not treated people only)", "any"),
+    ("ever_hired", "hired at any time after t0; NOT a valid treatment (immortal-time bias)",
+     "any"),
+    ("etat_t0", "final state of the time-zero candidature (extract snapshot)", "extract"),
+    ("motif_refus_t0", "refusal code of the time-zero candidature (both eras)", "extract"),
+    ("refusal_class_t0", "class of motif_refus_t0: employer_side, person_side, eligibility, "
+     "other, unknown (refused without code), not_refused", "extract"),
+    ("structure_type_t0", "type of the structure applied to at t0", "t0"),
+    ("structure_dept_t0", "département of that structure", "t0"),
+    ("prescriber_type_t0", "type of the prescribing organisation at t0 ('none' if none)", "t0"),
+    ("origine_t0", "origin of the t0 candidature (candidat / prescripteur / employeur)", "t0"),
+    ("residence_dept", "département of residence from the postcode (extract value)", "extract"),
+    ("sexe_t0", "sex, '1' or '2'", "t0"),
+    ("age_t0", "age in years at t0 from the (possibly partial) birth date", "t0"),
+    ("age_band_t0", "age band at t0 (<26, 26-34, 35-44, 45-49, 50+, unknown)", "t0"),
+    ("type_inscription", "autonome / tiers", "t0"),
+    ("days_since_inscription", "t0 - date_inscription", "t0"),
+    ("n_prior_candidatures", "candidatures before t0", "t0"),
+    ("date_diagnostic_t0", "date of the last diagnosis at or before t0, still valid", "t0"),
+    ("criteria_known_t0", "a valid diagnosis existed at t0", "t0"),
+    ("eligible_t0", "eligible at t0 (1 level-1 criterion, or 2 (AI, ETTI) / 3 (ACI, EI, EITI) "
+     "level-2 criteria; TRUE for structures without eligibility rule)", "t0"),
+    ("n_level1_t0", "number of level-1 criteria at t0", "t0"),
+    ("n_level2_t0", "number of level-2 criteria at t0", "t0"),
+    ("linked", "the candidate has a link to a source person", "-"),
+    ("person_id", "linked source person (pseudonymous key)", "-"),
+    ("match_probability", "probability of the link kept", "-"),
+    ("pre_months_employed_12", "months k in 1..12 with a spell covering t0 - k months", "t0"),
+    ("pre_months_employed_24", "months k in 1..24 with a spell covering t0 - k months", "t0"),
+]
+
+
+def codebook(design: CounterfactualDesign | None = None) -> list[dict]:
+    """Describe every column of the evaluation dataset.
+
+    Args:
+        design: the design (its horizons decide the outcome columns).
+
+    Returns:
+        A list of ``{"column", "definition", "time_reference"}``; the time reference says when
+        the value is known (``t0``: at time zero; ``t0 + grace``: at the end of the grace
+        period; ``t0 + h``: at the horizon; ``extract``: as in the extract snapshot).
+
+    Examples:
+        >>> [c["column"] for c in codebook()][:3]
+        ['trial_id', 'candidat_id', 'candidature_id_t0']
+    """
+    design = design or CounterfactualDesign()
+    rows = [{"column": c, "definition": d, "time_reference": t} for c, d, t in _CODEBOOK_FIXED]
+    pos = [r["column"] for r in rows].index("n_level2_t0") + 1
+    crit_rows = [{"column": f"{c}_t0", "definition": f"criterion {c[8:].upper()} in the "
+                  "diagnosis valid at t0 (FALSE when none)", "time_reference": "t0"}
+                 for c in CRITERIA_COLUMNS]
+    rows[pos:pos] = crit_rows
+    unl = ("no link -> FALSE/0 (the source is taken as exhaustive)" if design.unlinked == "zero"
+           else "no link -> NULL")
+    for h in design.horizons:
+        ref = f"t0 + {h} months"
+        rows += [
+            {"column": f"employed_{h}m", "definition": f"a spell (any contract) covers t0 + {h} "
+             f"months; {unl}", "time_reference": ref},
+            {"column": f"employed_excl_iae_{h}m", "definition": "same, IAE contracts (CDDI) "
+             "excluded", "time_reference": ref},
+            {"column": f"durable_{h}m", "definition": "a CDI, or a CDD/interim of at least "
+             f"{design.durable_min_months} months, covers t0 + {h} months", "time_reference": ref},
+            {"column": f"months_employed_{h}m", "definition": f"months k in 1..{h} with a spell "
+             "covering t0 + k months", "time_reference": ref},
+            {"column": f"earnings_{h}m", "definition": f"salaire of spells pro-rated to the "
+             f"days in (t0, t0 + {h} months] (salaire read as the spell total)",
+             "time_reference": ref},
+            {"column": f"observed_{h}m", "definition": "t0 + h is before the follow-up end "
+             "(otherwise the outcome is administratively censored)", "time_reference": ref},
+            {"column": f"hired_later_by_{h}m", "definition": "a comparison person hired after "
+             f"the grace period but by t0 + {h} months (censored at h under later_hires="
+             "'censor')", "time_reference": ref},
+        ]
+    return rows
