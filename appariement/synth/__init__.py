@@ -13,6 +13,10 @@ upper case without accents, birth + usage names, all first names, ISO dates with
 placeholders for unknown dates of people born abroad, NIR mostly present; ``periodes_emploi``).
 The source is ``source_ratio`` (default 10) times the candidate file and holds many
 non-candidates; candidates with no employment spell are mostly absent from it.
+``periodes_emploi.heures`` / ``salaire`` are monthly paid hours / monthly gross wage (EUR).
+Eligibility criteria: ``diagnostics`` holds the dated history (the first diagnosis, 0-120 days
+before t0, carries the t0 covariates; later ones may flip criteria); ``candidats`` holds the
+LATEST diagnosis, as the platform does — rebuild t0 covariates from ``diagnostics``.
 
 Design of the planted effect. Each candidate has covariates at time zero t0 (date of the first
 candidature): age, sex, RSA and CAP_BEP (first diagnosis, dated just before t0), département of
