@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path
 from .._log import get_logger
-from .._tables import as_relation, connect, to_arrow, TableLike
+from .._tables import TableLike, _fresh_name, as_relation, connect, to_arrow
 from ..errors import ConfigError, DisclosureError, SchemaError
 from .envelope import decrypt_table, encrypt_table, is_encrypted
 from .keys import PrivateKey, PublicKey, SecretKey
@@ -244,7 +244,7 @@ class PivotAuthority:
         if self._reference_table is None:
             rel = standardise_identities(self.con, self.reference, side="source",
                                          id_column=self.reference_id)
-            name = f"_app_pivot_reference_{id(self)}"
+            name = _fresh_name("pivot_reference")
             rel.to_table(name)
             self._reference_table = name
             n = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
@@ -276,7 +276,7 @@ class PivotAuthority:
         con = self.con
         reference = self._reference_relation()
         rows = standardise_identities(con, identities, side=side, id_column=key)
-        rows_name = f"_app_pivot_rows_{id(rows)}"
+        rows_name = _fresh_name("pivot_rows")
         rows.to_table(rows_name)
         try:
             resolved = self._resolve(rows_name, reference)
@@ -311,9 +311,9 @@ class PivotAuthority:
             WHERE NOT {_trusted("q")}
             GROUP BY q.record_id
         """
-        exact_name = f"_app_pivot_exact_{id(rows_name)}"
+        exact_name = _fresh_name("pivot_exact")
         con.execute(f'CREATE OR REPLACE TEMP TABLE "{exact_name}" AS {exact_sql}')
-        probable_name = f"_app_pivot_probable_{id(rows_name)}"
+        probable_name = _fresh_name("pivot_probable")
         self._run_matcher(rows_name, exact_name, probable_name, reference)
         inconsistent_code = "nir" if self.codes_for_inconsistent else "NULL"
         sql = f"""
@@ -367,7 +367,7 @@ class PivotAuthority:
         if missing:
             raise ConfigError(f"the matcher must return record_id, person_id, score; missing "
                               f"{sorted(missing)}")
-        cand_name = f"_app_pivot_candidates_{id(candidates)}"
+        cand_name = _fresh_name("pivot_candidates")
         candidates.create_view(cand_name, replace=True)
         # best candidate per record, accepted only when unique at the top and above min_score
         con.execute(f"""
