@@ -130,8 +130,9 @@ def draw_people(rng: np.random.Generator, ref_dates: np.ndarray, candidate: bool
     n_first = np.where(origin == "FR", rng.choice([1, 2, 3], n, p=[0.3, 0.45, 0.25]),
                        rng.choice([1, 2, 3], n, p=[0.6, 0.3, 0.1]))
     first = [_draw_first_names(rng, origin, sex) for _ in range(3)]
-    first[1] = np.where(n_first >= 2, first[1], None)
-    first[2] = np.where(n_first >= 3, first[2], None)
+    first[1] = np.where((n_first >= 2) & (first[1] != first[0]), first[1], None)
+    first[2] = np.where((n_first >= 3) & (first[2] != first[0]) & (first[2] != first[1])
+                        & (first[1] != None), first[2], None)  # noqa: E711 (element-wise)
     return {"origin": origin, "sex": sex, "dob": dob, "year": year, "month": month, "day": day,
             "born_abroad": born_abroad, "commune": commune, "country": country, "place": place,
             "dob_quality": quality, "dept_res": dept_res, "code_postal": code_postal,
