@@ -1,0 +1,110 @@
+"""Security scan: every file the CLI and API write, and the logs, hold no NIR and no key bytes."""
+
+from __future__ import annotations
+
+import logging
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from appariement import cli
+from appariement.crypto import load_key
+from appariement.synth import SynthConfig, generate
+
+from ._leakscan import assert_no_leak
+
+
+@pytest.fixture
+def restore_logging():
+    logger = logging.getLogger("appariement")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    for handler in logger.handlers[len(handlers):]:
+        handler.close()
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
+def _run(*argv: str) -> int:
+    return cli.main(["-v", *argv])
+
+
+def test_scanner_catches_planted_leaks(tmp_path):
+    nir = "184057512345625"
+    pq.write_table(pa.table({"x": [nir] * 50}), tmp_path / "t.parquet", compression="zstd")
+    with pytest.raises(AssertionError, match="decoded Parquet"):
+        assert_no_leak([tmp_path], [nir])
+    key = bytes(range(32))
+    with pytest.raises(AssertionError, match="log text"):
+        assert_no_leak([], [key], log_text=f"debug: {key.hex()}")
+    assert assert_no_leak([tmp_path], ["285057512345699"]) == 1
+
+
+def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore_logging):
+    caplog.set_level(logging.DEBUG, logger="appariement")
+    data = generate(SynthConfig(n_candidates=60, seed=5))
+    inputs, keys, out = tmp_path / "in", tmp_path / "keys", tmp_path / "out"
+    inputs.mkdir(), keys.mkdir(), out.mkdir()
+    pq.write_table(data.platform["candidats"], inputs / "candidats.parquet")
+    pq.write_table(data.source["personnes"], inputs / "personnes.parquet")
+    log_file = out / "run.log"
+
+    def run(*argv: str) -> None:
+        assert _run("--log-file", str(log_file), *argv) == 0
+
+    run("keygen", "--out", str(keys / "pivot.key"))
+    run("keygen", "--type", "x25519", "--out", str(keys / "pivot_x.key"),
+        "--public-out", str(out / "pivot_x.pub"))
+    run("keygen", "--type", "x25519", "--out", str(keys / "stat.key"),
+        "--public-out", str(out / "stat.pub"))
+    run("pivot", "encrypt", "--recipient", str(out / "pivot_x.pub"),
+        "--in", str(inputs / "candidats.parquet"), "--out", str(out / "candidats.ids.enc"))
+    run("pivot", "encrypt", "--recipient", str(out / "pivot_x.pub"), "--side", "source",
+        "--in", str(inputs / "personnes.parquet"), "--out", str(out / "personnes.ids.enc"))
+    run("pivot", "transcode", "--key", str(keys / "pivot.key"), "--project", "leak",
+        "--private-key", str(keys / "pivot_x.key"), "--reference",
+        str(out / "personnes.ids.enc"), "--in", str(out / "candidats.ids.enc"),
+        "--out", str(out / "codes.enc"), "--encrypt-for", str(out / "stat.pub"))
+    run("pivot", "decrypt", "--private-key", str(keys / "stat.key"),
+        "--in", str(out / "codes.enc"), "--out", str(out / "codes.parquet"))
+    for suffix in ("parquet", "csv"):
+        run("pseudonymise", "--key", str(keys / "pivot.key"), "--project", "leak",
+            "--in", str(inputs / "candidats.parquet"), "--column", "nir",
+            "--out", str(out / f"candidats_pseudo.{suffix}"))
+
+    codes = pq.read_table(out / "codes.parquet")
+    assert codes.num_rows == 60 and codes.column("pivot_code").null_count < 60
+    pseudo = pq.read_table(out / "candidats_pseudo.parquet")
+    assert "nir" not in pseudo.column_names and "nir_pseudo" in pseudo.column_names
+
+    nirs = [n for t in (data.platform["candidats"], data.source["personnes"])
+            for n in t.column("nir").to_pylist() if n]
+    nirs += [n.replace(" ", "") for n in nirs]
+    master = load_key(keys / "pivot.key")
+    key_bytes = [master._raw(), master.derive(project="leak", purpose="pivot")._raw(),
+                 master.derive(project="leak", purpose="pseudonym")._raw()]
+    for name in ("pivot_x.key", "stat.key"):
+        key_bytes.append(load_key(keys / name)._key.private_bytes_raw())
+    console = capsys.readouterr()
+    n_files = assert_no_leak([out], [*set(nirs), *key_bytes],
+                             log_text=caplog.text + console.out + console.err)
+    assert n_files >= 10 and log_file.stat().st_size > 0
+    assert "transcoded" in caplog.text  # the logs were captured
+
+
+def test_cli_errors_exit_with_crypto_code(tmp_path, capsys, restore_logging):
+    assert _run("keygen", "--type", "x25519", "--out", str(tmp_path / "a.key")) == 0
+    assert _run("keygen", "--type", "x25519", "--out", str(tmp_path / "b.key")) == 0
+    pq.write_table(pa.table({"candidat_id": ["c1"], "nom": ["X"], "prenoms": ["Y"]}),
+                   tmp_path / "c.parquet")
+    assert _run("pivot", "encrypt", "--recipient", str(tmp_path / "a.key.pub"),
+                "--in", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "c.enc")) == 0
+    assert _run("pivot", "decrypt", "--private-key", str(tmp_path / "b.key"),
+                "--in", str(tmp_path / "c.enc"), "--out", str(tmp_path / "d.parquet")) == 4
+    assert "encrypted for key" in capsys.readouterr().err
+    (tmp_path / "a.key").chmod(0o644)
+    assert _run("pivot", "decrypt", "--private-key", str(tmp_path / "a.key"),
+                "--in", str(tmp_path / "c.enc"), "--out", str(tmp_path / "d.parquet")) == 4
+    assert "chmod 600" in capsys.readouterr().err
+    assert _run("keygen", "--out", str(tmp_path / "a.key")) == 4  # refuses to overwrite
