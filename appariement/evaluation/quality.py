@@ -70,7 +70,7 @@ def score_against_truth(links, truth, *, decisions=("match",),
                    FROM _app_sat_truth WHERE person_id IS NOT NULL{filt})
         SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM t),
                (SELECT count(*) FROM l JOIN t USING (candidat_id, person_id))
-    """).fetchone()
+    """).fetchall()[0]
     n_links, n_true, tp = (int(v) for v in row)
     precision = tp / n_links if n_links else None
     recall = tp / n_true if n_true else None
