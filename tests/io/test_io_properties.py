@@ -72,7 +72,7 @@ def extracts(draw):
     return frames, {kind for kind, _ in faults}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(extracts())
 def test_set_aside_keeps_every_row_accounted_for_and_raise_picks_the_right_error(extract):
     frames, kinds = extract
