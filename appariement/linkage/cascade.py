@@ -30,7 +30,7 @@ from .._log import get_logger, step
 from .._tables import as_relation, to_arrow
 from ..blocking.analysis import BlockingReport, analyse_blocking, check_budget
 from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
-                              get_rules, rule)
+                              get_rules)
 from ..errors import ConfigError, LinkageError
 from ._backend import make_backend
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
@@ -353,14 +353,13 @@ class Linkage:
         # ---- stage-1 links scored by the traits model (explanation + optional re-check)
         s1 = "_app_s1_links"
         if cfg.key_column and n_labels:
-            key_rule = rule("exact_key", cfg.key_column)
             with step(log, "stage 1: scoring exact links with the traits model", timings):
-                self._sql("CREATE OR REPLACE TEMP TABLE _app_P1 AS SELECT * FROM _app_P "
+                self._sql("CREATE OR REPLACE TEMP TABLE _app_stage1_left AS SELECT * FROM _app_P "
                           "WHERE record_id IN (SELECT record_id_l FROM _app_labels)")
-                self._sql("CREATE OR REPLACE TEMP TABLE _app_S1 AS SELECT * FROM _app_S "
+                self._sql("CREATE OR REPLACE TEMP TABLE _app_stage1_right AS SELECT * FROM _app_S "
                           "WHERE record_id IN (SELECT record_id_r FROM _app_labels)")
-                scored = model.predict(con.table("_app_P1"), con.table("_app_S1"),
-                                       backend=backend, blocking_rules=[key_rule],
+                scored = model.predict(con.table("_app_stage1_left"), con.table("_app_stage1_right"),
+                                       backend=backend, pairs=con.table("_app_labels"),
                                        table_name="_app_s1_preds")
             recheck = (f"CASE WHEN sc.match_probability < {cfg.thresholds.review!r} "
                        "THEN 'review' ELSE 'match' END" if cfg.recheck_exact else "'match'")

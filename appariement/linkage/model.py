@@ -19,6 +19,7 @@ Training (unsupervised, with a labelled shortcut where the data give one):
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -43,6 +44,9 @@ PLATFORM = "platform"
 SOURCE = "source"
 
 _MODEL_FORMAT = "appariement.linkage_model/1"
+_SEP = "-__-"  # Splink's separator in composite record ids
+_PSEUDO = 0.5  # pseudo-count per level when estimating m from labels
+_ids = itertools.count()
 
 
 class LinkageModel:
@@ -164,7 +168,9 @@ class LinkageModel:
                                                          seed=self.seed)
         log_.append({"step": "u", "source": "random sampling", "max_pairs": self.u_max_pairs})
         if labels is not None and self.m_from_labels:
-            n_labels = self._register_labels(con, backend, linker, labels)
+            trained = linker.misc.save_model_to_json()
+            trained, n_labels = self._m_from_labels(backend, left_rel, right_rel, trained, labels)
+            linker = self._linker(backend, left_rel, right_rel, trained)
             log_.append({"step": "m", "source": "labelled pairs", "n_pairs": n_labels})
         if self.em:
             for r in get_rules(self.training_rules):
@@ -180,27 +186,60 @@ class LinkageModel:
         self.training_log_ = log_
         return self
 
-    @staticmethod
-    def _register_labels(con, backend: Backend, linker, labels) -> int:
-        rel = as_relation(con, labels, "labels")
-        pairs = rel.query("_lab", f"SELECT '{PLATFORM}' AS source_dataset_l, "
-                                  "CAST(record_id_l AS VARCHAR) AS unique_id_l, "
-                                  f"'{SOURCE}' AS source_dataset_r, "
-                                  "CAST(record_id_r AS VARCHAR) AS unique_id_r FROM _lab")
-        n = pairs.count("*").fetchall()[0][0]
-        if n == 0:
-            return 0
+    def _explicit_pairs_linker(self, backend: Backend, left_rel, right_rel,
+                               settings: dict[str, Any], pairs):
+        """A linker whose predict() scores exactly ``pairs`` (record_id_l, record_id_r)."""
+        linker = self._linker(backend, left_rel, right_rel, settings)
+        rel = as_relation(backend.con, pairs, "pairs")
+        blocked = rel.query("_pairs", f"""
+            SELECT DISTINCT '0' AS match_key,
+                   '{PLATFORM}' || '{_SEP}' || CAST(record_id_l AS VARCHAR) AS join_key_l,
+                   '{SOURCE}' || '{_SEP}' || CAST(record_id_r AS VARCHAR) AS join_key_r
+            FROM _pairs""")
+        db_api = linker._db_api
         if backend.name == "duckdb":
-            con.execute("CREATE OR REPLACE TABLE _app_labels AS SELECT * FROM pairs")
-            table = linker.table_management.register_table("_app_labels", "_app_labels_reg",
-                                                            overwrite=True)
+            name = f"_app_blocked_{next(_ids)}"
+            blocked.create(name)
+            sdf = db_api.register(name, dataset_display_name=name)
         else:
             from .._tables import to_arrow
-            table = linker.table_management.register_table(
-                backend.spark.createDataFrame(to_arrow(pairs).to_pandas()), "_app_labels_reg",
-                overwrite=True)
-        linker.training.estimate_m_from_pairwise_labels(table)
-        return int(n)
+            sdf = db_api.register(backend.spark.createDataFrame(to_arrow(blocked).to_pandas()))
+        linker.table_management.register_blocked_pairs_for_predict(sdf)
+        return linker
+
+    def _m_from_labels(self, backend: Backend, left_rel, right_rel, settings: dict[str, Any],
+                       labels) -> tuple[dict[str, Any], int]:
+        """m probabilities from the comparison vectors of labelled true pairs.
+
+        Splink's own ``estimate_m_from_pairwise_labels`` does not run on DuckDB 2 (its SQL
+        references a column alias before defining it), so the vectors are computed by scoring
+        the labelled pairs and m = share of pairs at each level, with a small pseudo-count so that
+        no level gets m = 0 (Splink rejects zero m values).
+        """
+        vector_settings = copy.deepcopy(settings)
+        vector_settings["retain_intermediate_calculation_columns"] = True
+        vector_settings["retain_matching_columns"] = True  # Splink 5 emits gamma_ only then
+        linker = self._explicit_pairs_linker(backend, left_rel, right_rel, vector_settings, labels)
+        sdf = linker.inference.predict()
+        preds = backend.to_duckdb(sdf, "_app_label_vectors")
+        n_pairs = int(preds.count("*").fetchall()[0][0])
+        settings = copy.deepcopy(settings)
+        if n_pairs == 0:
+            return settings, 0
+        con = backend.con
+        for comp in settings["comparisons"]:
+            name = comp["output_column_name"]
+            counts = dict(con.execute(f"SELECT gamma_{name}, count(*) FROM _app_label_vectors "
+                                      "GROUP BY 1").fetchall())
+            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+            k = len(levels)
+            observed = sum(counts.get(k - 1 - i, 0) for i in range(k))
+            if observed == 0:
+                continue  # every labelled pair is null on this comparison: keep the defaults
+            for i, lv in enumerate(levels):
+                lv["m_probability"] = (counts.get(k - 1 - i, 0) + _PSEUDO) / (observed + _PSEUDO * k)
+        con.execute("DROP TABLE IF EXISTS _app_label_vectors")
+        return settings, n_pairs
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self):
@@ -209,15 +248,16 @@ class LinkageModel:
 
     def predict(self, left, right, *, threshold_match_probability: float | None = None,
                 con: duckdb.DuckDBPyConnection | None = None, backend: Backend | None = None,
-                blocking_rules: Sequence[str | BlockingRule] | None = None,
+                blocking_rules: Sequence[str | BlockingRule] | None = None, pairs=None,
                 table_name: str = "_app_predictions") -> duckdb.DuckDBPyRelation:
         """Score the blocked pairs.
 
         Args:
             left, right: platform and source features.
             threshold_match_probability: keep only pairs at or above this probability.
-            blocking_rules: score the pairs of these rules instead of the model's own (e.g. the
-                exact-key rule, to score stage-1 links with the traits model).
+            blocking_rules: score the pairs of these rules instead of the model's own.
+            pairs: score exactly these pairs (``record_id_l``, ``record_id_r``), e.g. the stage-1
+                links, to explain them with the traits model.
 
         Returns:
             A DuckDB relation with ``record_id_l`` (platform), ``record_id_r`` (source),
@@ -239,10 +279,13 @@ class LinkageModel:
             settings["blocking_rules_to_generate_predictions"] = [
                 r.to_splink().create_blocking_rule_dict(dialect) for r in rules]
         settings["retain_intermediate_calculation_columns"] = True
-        settings["retain_matching_columns"] = False
+        settings["retain_matching_columns"] = True  # Splink 5 emits gamma_ columns only then
         if backend.name == "spark":
             settings["sql_dialect"] = "spark"
-        linker = self._linker(backend, left_rel, right_rel, settings)
+        if pairs is not None:
+            linker = self._explicit_pairs_linker(backend, left_rel, right_rel, settings, pairs)
+        else:
+            linker = self._linker(backend, left_rel, right_rel, settings)
         sdf = linker.inference.predict(threshold_match_probability=threshold_match_probability)
         raw = backend.to_duckdb(sdf, table_name + "_raw")
         gammas = [c for c in raw.columns if c.startswith("gamma_")]
