@@ -12,6 +12,7 @@ Safe defaults at the top level; raw primitives stay in the private ``_hazmat`` m
 
 from .keys import (KEY_ENV_VAR, PrivateKey, PublicKey, SecretKey, generate_key,
                    generate_keypair, load_key, save_key)
+from .bloom import BloomEncoder, dice, register_bloom_sql
 from .envelope import (decrypt_bytes, decrypt_file, decrypt_table, encrypt_bytes, encrypt_file,
                        encrypt_table, is_encrypted, read_header)
 from .pivot import (QUALITIES, PivotAuthority, encrypt_identities, read_identities,
@@ -25,4 +26,5 @@ __all__ = [
     "encrypt_file", "decrypt_file", "encrypt_bytes", "decrypt_bytes", "encrypt_table",
     "decrypt_table", "read_header", "is_encrypted",
     "PivotAuthority", "encrypt_identities", "read_identities", "read_pivot_codes", "QUALITIES",
+    "BloomEncoder", "register_bloom_sql", "dice",
 ]
