@@ -61,6 +61,11 @@ class LinkageModel:
         m_from_labels: use labelled pairs, when ``fit`` receives some, to estimate m.
         seed: seed for sampling (Splink's sampling is deterministic given it).
         backend: ``"duckdb"`` or ``"spark"``.
+        term_frequency: term-frequency adjustments on exact name levels.
+        m_floor: smallest m probability a level may keep after training. EM on a field that
+            never disagrees in the training pairs drives m to ~0, which turns any later
+            disagreement on that field into a veto; real data (merged communes, typos in codes)
+            do disagree, so m values are floored and renormalised.
 
     Examples:
         >>> model = LinkageModel(u_max_pairs=1e5)
@@ -72,7 +77,8 @@ class LinkageModel:
                  blocking_rules: Sequence[str | BlockingRule] = DEFAULT_PREDICTION_RULES,
                  training_rules: Sequence[str | BlockingRule] = DEFAULT_TRAINING_RULES,
                  u_max_pairs: float = 2e6, em: bool = True, m_from_labels: bool = True,
-                 seed: int = 42, backend: str = "duckdb", term_frequency: bool = True):
+                 seed: int = 42, backend: str = "duckdb", term_frequency: bool = True,
+                 m_floor: float = 1e-3):
         self.comparisons = comparisons
         self.blocking_rules = tuple(blocking_rules)
         self.training_rules = tuple(training_rules)
@@ -82,6 +88,9 @@ class LinkageModel:
         self.seed = seed
         self.backend = backend
         self.term_frequency = term_frequency
+        self.m_floor = m_floor
+        if not 0 <= m_floor < 0.1:
+            raise ConfigError(f"m_floor must be in [0, 0.1), got {m_floor}")
         if u_max_pairs <= 0:
             raise ConfigError(f"u_max_pairs must be positive, got {u_max_pairs}")
         get_rules(self.blocking_rules)  # fail early on unknown rule names
@@ -182,9 +191,29 @@ class LinkageModel:
                     log.warning("EM pass on rule %s skipped: %s", r.name, exc)
                     log_.append({"step": "em", "rule": r.name, "status": "skipped",
                                  "reason": str(exc)[:300]})
-        self.settings_ = linker.misc.save_model_to_json()
+        self.settings_ = self._floor_m(linker.misc.save_model_to_json(), log_)
         self.training_log_ = log_
         return self
+
+    def _floor_m(self, settings: dict[str, Any], log_: list) -> dict[str, Any]:
+        if not self.m_floor:
+            return settings
+        floored = []
+        for comp in settings["comparisons"]:
+            levels = [lv for lv in comp["comparison_levels"]
+                      if not lv.get("is_null_level") and lv.get("m_probability") is not None]
+            low = [lv for lv in levels if lv["m_probability"] < self.m_floor]
+            if not low:
+                continue
+            for lv in low:
+                floored.append(f"{comp['output_column_name']}: {lv.get('label_for_charts')}")
+                lv["m_probability"] = self.m_floor
+            total = sum(lv["m_probability"] for lv in levels)
+            for lv in levels:
+                lv["m_probability"] /= total
+        if floored:
+            log_.append({"step": "m_floor", "value": self.m_floor, "levels": floored})
+        return settings
 
     def _explicit_pairs_linker(self, backend: Backend, left_rel, right_rel,
                                settings: dict[str, Any], pairs):
@@ -338,7 +367,7 @@ class LinkageModel:
                 "training_rules": [r.name for r in get_rules(self.training_rules)],
                 "u_max_pairs": self.u_max_pairs, "em": self.em,
                 "m_from_labels": self.m_from_labels, "seed": self.seed, "backend": self.backend,
-                "term_frequency": self.term_frequency}
+                "term_frequency": self.term_frequency, "m_floor": self.m_floor}
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
