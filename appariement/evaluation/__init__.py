@@ -1,2 +1,23 @@
-"""See the package docstring of appariement."""
+"""Evaluation: match quality, threshold tuning, clerical review, disclosure control, reports,
+counterfactual dataset and estimators."""
 __all__: list[str] = []
+
+# --- quality, disclosure, report (owned by the quality-report engineer) ---
+from .disclosure import DisclosurePolicy, SuppressedTable, suppress  # noqa: E402
+from .estimates import error_curve, estimate_errors  # noqa: E402
+from .goldstandard import gold_standard_evaluation, nir_gold_pairs, selection_table  # noqa: E402
+from .quality import link_counts, score_against_truth  # noqa: E402
+from .report import QualityReport, build_report  # noqa: E402
+from .review import draw_review_sample, export_review_sample, read_review_labels  # noqa: E402
+from .subgroups import (candidate_outcomes, subgroup_covariates,  # noqa: E402
+                        subgroup_rates)
+from .thresholds import labelled_curve, recommend_threshold, threshold_curves  # noqa: E402
+
+__all__ += [
+    "DisclosurePolicy", "SuppressedTable", "suppress", "error_curve", "estimate_errors",
+    "gold_standard_evaluation", "nir_gold_pairs", "selection_table", "link_counts",
+    "score_against_truth", "QualityReport", "build_report", "draw_review_sample",
+    "export_review_sample", "read_review_labels", "candidate_outcomes", "subgroup_covariates",
+    "subgroup_rates", "labelled_curve", "recommend_threshold", "threshold_curves",
+]
+# --- end of quality-report block ---
