@@ -23,6 +23,9 @@ COMMAND_MODULES: list[str] = [
     "appariement.commands.pseudonymise",
     "appariement.commands.pivot",
     "appariement.commands.synth",
+    "appariement.commands.link",
+    "appariement.commands.demo",
+    "appariement.commands.report",
 ]
 
 
