@@ -35,10 +35,10 @@ _BATCH = 1 << 20
 
 
 def normalise_nir_array(values: pa.Array) -> pa.Array:
-    """Vectorised NIR compaction: trim, drop spaces, dots and dashes, upper-case.
+    """Vectorised NIR compaction: drop whitespace, dots, hyphens, underscores, slashes; upper-case.
 
-    Same result as :func:`appariement.identity.nir.compact` (python-stdnum's ``compact``) on
-    every string; empty results become null.
+    Same result as :func:`appariement.identity.nir.compact` on ASCII input (tested); empty
+    results become null.
 
     Args:
         values: Arrow string array.
@@ -51,7 +51,7 @@ def normalise_nir_array(values: pa.Array) -> pa.Array:
         ['184122A00401234', None, None]
     """
     values = pc.cast(values, pa.string())
-    compacted = pc.utf8_upper(pc.replace_substring_regex(values, r"[\s.\-]", ""))
+    compacted = pc.utf8_upper(pc.replace_substring_regex(values, r"[\s.\-_/]", ""))
     return pc.if_else(pc.equal(compacted, ""), pa.scalar(None, pa.string()), compacted)
 
 
@@ -139,8 +139,7 @@ class Pseudonymiser:
         except ImportError:  # pragma: no cover - pandas is a dependency
             pd = None
         if pd is not None and isinstance(values, pd.Series):
-            out = self._pseudonymise_arrow(pa.array(values.astype("object"), type=pa.string(),
-                                                    from_pandas=True))
+            out = self._pseudonymise_arrow(pa.array(values.astype("object"), from_pandas=True))
             return pd.Series(out.to_pylist(), index=values.index, name=values.name,
                              dtype="string")
         if isinstance(values, pa.ChunkedArray):
@@ -148,7 +147,7 @@ class Pseudonymiser:
                                     type=pa.string())
         if isinstance(values, pa.Array):
             return self._pseudonymise_arrow(values)
-        return self._pseudonymise_arrow(pa.array(list(values), type=pa.string())).to_pylist()
+        return self._pseudonymise_arrow(pa.array(list(values))).to_pylist()
 
     def pseudonymise_table(self, table: pa.Table, column: str, *,
                            out_column: str | None = None) -> pa.Table:
@@ -209,6 +208,15 @@ class Pseudonymiser:
     # -- internals -----------------------------------------------------------------------------
 
     def _pseudonymise_arrow(self, values: pa.Array) -> pa.Array:
+        if pa.types.is_null(values.type):
+            values = values.cast(pa.string())
+        elif pa.types.is_floating(values.type) or pa.types.is_decimal(values.type):
+            raise ConfigError("identifiers stored as floating-point or decimal numbers would be "
+                              "hashed in a lossy text form (e.g. '1.84e+14'); read the column "
+                              "as text")
+        elif not pa.types.is_string(values.type):
+            # identifiers stored as numbers (a CSV read with type inference): hash their text
+            values = pc.cast(values, pa.string())
         normalised = self._normalise(values)
         if isinstance(normalised, pa.ChunkedArray):
             normalised = normalised.combine_chunks()

@@ -142,3 +142,22 @@ def test_table_and_sql_function():
     rows = con.execute("SELECT pseudonymise(v) FROM (VALUES ('184122A00401234'), (NULL)) t(v)"
                        ).fetchall()
     assert [r[0] for r in rows] == p.pseudonymise(["184122A00401234", None])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789ABab .-_/\t", max_size=25), max_size=10))
+def test_vectorised_nir_normalisation_equals_identity_compact(values):
+    from appariement.identity.nir import compact
+    got = normalise_nir_array(pa.array(values, type=pa.string())).to_pylist()
+    assert got == [compact(v) or None for v in values]
+
+
+def test_numeric_and_all_null_inputs_are_hashed_as_text():
+    p = Pseudonymiser(generate_key(), project="p")
+    assert p.pseudonymise([184057512345625]) == p.pseudonymise(["184057512345625"])
+    assert p.pseudonymise(pd.Series([184057512345625, 2])).tolist()[0] == p.pseudonymise(
+        ["184057512345625"])[0]
+    with pytest.raises(ConfigError, match="floating-point"):
+        p.pseudonymise(pd.Series([184057512345625, None]))  # pandas made it float64
+    assert p.pseudonymise([None, None]) == [None, None]
+    assert p.pseudonymise([]) == []
