@@ -61,6 +61,9 @@ def _configure_logging(args: argparse.Namespace) -> None:
     console.setLevel(level)
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     root.addHandler(console)
+    # Splink narrates every training step and warns about levels it could not observe; the
+    # library reports what matters itself (training log in the model JSON).
+    logging.getLogger("splink").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     if args.log_file:
         handler = logging.FileHandler(args.log_file, encoding="utf-8")
         handler.setLevel(logging.DEBUG)
