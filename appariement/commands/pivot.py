@@ -13,12 +13,12 @@ import argparse
 __all__ = ["register"]
 
 _EPILOG = """roles and files:
-  producer:      appariement pivot encrypt --recipient pivot.pub --in candidats.parquet \\
+  producer:      appariement pivot encrypt --recipient pivot_x25519.key.pub --in candidats.parquet \\
                      --side platform --out candidats.ids.enc
   pivot:         appariement pivot transcode --key pivot.key --project P \\
                      --private-key pivot_x25519.key --reference personnes.parquet \\
                      --in candidats.ids.enc --side platform --out candidats.codes.enc \\
-                     --encrypt-for statistician.pub
+                     --encrypt-for statistician.key.pub
   statistician:  appariement pivot decrypt --private-key statistician.key \\
                      --in candidats.codes.enc --out candidats.codes.parquet
 Keys come from `appariement keygen` (--type secret for pivot.key, --type x25519 for the pairs).
@@ -29,11 +29,11 @@ def register(subparsers) -> None:
     """Add the ``pivot`` sub-command and its role sub-commands."""
     p = subparsers.add_parser(
         "pivot", help="pivot protocol: producer encrypt, pivot transcode, statistician decrypt",
-        description="A trusted third party (the pivot) turns NIRs, or identity traits when the "
-                    "NIR is missing, invalid or inconsistent, into keyed pivot codes with a "
-                    "quality indicator (nir_exact, traits_exact, traits_probable, "
-                    "nir_inconsistent, not_found). The statistician only ever receives "
-                    "row_id -> pivot_code files.",
+        description="A trusted third party (the pivot) turns NIRs, or identity traits when the\n"
+                    "NIR is missing, invalid or inconsistent, into keyed pivot codes with a\n"
+                    "quality indicator (nir_exact, traits_exact, traits_probable,\n"
+                    "nir_inconsistent, not_found). The statistician only ever receives\n"
+                    "row_id -> pivot_code files. See SECURITY.md.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     roles = p.add_subparsers(dest="role", metavar="ROLE")
     roles.required = True
