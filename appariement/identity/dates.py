@@ -154,5 +154,9 @@ SQL_MACROS: dict[str, tuple[str, str]] = {
         ELSE {'year': c.year, 'month': c.month, 'day': c.day,
               'placeholder': c.month IS NULL OR c.day IS NULL
                   OR (c.month = 1 AND c.day = 1) OR (c.month = 12 AND c.day = 31)} END"""),
-    "app_parse_date": ("x", "app_date_final(app_date_checked(app_date_raw(app_date_text(x))))"),
+    # Each stage is bound once through a one-element list_transform: nesting the macros
+    # directly would copy every argument into every use (hundreds of regexes per value).
+    "app_parse_date": ("x", """list_transform([app_date_text(x)], lambda t:
+        list_transform([app_date_raw(t)], lambda r:
+            list_transform([app_date_checked(r)], lambda c: app_date_final(c))[1])[1])[1]"""),
 }

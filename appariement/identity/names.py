@@ -231,30 +231,32 @@ _SQL_FOLD = r"""regexp_replace(strip_accents(upper(replace(replace(replace(repla
     replace(CAST(x AS VARCHAR), 'ß', 'SS'), 'ẞ', 'SS'), 'œ', 'OE'), 'Œ', 'OE'), 'æ', 'AE'),
     'Æ', 'AE'))), '[''’‘`´ʼ]', '', 'g')"""
 
+_B = "|".join(_BIRTH_MARKERS)
+_S = "|".join(_SPOUSE_MARKERS)
+
 #: name -> (parameters, body) of the DuckDB macros for names
 SQL_MACROS: dict[str, tuple[str, str]] = {
     "app_fold": ("x", _SQL_FOLD),
     "app_clean_text": ("x", r"nullif(trim(regexp_replace(app_fold(x), '[^A-Z]+', ' ', 'g')), '')"),
-    "app_glue_particles": ("c", f"""list_reduce(string_split(c, ' '),
+    # fast path: most names hold no particle followed by a word
+    "app_glue_particles": ("c", f"""CASE WHEN NOT regexp_matches(c, '(^| )({'|'.join(PARTICLES)}) ')
+        THEN c ELSE list_reduce(string_split(c, ' '),
         lambda acc, t: CASE WHEN list_contains({_sql_list(PARTICLES)},
                                                regexp_extract(acc, '([A-Z]+)$', 1))
-                       THEN acc || t ELSE acc || ' ' || t END)"""),
+                       THEN acc || t ELSE acc || ' ' || t END) END"""),
     "app_name_norm": ("x", r"""app_glue_particles(app_clean_text(regexp_replace(
         regexp_replace(app_fold(x), '\s+', ' ', 'g'),
         '^(.*[^ ])\s*\(\s*(DE LA|DE L|DE|DU|DES|LE|LA|LES|L|D)\s*\)\s*$', '\2 \1')))"""),
     # "<birth> EPOUSE <usage>" / "<usage> NEE <birth>": struct(birth, usage, plain)
+    # app_clean_text(x) is cheap: repeating it is faster than binding it with a lambda
     "app_name_forms": ("x", f"""CASE
-        WHEN regexp_matches(app_clean_text(x), '^[A-Z ]*[A-Z] ({'|'.join(_BIRTH_MARKERS)}) [A-Z]')
-        THEN {{'birth': app_name_norm(regexp_extract(app_clean_text(x),
-                  ' (?:{'|'.join(_BIRTH_MARKERS)}) (.*)$', 1)),
-              'usage': app_name_norm(regexp_extract(app_clean_text(x),
-                  '^(.*?) (?:{'|'.join(_BIRTH_MARKERS)}) ', 1)),
+        WHEN regexp_matches(app_clean_text(x), '^[A-Z ]*[A-Z] ({_B}) [A-Z]')
+        THEN {{'birth': app_name_norm(regexp_extract(app_clean_text(x), ' (?:{_B}) (.*)$', 1)),
+              'usage': app_name_norm(regexp_extract(app_clean_text(x), '^(.*?) (?:{_B}) ', 1)),
               'plain': NULL::VARCHAR}}
-        WHEN regexp_matches(app_clean_text(x), '^[A-Z ]*[A-Z] ({'|'.join(_SPOUSE_MARKERS)}) [A-Z]')
-        THEN {{'birth': app_name_norm(regexp_extract(app_clean_text(x),
-                  '^(.*?) (?:{'|'.join(_SPOUSE_MARKERS)}) ', 1)),
-              'usage': app_name_norm(regexp_extract(app_clean_text(x),
-                  '^.*? (?:{'|'.join(_SPOUSE_MARKERS)}) (.*)$', 1)),
+        WHEN regexp_matches(app_clean_text(x), '^[A-Z ]*[A-Z] ({_S}) [A-Z]')
+        THEN {{'birth': app_name_norm(regexp_extract(app_clean_text(x), '^(.*?) (?:{_S}) ', 1)),
+              'usage': app_name_norm(regexp_extract(app_clean_text(x), '^.*? (?:{_S}) (.*)$', 1)),
               'plain': NULL::VARCHAR}}
         ELSE {{'birth': NULL::VARCHAR, 'usage': NULL::VARCHAR, 'plain': app_name_norm(x)}}
         END"""),

@@ -94,23 +94,50 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
     def col(name: str) -> str:
         return _quote(name) if name in present else "NULL::VARCHAR"
 
+    # Names repeat a lot: normalise and encode each DISTINCT raw value once, then join back.
     sql = f"""
-    WITH src AS (
+    WITH raw AS (
         SELECT CAST({_quote(id_col)} AS VARCHAR) AS record_id,
                app_nir_compact({col('nir')}) AS nir,
-               app_name_forms({col(birth_col)}) AS bf,
-               app_name_forms({col(usage_col)}) AS uf,
-               app_first_names({col('prenoms')}) AS first_names,
+               CAST({col(birth_col)} AS VARCHAR) AS birth_raw,
+               CAST({col(usage_col)} AS VARCHAR) AS usage_raw,
+               CAST({col('prenoms')} AS VARCHAR) AS first_raw,
                app_sex({col('sexe')}) AS sex,
-               app_parse_date({col('date_naissance')}) AS d,
+               app_date_raw(app_date_text({col('date_naissance')})) AS date_raw,
                app_commune({col('commune_naissance')}) AS commune_raw,
                app_country({col('pays_naissance')}) AS country_raw,
                app_postcode({col('code_postal')}) AS postcode,
                app_dept_of_postcode({col('code_postal')}) AS residence_dept
         FROM {_quote(view)}
+    ), surnames AS MATERIALIZED (
+        SELECT raw_v, f.birth, f.usage, f.plain,
+               app_phonetic(f.birth) AS birth_phon, app_phonetic(f.usage) AS usage_phon,
+               app_phonetic(f.plain) AS plain_phon
+        FROM (SELECT raw_v, app_name_forms(raw_v) AS f
+              FROM (SELECT birth_raw AS raw_v FROM raw WHERE birth_raw IS NOT NULL
+                    UNION SELECT usage_raw FROM raw WHERE usage_raw IS NOT NULL))
+    ), firsts AS (
+        SELECT raw_v, names AS first_names, names[1] AS first_name,
+               app_phonetic(names[1]) AS first_name_phon,
+               app_first_name_canon(names[1]) AS first_name_canon
+        FROM (SELECT raw_v, app_first_names(raw_v) AS names
+              FROM (SELECT DISTINCT first_raw AS raw_v FROM raw WHERE first_raw IS NOT NULL))
+    ), src AS (
+        SELECT raw.*,
+               {{'birth': b.birth, 'usage': b.usage, 'plain': b.plain}} AS bf,
+               {{'birth': u.birth, 'usage': u.usage, 'plain': u.plain}} AS uf,
+               coalesce(b.birth_phon, b.plain_phon, u.birth_phon, u.plain_phon) AS birth_phon_,
+               coalesce(u.usage_phon, u.plain_phon, b.usage_phon) AS usage_phon_any,
+               coalesce(fi.first_names, []::VARCHAR[]) AS first_names,
+               fi.first_name, fi.first_name_phon, fi.first_name_canon
+        FROM raw
+        LEFT JOIN surnames b ON raw.birth_raw = b.raw_v
+        LEFT JOIN surnames u ON raw.usage_raw = u.raw_v
+        LEFT JOIN firsts fi ON raw.first_raw = fi.raw_v
     ), s1 AS (
         SELECT *,
                app_nir_is_valid(nir) AS nir_valid_,
+               app_date_checked(date_raw) AS date_checked,
                coalesce(bf.birth, bf.plain, uf.birth, uf.plain) AS birth_name,
                coalesce(uf.usage, uf.plain, bf.usage) AS usage_any,
                CASE WHEN commune_raw NOT LIKE '99%' THEN commune_raw END AS birth_commune,
@@ -120,6 +147,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
         FROM src
     ), s2 AS (
         SELECT *,
+               app_date_final(date_checked) AS d,
                CASE WHEN nir_valid_ THEN CASE WHEN substr(nir, 1, 1) IN ('1', '7') THEN '1'
                     ELSE '2' END END AS nir_sex,
                CASE WHEN nir_valid_ THEN substr(nir, 2, 2) END AS nir_year,
@@ -156,13 +184,10 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                                nir_place_ok) AS nir_consistency,
            birth_name,
            CASE WHEN usage_any IS DISTINCT FROM birth_name THEN usage_any END AS usage_name,
-           app_phonetic(birth_name) AS birth_name_phon,
-           app_phonetic(CASE WHEN usage_any IS DISTINCT FROM birth_name THEN usage_any END)
+           birth_phon_ AS birth_name_phon,
+           CASE WHEN usage_any IS DISTINCT FROM birth_name THEN usage_phon_any END
                AS usage_name_phon,
-           first_names,
-           first_names[1] AS first_name,
-           app_phonetic(first_names[1]) AS first_name_phon,
-           app_first_name_canon(first_names[1]) AS first_name_canon,
+           first_names, first_name, first_name_phon, first_name_canon,
            sex,
            d.year AS birth_year, d.month AS birth_month, d.day AS birth_day,
            CASE WHEN d.day IS NOT NULL
