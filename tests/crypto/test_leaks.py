@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from appariement import cli
-from appariement.crypto import load_key
+from appariement.crypto import BloomEncoder, encrypt_file, load_key
 from appariement.synth import SynthConfig, generate
 
 from ._leakscan import assert_no_leak
@@ -73,6 +73,14 @@ def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore
             "--in", str(inputs / "candidats.parquet"), "--column", "nir",
             "--out", str(out / f"candidats_pseudo.{suffix}"))
 
+    # API pieces that write files: Bloom encodings and a whole-file envelope
+    bloom = BloomEncoder(load_key(keys / "pivot.key"), project="leak",
+                         fields=["nom", "prenoms", "date_naissance"], hardening="balance")
+    pq.write_table(bloom.encode(data.platform["candidats"], id_column="candidat_id"),
+                   out / "bloom.parquet")
+    encrypt_file(inputs / "candidats.parquet", out / "candidats.parquet.enc",
+                 load_key(out / "pivot_x.pub"))
+
     codes = pq.read_table(out / "codes.parquet")
     assert codes.num_rows == 60 and codes.column("pivot_code").null_count < 60
     pseudo = pq.read_table(out / "candidats_pseudo.parquet")
@@ -84,12 +92,13 @@ def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore
     master = load_key(keys / "pivot.key")
     key_bytes = [master._raw(), master.derive(project="leak", purpose="pivot")._raw(),
                  master.derive(project="leak", purpose="pseudonym")._raw()]
+    key_bytes += [master.derive(project="leak", purpose="bloom")._raw(), bloom._hash_key]
     for name in ("pivot_x.key", "stat.key"):
         key_bytes.append(load_key(keys / name)._key.private_bytes_raw())
     console = capsys.readouterr()
     n_files = assert_no_leak([out], [*set(nirs), *key_bytes],
                              log_text=caplog.text + console.out + console.err)
-    assert n_files >= 9 and log_file.stat().st_size > 0
+    assert n_files >= 11 and log_file.stat().st_size > 0
     assert "transcoded" in caplog.text  # the logs were captured
 
 
