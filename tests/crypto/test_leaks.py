@@ -117,3 +117,19 @@ def test_cli_errors_exit_with_crypto_code(tmp_path, capsys, restore_logging):
                 "--in", str(tmp_path / "c.enc"), "--out", str(tmp_path / "d.parquet")) == 4
     assert "chmod 600" in capsys.readouterr().err
     assert _run("keygen", "--out", str(tmp_path / "a.key")) == 4  # refuses to overwrite
+
+
+def test_pseudonymise_cli_reads_latin1_csv_as_text(tmp_path, restore_logging):
+    src = tmp_path / "in.csv"
+    src.write_bytes("id;nir;nom\n007;1 84 05 75 123 456 25;Hélène\n008;;Zoé\n".encode("latin-1"))
+    assert _run("keygen", "--out", str(tmp_path / "k.key")) == 0
+    assert _run("pseudonymise", "--key", str(tmp_path / "k.key"), "--project", "p",
+                "--in", str(src), "--column", "nir", "--out", str(tmp_path / "out.parquet")) == 0
+    out = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [r["id"] for r in out] == ["007", "008"] and out[0]["nom"] == "Hélène"
+    code = out[0]["nir_pseudo"]
+    assert len(code) == 26 and out[1]["nir_pseudo"] is None
+    from appariement.crypto import Pseudonymiser
+    assert code == Pseudonymiser(load_key(tmp_path / "k.key"), project="p").pseudonymise(
+        ["184057512345625"])[0]
+    assert_no_leak([tmp_path / "out.parquet"], ["184057512345625", "1 84 05 75 123 456 25"])
