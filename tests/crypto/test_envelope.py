@@ -116,3 +116,33 @@ def test_encrypted_parquet_table_round_trip(tmp_path):
     assert decrypt_table(path, KEY).equals(table)
     with pytest.raises(DecryptionError):
         decrypt_table(path, OTHER)
+
+
+def test_format_matches_its_documentation():
+    """Decrypt with raw primitives, following only the format described in envelope.py."""
+    import struct
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    plaintext = bytes(range(256)) * 9  # 2,304 bytes = 2 full chunks of 1,024 + 256
+    blob = encrypt_bytes(plaintext, KEY.public_key(), chunk_size=CHUNK)
+    magic, version, suite, recipient, ephemeral, prefix, chunk = struct.unpack(
+        ">6sBB16s32s7sI", blob[:67])
+    assert (magic, version, suite, chunk) == (b"APPENC", 1, 1, CHUNK)
+    assert "pk:" + recipient.hex() == KEY.fingerprint
+    shared = KEY._key.exchange(X25519PublicKey.from_public_bytes(ephemeral))
+    recipient_raw = KEY.public_key()._key.public_bytes(serialization.Encoding.Raw,
+                                                       serialization.PublicFormat.Raw)
+    header = blob[:67]
+    key = HKDF(hashes.SHA256(), 32, salt=ephemeral + recipient_raw,
+               info=b"appariement/v1/envelope" + header).derive(shared)
+    body, out, counter = blob[67:], b"", 0
+    while body:
+        piece, body = body[:CHUNK + 16], body[CHUNK + 16:]
+        nonce = prefix + counter.to_bytes(4, "big") + (b"\x01" if not body else b"\x00")
+        out += AESGCM(key).decrypt(nonce, piece, header)
+        counter += 1
+    assert out == plaintext and counter == 3

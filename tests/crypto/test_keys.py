@@ -134,3 +134,36 @@ def test_derivation_context_is_unambiguous(p1, u1, p2, u2):
     master = SecretKey(b"\x01" * 32)
     same = (p1, u1) == (p2, u2)
     assert (master.derive(project=p1, purpose=u1) == master.derive(project=p2, purpose=u2)) == same
+
+
+def _hkdf_reference(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
+    """RFC 5869 HKDF-SHA256 written from the RFC with the standard library only."""
+    import hashlib
+    import hmac
+    prk = hmac.new(salt or b"\0" * 32, ikm, hashlib.sha256).digest()
+    okm, block, counter = b"", b"", 1
+    while len(okm) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        okm += block
+        counter += 1
+    return okm[:length]
+
+
+def test_hkdf_reference_matches_rfc5869_case_1():
+    okm = _hkdf_reference(b"\x0b" * 22, bytes(range(13)), bytes(range(0xF0, 0xFA)), 42)
+    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+                         "34007208d5b887185865")
+
+
+def test_derivation_follows_the_documented_construction():
+    # HKDF-SHA256, salt "appariement/v1/derive", info = length-prefixed UTF-8 of
+    # ("appariement", "derive", project, purpose)
+    master = SecretKey(bytes(range(32)))
+
+    def lp(text: str) -> bytes:
+        raw = text.encode("utf-8")
+        return len(raw).to_bytes(4, "big") + raw
+
+    info = lp("appariement") + lp("derive") + lp("projet-é") + lp("pivot")
+    expected = _hkdf_reference(bytes(range(32)), b"appariement/v1/derive", info, 32)
+    assert master.derive(project="projet-é", purpose="pivot")._raw() == expected
