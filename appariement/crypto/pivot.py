@@ -19,6 +19,7 @@ Quality indicators (column ``quality``):
 
 ================  ==========================================================================
 nir_exact         valid NIR (not temporary), consistent with the traits or not checkable
+                  (the NIR need not be in the reference register)
 traits_exact      found by exact traits (birth or usage name, first name, birth date, sex),
                   unique in the reference
 traits_probable   found by the probabilistic matcher; ``score`` holds its score
@@ -174,6 +175,7 @@ def _read_csv_as_text(path: Path) -> pa.Table:
     identifiers keep their exact form (leading zeros, 2A/2B) and no transcoded copy of
     identity data is written to disk."""
     import csv
+    import gzip
 
     import pyarrow.csv as pacsv
 
@@ -181,7 +183,8 @@ def _read_csv_as_text(path: Path) -> pa.Table:
 
     encoding = detect_encoding(path)
     sep = detect_separator(path, encoding)
-    with open(path, encoding=encoding, newline="") as fh:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding=encoding, newline="") as fh:
         header = next(csv.reader(fh, delimiter=sep), [])
     header = [name.lstrip("\ufeff") for name in header]
     return pacsv.read_csv(
