@@ -1,4 +1,4 @@
-"""French phonetic encoding (Soundex2, "soundex français") for names.
+"""Phonetic codes for names: Soundex2 ("soundex français") and the library's chosen code.
 
 Soundex2 (F. Brouard) adapts Soundex to French spelling: ``GUI``/``GUE``/``GA``/``GO``/``GU``,
 ``CA``/``CO``/``CU``, ``Q``/``CC``/``CK`` are turned into ``K`` sounds; vowels after the first
@@ -11,7 +11,11 @@ Names with several words (``MARTIN DUPONT``, ``JEAN PIERRE``) are encoded word b
 codes joined by a space, so a compound keeps the information of each part.
 
 ``benchmarks/eval_identity.py`` compares this encoding with jellyfish's Soundex and Metaphone on
-the synthetic data; its figures are quoted in :data:`DEFAULT_MAX_LENGTH`'s comment.
+the synthetic data (standardised birth names of true pairs whose names differ, vs random
+same-year non-pairs). Soundex2 recalls 32.2% / 30.9% (seeds 1 / 2) at 0.64% false agreement,
+jellyfish Soundex 36.9% / 34.4% at 0.66% / 0.68%, Metaphone 33.3% / 29.5%. **The library's code
+(:func:`phonetic_code`, ``app_phonetic``, the ``*_phon`` columns) is therefore jellyfish's
+Soundex, word by word**; :func:`soundex2` stays available for French-specific uses.
 
 SQL: :func:`register_phonetic_udf` registers ``app_phonetic(VARCHAR) -> VARCHAR``, a vectorised
 (Arrow) DuckDB function with a cache of already encoded values: names repeat a lot, so 10 million
@@ -24,6 +28,7 @@ import re
 from functools import lru_cache
 
 import duckdb
+import jellyfish
 import pyarrow as pa
 
 from .names import clean_text
@@ -86,13 +91,16 @@ def soundex2(text: str | None, max_length: int | None = DEFAULT_MAX_LENGTH) -> s
 
 @lru_cache(maxsize=1_000_000)
 def phonetic_code(text: str | None) -> str | None:
-    """The library's phonetic code for names (cached :func:`soundex2` with default length).
+    """The library's phonetic code for names: jellyfish Soundex per word (see module docstring).
 
     Examples:
-        >>> phonetic_code("Faure") == phonetic_code("FORE")
-        True
+        >>> phonetic_code("Dupond") == phonetic_code("DUPONT"), phonetic_code("Jean-Pierre")
+        (True, 'J500 P600')
     """
-    return soundex2(text)
+    cleaned = clean_text(text)
+    if cleaned is None:
+        return None
+    return " ".join(jellyfish.soundex(w) for w in cleaned.split(" "))
 
 
 def _arrow_phonetic(values: pa.Array) -> pa.Array:
@@ -112,7 +120,7 @@ def register_phonetic_udf(con: duckdb.DuckDBPyConnection) -> None:
         >>> con = duckdb.connect()
         >>> register_phonetic_udf(con); register_phonetic_udf(con)
         >>> con.sql("SELECT app_phonetic('Faure')").fetchall()[0][0]
-        'FR'
+        'F600'
     """
     exists = con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?",
                          ["app_phonetic"]).fetchall()[0][0]
