@@ -226,11 +226,13 @@ class Pseudonymiser:
         pieces = [self._hash_batch(normalised.slice(start, _BATCH))
                   for start in range(0, n, _BATCH)]
         codes = pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
+        if normalised.null_count == 0:
+            return codes
         return pc.if_else(pc.is_null(normalised), pa.scalar(None, pa.string()), codes)
 
     def _hash_batch(self, values: pa.Array) -> pa.Array:
         n = len(values)
-        filled = pc.fill_null(values, "")
+        filled = pc.fill_null(values, "") if values.null_count else values
         if not isinstance(filled, pa.StringArray):
             filled = pc.cast(filled, pa.string())
         digests = self._hmac.digest_many(_utf8_values(filled))
