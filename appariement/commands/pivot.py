@@ -64,6 +64,8 @@ def register(subparsers) -> None:
     tr.add_argument("--out", required=True, help="pivot-code file to create (Parquet)")
     tr.add_argument("--encrypt-for", help="encrypt the output for this X25519 public key "
                                           "(the statistician's)")
+    tr.add_argument("--manifest", help="also write a run manifest (JSON: versions, input "
+                                       "fingerprints, key fingerprints, counts) to this path")
     tr.add_argument("--codes-for-inconsistent", action="store_true",
                     help="give rows whose NIR contradicts their traits the code of that NIR "
                          "(quality nir_inconsistent) instead of no code")
@@ -116,11 +118,33 @@ def _transcode(args: argparse.Namespace) -> int:
     else:
         from .pseudonymise import write_table
         write_table(out, args.out)
-    counts = out.group_by("quality").aggregate([("row_id", "count")]).to_pylist()
-    summary = ", ".join(f"{c['quality']}={c['row_id_count']}"
-                        for c in sorted(counts, key=lambda c: c["quality"]))
+    counts = {c["quality"]: c["row_id_count"]
+              for c in out.group_by("quality").aggregate([("row_id", "count")]).to_pylist()}
+    summary = ", ".join(f"{q}={n}" for q, n in sorted(counts.items()))
+    if args.manifest:
+        _write_manifest(args, pivot.fingerprint, private_key, recipient, out.num_rows, counts)
     print(f"wrote {args.out}: {out.num_rows} rows ({summary}); pivot key {pivot.fingerprint}")
     return 0
+
+
+def _write_manifest(args, pivot_fingerprint, private_key, recipient, n_rows, counts) -> None:
+    from ..manifest import RunManifest
+
+    manifest = RunManifest(command="pivot transcode",
+                           config={"project": args.project, "side": args.side,
+                                   "id_column": args.id_column,
+                                   "reference_id": args.reference_id,
+                                   "codes_for_inconsistent": args.codes_for_inconsistent})
+    manifest.add_input("identities", args.src)
+    manifest.add_input("reference", args.reference)
+    manifest.keys["pivot"] = pivot_fingerprint
+    if private_key is not None:
+        manifest.keys["pivot_decryption"] = private_key.fingerprint
+    if recipient is not None:
+        manifest.keys["output_recipient"] = recipient.fingerprint
+    manifest.count("transcode", rows=n_rows, **counts)
+    manifest.outputs["pivot_codes"] = str(args.out)
+    manifest.write(args.manifest)
 
 
 def _decrypt(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pyarrow as pa
@@ -65,7 +66,8 @@ def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore
     run("pivot", "transcode", "--key", str(keys / "pivot.key"), "--project", "leak",
         "--private-key", str(keys / "pivot_x.key"), "--reference",
         str(out / "personnes.ids.enc"), "--in", str(out / "candidats.ids.enc"),
-        "--out", str(out / "codes.enc"), "--encrypt-for", str(out / "stat.pub"))
+        "--out", str(out / "codes.enc"), "--encrypt-for", str(out / "stat.pub"),
+        "--manifest", str(out / "manifest.json"))
     run("pivot", "decrypt", "--private-key", str(keys / "stat.key"),
         "--in", str(out / "codes.enc"), "--out", str(out / "codes.parquet"))
     for suffix in ("parquet", "csv"):
@@ -80,6 +82,11 @@ def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore
                    out / "bloom.parquet")
     encrypt_file(inputs / "candidats.parquet", out / "candidats.parquet.enc",
                  load_key(out / "pivot_x.pub"))
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["keys"]["pivot"] == load_key(keys / "pivot.key").derive(
+        project="leak", purpose="pivot").fingerprint
+    assert manifest["counts"]["transcode"]["rows"] == 60
 
     codes = pq.read_table(out / "codes.parquet")
     assert codes.num_rows == 60 and codes.column("pivot_code").null_count < 60
@@ -98,7 +105,7 @@ def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore
     console = capsys.readouterr()
     n_files = assert_no_leak([out], [*set(nirs), *key_bytes],
                              log_text=caplog.text + console.out + console.err)
-    assert n_files >= 11 and log_file.stat().st_size > 0
+    assert n_files >= 12 and log_file.stat().st_size > 0
     assert "transcoded" in caplog.text  # the logs were captured
 
 
