@@ -98,7 +98,7 @@ def test_name_normalisation_is_idempotent(text):
     assert normalise_first_names(", ".join(names) + ",") == names
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(alphabet=NAME_ALPHABET, max_size=30))
 def test_sql_agrees_with_python(sql, text):
     assert sql("app_name_norm(?)", text) == normalise_name(text)
