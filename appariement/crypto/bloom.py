@@ -239,19 +239,26 @@ class BloomEncoder:
         encoded = pairs.dictionary_encode()
         indices = encoded.indices.to_numpy(zero_copy_only=False)
         uniques = encoded.dictionary.to_pylist()
-        table = np.zeros((len(uniques), self.length), dtype=bool)
+        packed = np.zeros((len(uniques), self.length // 8), dtype=np.uint8)
         prefix = name.encode("utf-8") + b"\x1e"
+        # q-grams repeat across values (a few thousand bigrams for all names): hash each once
+        cache: dict[bytes, np.ndarray] = {}
         for row, pair in enumerate(uniques):
             value, _, salt_value = pair.partition("\x1f")
             if value == "\x00" or value == "":
                 continue  # null or empty: no bit
             salt_bytes = salt_value.encode("utf-8") + b"\x1d"
+            positions = []
             for gram in _qgrams(value, self.q):
-                digest = hashlib.blake2b(prefix + salt_bytes + gram.encode("utf-8"),
-                                         key=self._hash_key, digest_size=2 * k).digest()
-                positions = np.frombuffer(digest, dtype=">u2") % self.length
-                table[row, positions] = True
-        return np.packbits(table, axis=1)[indices]
+                token = prefix + salt_bytes + gram.encode("utf-8")
+                if token not in cache:
+                    digest = hashlib.blake2b(token, key=self._hash_key,
+                                             digest_size=2 * k).digest()
+                    cache[token] = np.frombuffer(digest, dtype=">u2").astype(np.int64)
+                positions.append(cache[token])
+            bits = np.concatenate(positions) % self.length
+            np.bitwise_or.at(packed[row], bits >> 3, (0x80 >> (bits & 7)).astype(np.uint8))
+        return packed[indices]
 
     def _harden(self, packed: np.ndarray) -> np.ndarray:
         for step in self.hardening:
