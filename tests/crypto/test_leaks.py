@@ -140,3 +140,19 @@ def test_pseudonymise_cli_reads_latin1_csv_as_text(tmp_path, restore_logging):
     assert code == Pseudonymiser(load_key(tmp_path / "k.key"), project="p").pseudonymise(
         ["184057512345625"])[0]
     assert_no_leak([tmp_path / "out.parquet"], ["184057512345625", "1 84 05 75 123 456 25"])
+
+
+def test_key_from_environment_on_the_cli(tmp_path, monkeypatch, capsys, restore_logging):
+    src = tmp_path / "in.csv"
+    src.write_text("id,nir\n1,184057512345625\n")
+    assert _run("keygen", "--out", str(tmp_path / "k.key")) == 0
+    monkeypatch.setenv("APPARIEMENT_KEY", (tmp_path / "k.key").read_text())
+    argv = ["pseudonymise", "--project", "p", "--in", str(src), "--column", "nir"]
+    assert _run(*argv, "--out", str(tmp_path / "env.parquet")) == 0
+    assert _run(*argv, "--key", str(tmp_path / "k.key"), "--out",
+                str(tmp_path / "file.parquet")) == 0
+    assert (pq.read_table(tmp_path / "env.parquet").equals(
+        pq.read_table(tmp_path / "file.parquet")))
+    monkeypatch.delenv("APPARIEMENT_KEY")
+    assert _run(*argv, "--out", str(tmp_path / "none.parquet")) == 4
+    assert "APPARIEMENT_KEY" in capsys.readouterr().err
