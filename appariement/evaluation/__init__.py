@@ -21,3 +21,14 @@ __all__ += [
     "subgroup_rates", "labelled_curve", "recommend_threshold", "threshold_curves",
 ]
 # --- end of quality-report block ---
+
+# --- counterfactual dataset and estimators (owned by the counterfactual engineer) ---
+from .counterfactual import (DEFAULT_REFUSAL_CLASSES, CounterfactualDesign,  # noqa: E402
+                             EvaluationDataset, build_evaluation_dataset, codebook)
+from .counterfactual_estimators import EffectEstimates, estimate_effects  # noqa: E402
+
+__all__ += [
+    "CounterfactualDesign", "EvaluationDataset", "build_evaluation_dataset", "codebook",
+    "DEFAULT_REFUSAL_CLASSES", "EffectEstimates", "estimate_effects",
+]
+# --- end of counterfactual block ---
