@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "appariement.commands.link",
     "appariement.commands.demo",
     "appariement.commands.report",
+    "appariement.commands.counterfactual",
 ]
 
 
