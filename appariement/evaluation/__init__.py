@@ -5,7 +5,8 @@ __all__: list[str] = []
 # --- quality, disclosure, report (owned by the quality-report engineer) ---
 from .disclosure import DisclosurePolicy, SuppressedTable, suppress  # noqa: E402
 from .estimates import error_curve, estimate_errors  # noqa: E402
-from .goldstandard import gold_standard_evaluation, nir_gold_pairs, selection_table  # noqa: E402
+from .goldstandard import (gold_standard_evaluation, nir_gold_pairs,  # noqa: E402
+                           selection_table, stage1_gold_pairs, target_prevalence)
 from .quality import link_counts, score_against_truth  # noqa: E402
 from .report import QualityReport, build_report  # noqa: E402
 from .review import draw_review_sample, export_review_sample, read_review_labels  # noqa: E402
@@ -15,7 +16,8 @@ from .thresholds import labelled_curve, recommend_threshold, threshold_curves  #
 
 __all__ += [
     "DisclosurePolicy", "SuppressedTable", "suppress", "error_curve", "estimate_errors",
-    "gold_standard_evaluation", "nir_gold_pairs", "selection_table", "link_counts",
+    "gold_standard_evaluation", "nir_gold_pairs", "selection_table", "stage1_gold_pairs",
+    "target_prevalence", "link_counts",
     "score_against_truth", "QualityReport", "build_report", "draw_review_sample",
     "export_review_sample", "read_review_labels", "candidate_outcomes", "subgroup_covariates",
     "subgroup_rates", "labelled_curve", "recommend_threshold", "threshold_curves",

@@ -24,14 +24,17 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from .._log import get_logger
 from .._tables import as_relation, to_arrow
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
+from .estimates import DEFAULT_GRID
 from .quality import score_against_truth
 
-__all__ = ["nir_gold_pairs", "gold_standard_evaluation", "selection_table"]
+__all__ = ["nir_gold_pairs", "stage1_gold_pairs", "target_prevalence", "gold_standard_evaluation",
+           "selection_table"]
 
 log = get_logger(__name__)
 
@@ -75,6 +78,84 @@ def nir_gold_pairs(con: duckdb.DuckDBPyConnection, platform_features, source_fea
     """)
 
 
+def stage1_gold_pairs(links, *, con: duckdb.DuckDBPyConnection | None = None
+                      ) -> duckdb.DuckDBPyRelation:
+    """The gold pairs of a cascade run: its exact-key links decided ``match``.
+
+    Stage 1 links a candidate only on a valid NIR consistent with the declared traits on both
+    sides, unique on both sides, whose names / birth date do not disagree (the cascade's
+    guards) — these are the labelled pairs of the gold standard.
+
+    Args:
+        links: the ``links`` output of the cascade (``method``, ``decision``).
+        con: DuckDB connection.
+
+    Returns:
+        Relation ``candidat_id``, ``person_id``.
+
+    Examples:
+        >>> import pandas as pd
+        >>> links = pd.DataFrame({"candidat_id": ["a", "b", "c"], "person_id": ["1", "2", "3"],
+        ...     "method": ["pivot_exact", "pivot_exact", "probabilistic"],
+        ...     "decision": ["match", "review", "match"]})
+        >>> stage1_gold_pairs(links).fetchall()
+        [('a', '1')]
+    """
+    con = con or duckdb.connect()
+    rel = as_relation(con, links, "links")
+    for col in ("candidat_id", "person_id", "method", "decision"):
+        if col not in rel.columns:
+            raise InputError(f"gold standard: links lack column {col!r}", table="links",
+                             column=col)
+    rel.create_view("_app_gs_links", replace=True)
+    return con.sql("""SELECT CAST(candidat_id AS VARCHAR) AS candidat_id,
+                             CAST(person_id AS VARCHAR) AS person_id
+                      FROM _app_gs_links WHERE method = 'pivot_exact' AND decision = 'match'
+                      ORDER BY 1""")
+
+
+def target_prevalence(links, platform_features, *, con: duckdb.DuckDBPyConnection | None = None,
+                      blocking_recall: float | None = None) -> float | None:
+    """Label-free share of candidates *without NIR* who have a partner in the source.
+
+    The expected number of true pairs among them is the sum of the match probabilities of
+    their assigned probabilistic pairs (divided by the blocking recall when given); the
+    share is that over their number — the ``prevalence`` to give
+    :func:`gold_standard_evaluation` so the gold set looks like the target population.
+
+    Args:
+        links: the ``links`` output of the cascade.
+        platform_features: standardised platform features (``record_id``, ``nir``).
+        con: DuckDB connection.
+        blocking_recall: recall of the blocking rules (None: 1).
+
+    Returns:
+        The share in (0, 1], or None when no candidate lacks a NIR.
+
+    Examples:
+        >>> import pandas as pd
+        >>> links = pd.DataFrame({"candidat_id": ["a", "b"], "person_id": ["1", "2"],
+        ...     "method": ["probabilistic"] * 2, "match_probability": [0.9, 0.5]})
+        >>> f = pd.DataFrame({"record_id": ["a", "b", "c", "d"], "nir": [None] * 4})
+        >>> target_prevalence(links, f)
+        0.35
+    """
+    con = con or duckdb.connect()
+    as_relation(con, links, "links").create_view("_app_gs_tl", replace=True)
+    as_relation(con, platform_features, "pf").create_view("_app_gs_tp", replace=True)
+    n, expected = con.execute("""
+        SELECT count(*), coalesce(sum(l.match_probability), 0)
+        FROM _app_gs_tp p LEFT JOIN _app_gs_tl l
+             ON CAST(l.candidat_id AS VARCHAR) = CAST(p.record_id AS VARCHAR)
+             AND l.method = 'probabilistic'
+        WHERE p.nir IS NULL""").fetchall()[0]
+    if not n:
+        return None
+    if blocking_recall and 0 < blocking_recall < 1:
+        expected = expected / blocking_recall
+    return float(min(1.0, max(expected / n, 1e-3)))
+
+
 def gold_standard_evaluation(platform_features, source_features, gold_pairs, *,
                              con: duckdb.DuckDBPyConnection | None = None, model=None,
                              prevalence: float | None = None, seed: int = 0,
@@ -93,8 +174,18 @@ def gold_standard_evaluation(platform_features, source_features, gold_pairs, *,
 
     Returns:
         dict with ``precision``, ``recall``, ``f1`` and the counts of
-        :func:`appariement.evaluation.score_against_truth`, plus ``n_gold``, ``prevalence``,
-        ``n_partners_removed``.
+        :func:`appariement.evaluation.score_against_truth` (links decided ``match``), plus
+        ``n_gold``, ``prevalence``, ``n_partners_removed``, ``thresholds``, ``at_review``
+        (precision / recall counting ``review`` links too), ``curve`` (precision / recall
+        against the threshold, one dict per threshold) and ``model``.
+
+    Examples:
+        >>> # result = appariement.linkage.link(pf, sf, con=con): the main run
+        >>> gold = stage1_gold_pairs(result.links, con=con)  # doctest: +SKIP
+        >>> g = gold_standard_evaluation(pf, sf, gold, con=con,
+        ...     prevalence=target_prevalence(result.links, pf, con=con))  # doctest: +SKIP
+        >>> g["precision"], g["recall"]  # doctest: +SKIP
+        (0.99..., 0.98...)
     """
     from ..linkage import Linkage, LinkageConfig  # evaluation depends on linkage, not back
 
@@ -127,12 +218,42 @@ def gold_standard_evaluation(platform_features, source_features, gold_pairs, *,
     work.execute("SELECT 1").fetchall()  # close any pending result before reading tables
     truth = work.sql("SELECT candidat_id, person_id FROM gold WHERE NOT removed")
     scores = score_against_truth(result.links, truth, con=work)
+    at_review = score_against_truth(result.links, truth, con=work,
+                                    decisions=("match", "review"))
     scores.update({"n_gold": int(n_gold), "prevalence": pi, "n_partners_removed": int(n_removed),
+                   "thresholds": {"match": config.thresholds.match,
+                                  "review": config.thresholds.review},
+                   "at_review": {k: at_review[k] for k in ("precision", "recall", "f1",
+                                                           "n_links")},
+                   "curve": _gold_curve(work, result.links, truth),
                    "model": "reused from the main run" if model is not None
                    else "trained on the gold records (traits only)"})
     log.info("gold standard: %d records, precision %.4f, recall %.4f", n_gold,
              scores["precision"] or 0, scores["recall"] or 0)
     return scores
+
+
+def _gold_curve(con, links, truth, thresholds=DEFAULT_GRID) -> list[dict[str, Any]]:
+    """Precision / recall of the gold re-linkage against the threshold (labels: NIR pairs)."""
+    links.create_view("_app_gs_rl", replace=True)
+    truth.create_view("_app_gs_rt", replace=True)
+    frame = con.execute("""
+        SELECT l.match_probability AS p, t.candidat_id IS NOT NULL AS ok
+        FROM _app_gs_rl l LEFT JOIN _app_gs_rt t
+             ON t.candidat_id = CAST(l.candidat_id AS VARCHAR)
+             AND t.person_id = CAST(l.person_id AS VARCHAR)
+        WHERE l.match_probability IS NOT NULL""").fetchnumpy()
+    n_true = con.execute("SELECT count(*) FROM _app_gs_rt").fetchall()[0][0]
+    p, ok = np.asarray(frame["p"], dtype=float), np.asarray(frame["ok"], dtype=bool)
+    rows = []
+    for t in thresholds:
+        above = p >= t
+        n_above, tp = int(above.sum()), int((above & ok).sum())
+        prec = tp / n_above if n_above else None
+        rec = tp / n_true if n_true else None
+        f1 = 2 * prec * rec / (prec + rec) if prec and rec else None
+        rows.append({"threshold": float(t), "precision": prec, "recall": rec, "f1": f1})
+    return rows
 
 
 def selection_table(con: duckdb.DuckDBPyConnection, covariates, gold_pairs,

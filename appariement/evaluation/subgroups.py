@@ -6,8 +6,8 @@ linked file then under-represents them. For each grouping variable (sex, age ban
 department of residence, prescriber type, structure type, hired or not, NIR present or not) the
 report gives each group's link rate, its label-free estimated FDR / FNR, and flags groups whose
 link rate differs significantly from the rest of the candidates (two-proportion z-test, Holm
-correction over every group tested, and a minimum difference so that huge files do not flag
-negligible gaps).
+correction over every group tested — groups of at least ``min_group_size`` — and a minimum
+difference so that huge files do not flag negligible gaps).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def candidate_outcomes(con: duckdb.DuckDBPyConnection, links, candidates,
 
 def subgroup_rates(con: duckdb.DuckDBPyConnection, outcomes, covariates,
                    variables: Sequence[str] | None = None, *, alpha: float = 0.05,
-                   min_difference: float = 0.02) -> pd.DataFrame:
+                   min_difference: float = 0.02, min_group_size: int = 30) -> pd.DataFrame:
     """Link rate and estimated error rates per group, with the bias flag.
 
     Args:
@@ -178,6 +178,10 @@ def subgroup_rates(con: duckdb.DuckDBPyConnection, outcomes, covariates,
             present).
         alpha: family-wise error rate of the flags (Holm correction over all groups).
         min_difference: smallest absolute link-rate gap that can be flagged.
+        min_group_size: groups (and complements) smaller than this are not tested — the normal
+            approximation of the z-test does not hold there, their rates cannot be published
+            anyway, and testing them would only spend the family-wise error rate (p-values
+            are NaN, never flagged).
 
     Returns:
         DataFrame with ``variable``, ``label`` (French), ``group``, ``n``, ``n_linked``,
@@ -191,7 +195,7 @@ def subgroup_rates(con: duckdb.DuckDBPyConnection, outcomes, covariates,
         ...     "method": ["pivot_exact"] * 4, "false_part": [0.0] * 4, "true_part": [0.0] * 4,
         ...     "missed_part": [0.0] * 4})
         >>> c = pd.DataFrame({"candidat_id": list("abcd"), "sex": list("MMFF")})
-        >>> subgroup_rates(con, o, c)["link_rate"].tolist()
+        >>> subgroup_rates(con, o, c, min_group_size=1)["link_rate"].tolist()
         [0.5, 1.0]
     """
     orel = as_relation(con, outcomes, "outcomes")
@@ -227,7 +231,8 @@ def subgroup_rates(con: duckdb.DuckDBPyConnection, outcomes, covariates,
     table["difference"] = table["link_rate"] - table["rate_rest"]
     pooled = total_linked / total_n
     se = np.sqrt(pooled * (1 - pooled) * (1 / table["n"] + 1 / rest_n.where(rest_n > 0)))
-    z = table["difference"] / se.where(se > 0)
+    testable = (table["n"] >= min_group_size) & (rest_n >= min_group_size)
+    z = (table["difference"] / se.where(se > 0)).where(testable)
     table["p_value"] = [(math.erfc(abs(v) / math.sqrt(2)) if pd.notna(v) else np.nan) for v in z]
     table["p_adjusted"] = _holm(table["p_value"].to_numpy())
     table["flagged"] = ((table["p_adjusted"] < alpha)
