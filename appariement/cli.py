@@ -27,6 +27,8 @@ COMMAND_MODULES: list[str] = [
     "appariement.commands.demo",
     "appariement.commands.report",
     "appariement.commands.counterfactual",
+    "appariement.commands.init",
+    "appariement.commands.run",
 ]
 
 

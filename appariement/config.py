@@ -46,7 +46,6 @@ _CONSISTENCY = ("consistent", "inconsistent", "unverifiable", "no_nir", "invalid
 _OBJECTIVES = ("max_f1", "max_recall_at_fdr", "max_precision_at_fnr")
 _REFUSAL_CLASSES = ("employer_side", "person_side", "eligibility", "other", "unknown",
                     "not_refused")
-_METHODS = ("naive", "ipw", "matching")
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
@@ -170,10 +169,12 @@ class CounterfactualSection:
     eligible_only: bool = _f(False, bool)
     unlinked: str = _f("zero", str, choices=("zero", "drop"))
     follow_up_end: dt.date | None = _f(None, "date")
-    outcomes: tuple = _f(("employed_12m",), ("list", str),
+    outcomes: tuple = _f(("employed_6m", "employed_12m", "employed_24m", "durable_12m",
+                          "months_employed_12m"), ("list", str),
                          pattern=re.compile(r"^[a-z_]+_\d+m$"), hint="e.g. employed_12m")
-    methods: tuple = _f(_METHODS, ("list", str), choices=_METHODS)
     n_boot: int = _f(200, int, min=0, max=100_000)
+    sensitivity_thresholds: tuple = _f((0.5, 0.8, 0.9, 0.95, 0.99), ("list", float),
+                                       min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
@@ -546,7 +547,7 @@ EXAMPLE_CONFIG = '''\
 [project]
 name = "{name}"        # pseudonyms and pivot codes are derived per project name
 seed = 42                 # seeds every random step (model training, bootstrap)
-# as_of = "2026-01-01"    # reference date of the input date checks (default: today)
+{as_of}
 
 [inputs]
 platform = "{platform}"   # folder with candidats.parquet|csv, candidatures... (or platform/)
@@ -602,9 +603,9 @@ later_hires = "keep"      # keep | censor | exclude
 unit = "person"           # person | person_month
 comparison_classes = ["employer_side"]
 horizons = [6, 12, 24]
-outcomes = ["employed_12m"]
-methods = ["naive", "ipw", "matching"]
-n_boot = {n_boot}
+outcomes = {outcomes}   # estimated by naive, IPW and matching
+n_boot = {n_boot}               # bootstrap replicates (0: point estimates only)
+sensitivity_thresholds = {sens}   # re-estimate with links at these match thresholds
 
 [outputs]
 dir = "{out}"          # one sub-folder per stage, manifest.json, run.log
@@ -621,7 +622,10 @@ _KEYS_NONE = '''\
 def example_config(*, name: str = "mon_projet", platform: str = "data/platform",
                    source: str = "data/source", out: str = "out/run", mode: str = "none",
                    keys: Mapping[str, str] | None = None, rejects: str = "raise",
-                   n_boot: int = 200) -> str:
+                   n_boot: int = 200, as_of: str | None = None,
+                   outcomes: tuple = ("employed_6m", "employed_12m", "employed_24m",
+                                      "durable_12m", "months_employed_12m"),
+                   sensitivity_thresholds: tuple = (0.5, 0.8, 0.9, 0.95, 0.99)) -> str:
     """The commented example config (what ``appariement init`` writes).
 
     Args:
@@ -632,6 +636,8 @@ def example_config(*, name: str = "mon_projet", platform: str = "data/platform",
         keys: ``{purpose: key file}`` for ``[keys]`` (None: commented placeholders).
         rejects: ``raise`` or ``set_aside``.
         n_boot: bootstrap replicates of the counterfactual estimates.
+        as_of: reference date of the input checks (YYYY-MM-DD; None: today).
+        outcomes, sensitivity_thresholds: ``[counterfactual]`` values.
 
     Returns:
         TOML text that :func:`load_config` accepts.
@@ -645,5 +651,10 @@ def example_config(*, name: str = "mon_projet", platform: str = "data/platform",
         raise ConfigError(f"mode = {mode!r} is not allowed; allowed values: "
                           f"{', '.join(PIVOT_MODES)}")
     keys_text = "".join(f'{k} = "{v}"\n' for k, v in (keys or {}).items()) or _KEYS_NONE
+    as_of_text = (f'as_of = "{as_of}"       # reference date of the input date checks'
+                  if as_of else '# as_of = "2026-01-01"    # reference date of the input date '
+                                'checks (default: today)')
     return EXAMPLE_CONFIG.format(name=name, platform=platform, source=source, out=out,
-                                 mode=mode, keys=keys_text, rejects=rejects, n_boot=n_boot)
+                                 mode=mode, keys=keys_text, rejects=rejects, n_boot=n_boot,
+                                 as_of=as_of_text, outcomes=json.dumps(list(outcomes)),
+                                 sens=json.dumps(list(sensitivity_thresholds)))

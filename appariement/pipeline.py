@@ -1,24 +1,63 @@
 """The end-to-end pipeline, as plain functions the CLI, the batch runner and notebooks share.
 
-Stages: synthetic data (demo only) → read and check the inputs (data contract) → standardise
-identities → link (exact key, then probabilistic) → outputs and a run manifest. Later stages
-(pivot, quality report, counterfactual) plug into :func:`run_demo` as they land.
+:func:`run_pipeline` runs the stages of a :class:`~appariement.config.Config` in order:
+
+=================  ===========================================================================
+``inputs``         read and check the platform extract and the source (data contract); counts
+                   and set-aside rows (``rejects.parquet``)
+``standardise``    standardised identity features of both sides (``features_*.parquet``); when
+                   the exact key is protected (``[pivot].mode`` not ``none``) the plaintext NIR
+                   column is emptied before anything is written — the NIR-consistency flags are
+                   computed first and kept
+``pivot``          ``pseudonymise``: keyed pseudonym of the NIR; ``pivot``: pivot codes from the
+                   pivot authority (producer → pivot → statistician, through encrypted files when
+                   the exchange keys are given); writes the features keyed by them
+``link``           the cascade (exact key, then probabilistic); ``links.parquet`` ...
+``report``         quality report (``report.html`` / ``report.json``, disclosure-controlled)
+``counterfactual`` evaluation dataset, codebook and effect estimates
+=================  ===========================================================================
+
+Every stage writes into ``<outputs.dir>/.<stage>.partial/`` and, once all its files are written,
+a ``_SUCCESS.json`` marker (fingerprint of what it depends on, SHA-256 of every output, counts);
+then the folder is renamed to ``<outputs.dir>/<stage>/``. An interrupted run therefore leaves no
+stage folder without its marker, only a ``.partial`` folder that the next run deletes. A re-run
+skips a stage whose marker matches (same config section, same upstream outputs, same input
+files) unless ``restart=True``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
+import pyarrow.parquet as pq
 
+from ._atomic import atomic_path, write_json
 from ._log import get_logger, step
-from .manifest import RunManifest
+from ._progress import StageProgress
+from .errors import ConfigError
+from .manifest import RunManifest, file_fingerprint
 
-__all__ = ["Inputs", "load_inputs", "standardise_both", "link_stage", "run_demo"]
+__all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
+           "run_demo", "stage_dir"]
 
 log = get_logger(__name__)
+
+#: the stages, in the order they run
+STAGES = ("inputs", "standardise", "pivot", "link", "report", "counterfactual")
+_MARKER = "_SUCCESS.json"
+_UPSTREAM = {"standardise": ("inputs",), "pivot": ("standardise",), "link": ("pivot",),
+             "report": ("link",), "counterfactual": ("inputs", "link")}
+_SECTIONS = {"inputs": ("inputs", "project"), "standardise": ("pivot",),
+             "pivot": ("pivot", "project"), "link": ("linkage", "identity", "project"),
+             "report": ("quality",), "counterfactual": ("counterfactual", "project")}
 
 
 @dataclass
@@ -32,49 +71,59 @@ class Inputs:
 
 def load_inputs(con: duckdb.DuckDBPyConnection, platform, source, *, mapping=None,
                 rejects: str = "raise", rejects_dir: str | Path | None = None,
-                as_of=None) -> Inputs:
+                as_of=None, encoding: str | None = None, sep: str | None = None) -> Inputs:
     """Read and check the platform extract and the source (folders, files or frames).
 
     Args:
+        con: DuckDB connection the tables are created on.
         platform: a folder (``<dir>/<table>.parquet|csv`` or ``<dir>/platform/...``) or
             ``{table: path_or_frame}``.
         source: the same for the source tables.
         mapping: ``{table: {user_column: canonical_column}}``.
         rejects: ``"raise"`` (default) or ``"set_aside"``.
-    """
-    from .io import load_tables
+        rejects_dir: where ``rejects.parquet`` is written (None: not written).
+        as_of: reference date of the date checks.
+        encoding, sep: CSV options (None: detected per file).
 
-    tables: dict[str, duckdb.DuckDBPyRelation] = {}
-    counts: dict[str, Any] = {}
-    sides = (("platform", platform), ("source", source))
+    Returns:
+        :class:`Inputs` (tables, counts per table).
+
+    Examples:
+        >>> # load_inputs(duckdb.connect(), "data/platform", "data/source")
+    """
+    from .io import find_table_files, load_tables
+
     merged: dict[str, Any] = {}
-    for side, src in sides:
-        if isinstance(src, dict):
-            merged.update(src)
-        else:
-            from .io import find_table_files
-            merged.update(find_table_files(src, side=side))
+    for side, src in (("platform", platform), ("source", source)):
+        merged.update(src if isinstance(src, dict) else find_table_files(src, side=side))
     ds = load_tables(con, merged, mapping=mapping, rejects=rejects, rejects_dir=rejects_dir,
-                     as_of=as_of)
-    tables.update(ds.tables)
-    counts.update(ds.counts)
-    return Inputs(con, tables, counts)
+                     as_of=as_of, encoding=encoding, sep=sep)
+    return Inputs(con, dict(ds.tables), dict(ds.counts))
 
 
 def standardise_both(con: duckdb.DuckDBPyConnection, candidats, personnes
                      ) -> tuple[duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation]:
     """Standardised identity features of both sides, materialised as tables ``features_platform``
-    and ``features_source``."""
+    and ``features_source`` (sorted by ``record_id``, so that files written from them are
+    identical from one run to the next).
+
+    Examples:
+        >>> # pf, sf = standardise_both(con, inputs.tables["candidats"], inputs.tables["personnes"])
+    """
     from .identity import standardise_identities
 
-    standardise_identities(con, candidats, "platform").to_table("features_platform")
-    standardise_identities(con, personnes, "source").to_table("features_source")
+    for side, table in (("platform", candidats), ("source", personnes)):
+        standardise_identities(con, table, side).order("record_id").to_table(f"features_{side}")
     return con.table("features_platform"), con.table("features_source")
 
 
 def link_stage(con, platform_features, source_features, out_dir: str | Path, *, config=None,
                model=None, manifest: RunManifest | None = None):
-    """Run the cascade and write its outputs to ``out_dir``."""
+    """Run the cascade and write its outputs to ``out_dir``.
+
+    Returns:
+        The :class:`~appariement.linkage.LinkageResult`.
+    """
     from .linkage import Linkage, LinkageConfig
 
     config = config or LinkageConfig()
@@ -88,37 +137,569 @@ def link_stage(con, platform_features, source_features, out_dir: str | Path, *, 
     return result
 
 
-def run_demo(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42) -> RunManifest:
-    """Run every stage on bundled synthetic data and write a manifest.
+def stage_dir(config, stage: str) -> Path:
+    """The folder of a completed stage's outputs (``<outputs.dir>/<stage>``)."""
+    return Path(config.outputs.dir) / stage
+
+
+# ------------------------------------------------------------------------------ run context
+
+def _sha256_json(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _write_parquet(rel_or_table, path: Path) -> None:
+    from ._tables import to_arrow
+
+    table = rel_or_table if hasattr(rel_or_table, "num_rows") else to_arrow(rel_or_table)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+class _Run:
+    """State shared by the stages of one run: config, connection, manifest, keys, inputs."""
+
+    def __init__(self, config, manifest: RunManifest):
+        from ._tables import connect
+
+        self.cfg = config
+        self.manifest = manifest
+        self.out = Path(config.outputs.dir)
+        backend = config.backend
+        database = backend.database
+        if database != ":memory:" and not Path(database).is_absolute():
+            database = str(Path(config.base_dir) / database)
+        self.con = connect(database, threads=backend.threads, memory_limit=backend.memory_limit,
+                           temp_directory=str(backend.temp_dir) if backend.temp_dir else None)
+        self._inputs: Inputs | None = None
+        self._input_files: dict[str, Path] | None = None
+        self._keys: dict[str, Any] = {}
+
+    # -- inputs ------------------------------------------------------------------------------
+    def input_files(self) -> dict[str, Path]:
+        """canonical table -> file, from the folders then the per-table overrides."""
+        if self._input_files is None:
+            from .io import find_table_files
+
+            ic = self.cfg.inputs
+            files: dict[str, Path] = {}
+            for side, folder, extra in (("platform", ic.platform, ic.platform_files),
+                                        ("source", ic.source, ic.source_files)):
+                if folder is None and not extra:
+                    raise ConfigError(f"inputs.{side} (a folder) or inputs.{side}_files must "
+                                      "be set")
+                if folder is not None:
+                    files.update(find_table_files(folder, side=side))
+                for table, path in extra.items():
+                    if not Path(path).is_file():
+                        raise ConfigError(f"inputs.{side}_files.{table}: file {path} does not "
+                                          "exist")
+                    files[table] = Path(path)
+            for needed in ("candidats", "personnes"):
+                if needed not in files:
+                    raise ConfigError(f"no {needed} table found in the inputs (inputs.platform "
+                                      "/ inputs.source folders or *_files)")
+            self._input_files = dict(sorted(files.items()))
+        return self._input_files
+
+    def input_fingerprints(self) -> dict[str, str]:
+        return {t: file_fingerprint(p) for t, p in self.input_files().items()}
+
+    def inputs(self, rejects_dir: Path | None = None) -> Inputs:
+        """The input tables, loaded and checked once per process."""
+        if self._inputs is None:
+            files = {t: str(p) for t, p in self.input_files().items()}
+            self._inputs = _load_files(self.con, files, self.cfg.inputs,
+                                       self.cfg.project.as_of, rejects_dir)
+        return self._inputs
+
+    # -- keys --------------------------------------------------------------------------------
+    def key(self, purpose: str, expect):
+        """Load a key named in ``[keys]`` (path or env:VARIABLE); records its fingerprint."""
+        if purpose not in self._keys:
+            from .crypto import load_key
+
+            ref = getattr(self.cfg.keys, purpose)
+            if not ref:
+                raise ConfigError(f"keys.{purpose} must be set for pivot.mode = "
+                                  f"{self.cfg.pivot.mode!r}")
+            if ref.startswith("env:"):
+                key = load_key(env=ref[4:], expect=expect)
+            else:
+                key = load_key(ref, expect=expect)
+            self._keys[purpose] = key
+            self.manifest.keys[purpose] = key.fingerprint
+        return self._keys[purpose]
+
+    def required_keys(self) -> dict[str, str]:
+        """Fingerprints of every key the configured mode needs (loads them: fails early)."""
+        from .crypto import PrivateKey, SecretKey
+
+        mode = self.cfg.pivot.mode
+        if mode == "pseudonymise":
+            self.key("pseudonym", SecretKey)
+        elif mode == "pivot":
+            self.key("pivot", SecretKey)
+            if self.cfg.keys.pivot_exchange:
+                self.key("pivot_exchange", PrivateKey)
+                self.key("statistician", PrivateKey)
+        return {p: k.fingerprint for p, k in sorted(self._keys.items())}
+
+    # -- stage folders -----------------------------------------------------------------------
+    def marker(self, stage: str) -> dict | None:
+        path = self.out / stage / _MARKER
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def fingerprint(self, stage: str) -> str:
+        """What ``stage`` depends on: its config sections, keys, input files, upstream outputs."""
+        parts: dict[str, Any] = {"stage": stage,
+                                 "config": self.cfg.section_hash(*_SECTIONS[stage])}
+        if stage == "inputs":
+            parts["files"] = self.input_fingerprints()
+        if stage == "pivot":
+            parts["keys"] = self.required_keys()
+        if stage == "link":
+            parts["engine"] = self.cfg.backend.engine
+        for up in _UPSTREAM.get(stage, ()):
+            m = self.marker(up)
+            if m is None:
+                raise ConfigError(f"stage {stage!r} needs the outputs of stage {up!r}, which "
+                                  f"are missing or incomplete in {self.out}; run the whole "
+                                  "pipeline (without --stage) first")
+            parts[up] = {"fingerprint": m["fingerprint"], "outputs": m["outputs"]}
+        return _sha256_json(parts)
+
+    def is_complete(self, stage: str, fingerprint: str) -> bool:
+        m = self.marker(stage)
+        if m is None or m.get("fingerprint") != fingerprint:
+            return False
+        folder = self.out / stage
+        return all((folder / name).is_file() and file_fingerprint(folder / name) == digest
+                   for name, digest in m["outputs"].items())
+
+    def partial_dir(self, stage: str) -> Path:
+        path = self.out / f".{stage}.partial"
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        return path
+
+    def commit(self, stage: str, partial: Path, fingerprint: str, counts: dict) -> None:
+        """Write the marker, then swap the partial folder into place."""
+        outputs = {p.relative_to(partial).as_posix(): file_fingerprint(p)
+                   for p in sorted(partial.rglob("*")) if p.is_file()}
+        write_json(partial / _MARKER, {"stage": stage, "fingerprint": fingerprint,
+                                        "outputs": outputs, "counts": counts})
+        final = self.out / stage
+        if final.exists():
+            old = self.out / f".{stage}.old"
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(final, old)
+            os.replace(partial, final)
+            shutil.rmtree(old)
+        else:
+            os.replace(partial, final)
+
+    def features(self, stage: str) -> tuple[duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation]:
+        folder = self.out / stage
+        return (self.con.read_parquet(str(folder / "features_platform.parquet")),
+                self.con.read_parquet(str(folder / "features_source.parquet")))
+
+
+def _load_files(con, files: dict[str, str], ic, as_of, rejects_dir) -> Inputs:
+    from .io import load_tables
+
+    ds = load_tables(con, files, mapping=ic.mapping or None, rejects=ic.rejects,
+                     rejects_dir=rejects_dir, as_of=as_of,
+                     encoding=None if ic.encoding == "auto" else ic.encoding,
+                     sep=None if ic.sep == "auto" else ic.sep)
+    return Inputs(con, dict(ds.tables), dict(ds.counts))
+
+
+# ------------------------------------------------------------------------------ the stages
+
+def _stage_inputs(run: _Run, out: Path) -> dict:
+    inputs = run.inputs(rejects_dir=out if run.cfg.inputs.rejects == "set_aside" else None)
+    write_json(out / "input_counts.json", inputs.counts)
+    return {t: c for t, c in inputs.counts.items()}
+
+
+def _stage_standardise(run: _Run, out: Path) -> dict:
+    inputs = run.inputs()
+    pf, sf = standardise_both(run.con, inputs.tables["candidats"], inputs.tables["personnes"])
+    counts = {}
+    for side, rel in (("platform", pf), ("source", sf)):
+        if run.cfg.pivot.mode != "none":
+            # the protected modes never write a plaintext NIR: the flags computed from it stay
+            rel = rel.project(", ".join(f"NULL::VARCHAR AS nir" if c == "nir" else f'"{c}"'
+                                        for c in rel.columns))
+        _write_parquet(rel, out / f"features_{side}.parquet")
+        counts[side] = int(rel.count("*").fetchall()[0][0])
+    return counts
+
+
+def _protected_keys(run: _Run, out: Path) -> tuple[Any, Any]:
+    """(platform codes, source codes) as Arrow tables ``row_id, code [, quality]``."""
+    import pyarrow as pa
+
+    from ._tables import to_arrow
+    from .crypto import SecretKey
+
+    inputs = run.inputs()
+    cand = to_arrow(inputs.tables["candidats"])
+    pers = to_arrow(inputs.tables["personnes"])
+    project = run.cfg.project.name
+    if run.cfg.pivot.mode == "pseudonymise":
+        from .crypto import Pseudonymiser
+
+        p = Pseudonymiser(run.key("pseudonym", SecretKey), project=project)
+        out = []
+        for table, id_col in ((cand, "candidat_id"), (pers, "person_id")):
+            out.append(pa.table({"row_id": table.column(id_col).cast(pa.string()),
+                                 "code": p.pseudonymise(table.column("nir")),
+                                 "quality": pa.nulls(table.num_rows, pa.string())}))
+        return out[0], out[1]
+    return _pivot_protocol(run, cand, pers, project, out / "exchange")
+
+
+def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
+    """Producer → pivot → statistician, through encrypted files when exchange keys are set."""
+    import pyarrow as pa
+
+    from .crypto import (PivotAuthority, PrivateKey, SecretKey, encrypt_identities,
+                         encrypt_table, read_identities, read_pivot_codes)
+
+    pivot_key = run.key("pivot", SecretKey)
+    exchange = bool(run.cfg.keys.pivot_exchange)
+    if exchange:
+        pivot_x = run.key("pivot_exchange", PrivateKey)
+        stat_x = run.key("statistician", PrivateKey)
+        folder.mkdir(parents=True, exist_ok=True)
+        # producers: identity columns only, encrypted for the pivot
+        encrypt_identities(cand, folder / "platform.ids.enc", pivot_x.public_key(),
+                           side="platform")
+        encrypt_identities(pers, folder / "source.ids.enc", pivot_x.public_key(), side="source")
+        cand = read_identities(folder / "platform.ids.enc", pivot_x)
+        pers = read_identities(folder / "source.ids.enc", pivot_x)
+    authority = PivotAuthority(pivot_key, project=project, reference=pers,
+                               codes_for_inconsistent=run.cfg.pivot.codes_for_inconsistent,
+                               con=run.con)
+    codes = []
+    for side, table in (("platform", cand), ("source", pers)):
+        result = authority.transcode(table, side=side)
+        if exchange:
+            path = folder / f"{side}.codes.enc"
+            encrypt_table(result, path, stat_x.public_key())
+            result = read_pivot_codes(path, stat_x)  # the statistician's view: no identity
+        codes.append(pa.table({"row_id": result.column("row_id"),
+                               "code": result.column("pivot_code"),
+                               "quality": result.column("quality")}))
+    return codes[0], codes[1]
+
+
+def _stage_pivot(run: _Run, out: Path) -> dict:
+    mode = run.cfg.pivot.mode
+    pf, sf = run.features("standardise")
+    if mode == "none":
+        counts = {}
+        for side, rel in (("platform", pf), ("source", sf)):
+            _write_parquet(rel, out / f"features_{side}.parquet")
+            counts[side] = int(rel.count("*").fetchall()[0][0])
+        return {"mode": mode, **counts}
+    codes = _protected_keys(run, out)
+    counts: dict[str, Any] = {"mode": mode}
+    for side, rel, table in (("platform", pf, codes[0]), ("source", sf, codes[1])):
+        view = f"_app_codes_{side}"
+        run.con.register(view, table)
+        if mode == "pivot":
+            # the pivot checked the NIR against the traits (nir_exact) or found the person by
+            # exact traits (traits_exact): both are trusted keys for the exact stage
+            valid = "c.code IS NOT NULL AND c.quality IN ('nir_exact', 'traits_exact')"
+            consistency = ("CASE WHEN c.quality = 'traits_exact' THEN 'consistent' "
+                           "WHEN c.quality = 'nir_exact' THEN f.nir_consistency "
+                           "ELSE 'no_nir' END")
+        else:
+            valid, consistency = "c.code IS NOT NULL AND f.nir_valid", "f.nir_consistency"
+        cols = []
+        for c in rel.columns:
+            if c == "nir":
+                cols.append("c.code AS nir")
+            elif c == "nir_valid":
+                cols.append(f"coalesce({valid}, FALSE) AS nir_valid")
+            elif c == "nir_consistency":
+                cols.append(f"{consistency} AS nir_consistency")
+            else:
+                cols.append(f'f."{c}"')
+        rel.create_view(f"_app_feat_{side}", replace=True)
+        joined = run.con.sql(f"SELECT {', '.join(cols)} FROM _app_feat_{side} f "
+                             f"LEFT JOIN {view} c ON c.row_id = f.record_id ORDER BY f.record_id")
+        _write_parquet(joined, out / f"features_{side}.parquet")
+        counts[f"{side}_with_code"] = table.num_rows - table.column("code").null_count
+        if mode == "pivot":
+            q = run.con.sql(f"SELECT quality, count(*) FROM {view} GROUP BY 1 ORDER BY 1")
+            counts[f"{side}_quality"] = {k: int(v) for k, v in q.fetchall()}
+        run.con.unregister(view)
+    return counts
+
+
+def _stage_link(run: _Run, out: Path) -> dict:
+    from .linkage import Linkage
+
+    pf, sf = run.features("pivot")
+    config = run.cfg.linkage_config("nir")
+    result = Linkage(config, con=run.con).run(pf, sf)
+    result.write(out)
+    run.manifest.timings.update({f"link: {k}": v for k, v in result.timings.items()})
+    return dict(result.counts)
+
+
+def _stage_report(run: _Run, out: Path) -> dict:
+    from .evaluation import DisclosurePolicy, build_report, subgroup_covariates
+    from .linkage import LinkageModel
+
+    q = run.cfg.quality
+    link_dir = run.out / "link"
+    meta = json.loads((link_dir / "linkage_counts.json").read_text(encoding="utf-8"))
+    th = meta.get("config", {}).get("thresholds", {})
+    model_path = link_dir / "model.json"
+    model = LinkageModel.load(model_path) if model_path.exists() else None
+    inputs = run.inputs()
+    pf, _ = run.features("pivot")
+    cov = subgroup_covariates(run.con, pf, candidatures=inputs.tables.get("candidatures"),
+                              organisations=inputs.tables.get("organisations"),
+                              structures=inputs.tables.get("structures"),
+                              candidats=inputs.tables["candidats"])
+    cov.order("candidat_id").to_table("_app_run_cov")
+    report = build_report(run.con.read_parquet(str(link_dir / "links.parquet")),
+                          run.con.table("_app_run_cov"), counts=meta.get("counts", {}),
+                          model=model, thresholds=(th.get("match", 0.9), th.get("review", 0.5)),
+                          policy=DisclosurePolicy(threshold=q.min_cell, rounding=q.rounding),
+                          con=run.con, objective=q.objective, target=q.target)
+    report.write(out)
+    figures = report.figures
+    return {"sections": sorted(figures)}
+
+
+def _stage_counterfactual(run: _Run, out: Path) -> dict:
+    from .evaluation.counterfactual_report import run_counterfactual
+
+    cf = run.cfg.counterfactual
+    inputs = run.inputs()
+    platform = {t: r for t, r in inputs.tables.items()
+                if t in ("candidats", "candidatures", "structures", "organisations",
+                         "diagnostics")}
+    result = run_counterfactual(platform, inputs.tables["periodes_emploi"],
+                                str(run.out / "link" / "links.parquet"), out,
+                                design=run.cfg.counterfactual_design(),
+                                outcomes=tuple(cf.outcomes), n_boot=cf.n_boot,
+                                seed=run.cfg.project.seed,
+                                thresholds=tuple(cf.sensitivity_thresholds),
+                                min_cell=run.cfg.quality.min_cell, con=run.con)
+    return {"arms": {r["arm"]: r["n"] for r in result.get("arms_and_linkage", [])},
+            "estimates": len(result.get("estimates", []))}
+
+
+_STAGE_FUNCTIONS: dict[str, Callable[[_Run, Path], dict]] = {
+    "inputs": _stage_inputs, "standardise": _stage_standardise, "pivot": _stage_pivot,
+    "link": _stage_link, "report": _stage_report, "counterfactual": _stage_counterfactual,
+}
+
+
+# ------------------------------------------------------------------------------ entry points
+
+def _selected(config, stages) -> list[str]:
+    enabled = [s for s in STAGES
+               if not (s == "report" and not config.quality.enabled)
+               and not (s == "counterfactual" and not config.counterfactual.enabled)]
+    if stages is None:
+        return enabled
+    if isinstance(stages, str):
+        stages = [stages]
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        raise ConfigError(f"unknown stage {bad[0]!r}; stages: {', '.join(STAGES)}")
+    return [s for s in STAGES if s in stages]
+
+
+def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = False,
+                 progress: bool | None = None, command: str = "run") -> RunManifest:
+    """Run the stages of a configuration, resuming completed ones.
 
     Args:
-        out_dir: output folder (``data/``, ``link/``, ``manifest.json``...).
-        n_candidates: size of the synthetic platform extract (the source is 10× larger).
-        seed: seed of the generator.
+        config: a :class:`~appariement.config.Config` or the path of a TOML file.
+        stages: None (every enabled stage), a stage name or a list of names (run even when up
+            to date; earlier stages' outputs are read from disk).
+        dry_run: validate the config, the keys and the inputs, standardise and analyse blocking
+            (pairs per rule against ``linkage.comparison_budget``); write nothing.
+        restart: re-run stages even when their outputs are up to date.
+        progress: one progress line per stage on stderr (None: only on a terminal).
+        command: recorded in the manifest.
 
     Returns:
-        The :class:`RunManifest` (also written to ``out_dir/manifest.json``).
+        The :class:`RunManifest` (also written to ``<outputs.dir>/manifest.json``, except in a
+        dry run, whose manifest carries the blocking table in ``counts["blocking"]``).
+
+    Raises:
+        ConfigError (exit 2), InputError (3), CryptoError (4), LinkageError (5) ...
+
+    Examples:
+        >>> # manifest = run_pipeline("projet.toml")
+        >>> # run_pipeline("projet.toml", stages="link")
     """
+    from .config import Config, load_config
+
+    if not isinstance(config, Config):
+        config = load_config(config)
+    selected = _selected(config, stages)
+    manifest = RunManifest(command=command)
+    manifest.config = {"hash": config.hash(), "file": str(config.path) if config.path else None,
+                       "resolved": config.to_dict()}
+    manifest.seeds = {"project": config.project.seed, "linkage": config.project.seed,
+                      "bootstrap": config.project.seed}
+    run = _Run(config, manifest)
+    if dry_run:
+        return _dry_run(run)
+    for table, path in run.input_files().items():
+        manifest.add_input(table, path)
+    run.required_keys()
+    run.out.mkdir(parents=True, exist_ok=True)
+    for leftover in run.out.glob(".*.partial"):
+        shutil.rmtree(leftover)
+    bar = StageProgress(len(selected), enabled=None if progress is None else progress)
+    explicit = stages is not None
+    current = None
+    try:
+        for stage in selected:
+            current = stage
+            fingerprint = run.fingerprint(stage)
+            if not (restart or explicit) and run.is_complete(stage, fingerprint):
+                log.info("stage %s: up to date, skipped", stage,
+                         extra={"stage": stage, "event": "skipped"})
+                manifest.count(stage, **run.marker(stage)["counts"])
+                bar.end(stage, skipped=True)
+                continue
+            bar.start(stage)
+            partial = run.partial_dir(stage)
+            with step(log, f"stage {stage}", manifest.timings):
+                counts = _STAGE_FUNCTIONS[stage](run, partial)
+            run.commit(stage, partial, fingerprint, counts)
+            manifest.count(stage, **counts)
+            bar.end(stage)
+        current = None
+    except BaseException as exc:
+        if current is not None:
+            bar.end(current, failed=True)
+            manifest.notes.append(f"failed in stage {current}: {type(exc).__name__}")
+        _write_manifest(run, manifest)
+        raise
+    _write_manifest(run, manifest)
+    return manifest
+
+
+def _write_manifest(run: _Run, manifest: RunManifest) -> None:
+    if not run.out.exists():
+        return
+    for stage in STAGES:
+        m = run.marker(stage)
+        if m is not None:
+            for name in m["outputs"]:
+                manifest.outputs[f"{stage}/{name}"] = f"{stage}/{name}"
+    manifest.write(run.out / "manifest.json")
+
+
+def _dry_run(run: _Run) -> RunManifest:
+    from .blocking import analyse_blocking
+
+    cfg, manifest = run.cfg, run.manifest
+    for table, path in run.input_files().items():
+        manifest.add_input(table, path)
+    run.required_keys()
+    with step(log, "dry run: reading and checking the inputs", manifest.timings):
+        inputs = run.inputs()
+    manifest.count("inputs", **inputs.counts)
+    with step(log, "dry run: standardising identities", manifest.timings):
+        pf, sf = standardise_both(run.con, inputs.tables["candidats"], inputs.tables["personnes"])
+    lk = cfg.linkage_config("nir")
+    with step(log, "dry run: blocking analysis", manifest.timings):
+        report = analyse_blocking(run.con, pf, sf, lk.blocking_rules)
+    rows = report.table.select(["rule", "pairs", "marginal_pairs",
+                                "cumulative_pairs"]).to_pylist()
+    manifest.count("blocking", rules=rows, total_pairs=report.total_pairs,
+                   budget=lk.comparison_budget,
+                   within_budget=report.total_pairs <= lk.comparison_budget)
+    manifest.notes.append("dry run: nothing linked, nothing written")
+    return manifest
+
+
+def run_demo(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
+             progress: bool | None = None, n_boot: int = 0) -> RunManifest:
+    """Synthetic data, keys and a config in ``out_dir``, then :func:`run_pipeline` on it.
+
+    The same code path as ``appariement init --synthetic`` + ``appariement run``: the pivot
+    protocol with encrypted exchanges (keys generated into ``out_dir/keys``, mode 0600, never
+    printed), linkage on pivot codes, the quality report and the counterfactual.
+
+    Args:
+        out_dir: output folder (``data/``, ``keys/``, ``config.toml``, one folder per stage,
+            ``manifest.json``).
+        n_candidates: size of the synthetic platform extract (the source is 10× larger).
+        seed: seed of the generator and of the run.
+        progress: progress lines (None: on a terminal).
+        n_boot: bootstrap replicates of the effect estimates (0: point estimates only; the
+            bootstrap re-fits every model, about 2 s per replicate at 2,000 candidates).
+
+    Returns:
+        The :class:`RunManifest` (also in ``out_dir/manifest.json``).
+
+    Examples:
+        >>> # run_demo("out/demo", n_candidates=500)
+    """
+    config_path = write_synthetic_project(out_dir, n_candidates=n_candidates, seed=seed,
+                                          n_boot=n_boot)
+    manifest = run_pipeline(config_path, progress=progress, command="demo")
+    manifest.seeds["synth"] = seed
+    manifest.write(Path(out_dir) / "manifest.json")
+    return manifest
+
+
+def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
+                            n_boot: int = 0, config_name: str = "config.toml") -> Path:
+    """Write synthetic data, pivot-protocol keys and a config into ``out_dir``.
+
+    Existing keys are reused (never overwritten); data and config are rewritten.
+
+    Returns:
+        The config file path.
+    """
+    from .config import example_config
+    from .crypto import generate_key, generate_keypair, save_key
     from .synth import write_synthetic
 
     out = Path(out_dir)
-    manifest = RunManifest(command="demo", config={"n_candidates": n_candidates, "seed": seed})
-    manifest.seeds["synth"] = seed
-    con = duckdb.connect()
-    with step(log, "synthetic data", manifest.timings):
+    with step(log, "synthetic data"):
         write_synthetic(out / "data", n_candidates=n_candidates, seed=seed)
-    manifest.add_inputs_dir("data", out / "data" / "platform")
-    manifest.add_inputs_dir("data", out / "data" / "source")
-    with step(log, "reading and checking the inputs", manifest.timings):
-        inputs = load_inputs(con, out / "data" / "platform", out / "data" / "source",
-                             rejects="set_aside", rejects_dir=out / "rejects", as_of="2026-01-01")
-    manifest.count("inputs", **{t: c for t, c in inputs.counts.items()})
-    with step(log, "standardising identities", manifest.timings):
-        pf, sf = standardise_both(con, inputs.tables["candidats"], inputs.tables["personnes"])
-    manifest.count("standardise", platform=pf.count("*").fetchall()[0][0],
-                   source=sf.count("*").fetchall()[0][0])
-    with step(log, "linkage", manifest.timings):
-        link_stage(con, pf, sf, out / "link", manifest=manifest)
-    manifest.write(out / "manifest.json")
-    manifest.outputs["manifest"] = str(out / "manifest.json")
-    return manifest
+    keys_dir = out / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    if os.name == "posix":
+        os.chmod(keys_dir, 0o700)
+    files = {"pivot": "pivot.key", "pivot_exchange": "pivot_x25519.key",
+             "statistician": "statistician_x25519.key"}
+    for purpose, name in files.items():
+        path = keys_dir / name
+        if not path.exists():
+            save_key(generate_key() if purpose == "pivot" else generate_keypair(), path)
+    text = example_config(name="demo", platform="data/platform", source="data/source", out=".",
+                          mode="pivot", keys={p: f"keys/{n}" for p, n in files.items()},
+                          rejects="set_aside", n_boot=n_boot, as_of="2026-01-01",
+                          outcomes=("employed_12m", "employed_24m"),
+                          sensitivity_thresholds=(0.5, 0.9))
+    text = text.replace("seed = 42 ", f"seed = {seed} ", 1)
+    from ._atomic import write_text
+    return write_text(out / config_name, text)
