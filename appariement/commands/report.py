@@ -1,4 +1,11 @@
-"""``appariement report``: the quality report of a linkage output folder."""
+"""``appariement report``: the quality report of a linkage output folder.
+
+With ``--source`` the report adds the gold standard (the exact-stage NIR links re-linked on
+traits only) and its selection table, and ``--review-sample N`` writes a clerical-review file.
+That file shows identity traits side by side (never the NIR): it is for the enclave's
+reviewers and must not leave the enclave. ``--review-labels`` reads it back once labelled and
+uses the labels in the error estimates and threshold curves.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,17 @@ def register(sub) -> None:
     p.add_argument("--objective", default="max_f1",
                    choices=("max_f1", "max_recall_at_fdr", "max_precision_at_fnr"))
     p.add_argument("--target", type=float, default=0.01, help="error bound of the objective")
+    p.add_argument("--source", default=None,
+                   help="source folder (personnes): adds the gold standard from the NIR links "
+                        "and is needed by --review-sample")
+    p.add_argument("--review-sample", type=int, default=None, metavar="N",
+                   help="also write review_sample.csv: N pairs for clerical review, identity "
+                        "traits side by side, never the NIR (stays inside the enclave)")
+    p.add_argument("--review-labels", default=None, metavar="FILE",
+                   help="the review file with its label column filled in (match / non_match / "
+                        "unsure): used in the error estimates and threshold curves")
+    p.add_argument("--seed", type=int, default=0, help="seed of the review sample and of the "
+                                                       "gold standard's partner removal")
     p.set_defaults(func=run)
 
 
@@ -39,12 +57,20 @@ def _table(folder: Path, name: str, required: bool = True):
 def run(args: argparse.Namespace) -> int:
     import duckdb
 
-    from ..evaluation import DisclosurePolicy, build_report, subgroup_covariates
+    from ..evaluation import (DisclosurePolicy, build_report, draw_review_sample,
+                              export_review_sample, gold_standard_evaluation,
+                              read_review_labels, selection_table, stage1_gold_pairs,
+                              subgroup_covariates, target_prevalence)
     from ..identity import standardise_identities
-    from ..linkage import LinkageModel
+    from ..linkage import LinkageModel, Thresholds
 
     links_dir, platform_dir = Path(args.links), Path(args.platform)
-    for d in (links_dir, platform_dir):
+    source_dir = Path(args.source) if args.source else None
+    if args.review_sample is not None and source_dir is None:
+        raise ConfigError("--review-sample needs --source (the reviewers compare both sides)")
+    if args.review_labels and not Path(args.review_labels).is_file():
+        raise ConfigError(f"review labels file {args.review_labels} does not exist")
+    for d in (links_dir, platform_dir, *([source_dir] if source_dir else [])):
         if not d.is_dir():
             raise ConfigError(f"folder {d} does not exist")
     policy = DisclosurePolicy(threshold=args.min_cell, rounding=args.rounding)
@@ -67,9 +93,40 @@ def run(args: argparse.Namespace) -> int:
                               structures=_table(platform_dir, "structures", False),
                               candidats=_table(platform_dir, "candidats"))
     cov.to_table("_rep_cov")
+    pairs_file = links_dir / "pairs.parquet"
+    pairs = con.read_parquet(str(pairs_file)) if pairs_file.exists() else None
+    gold = selection = None
+    out = Path(args.out)
+    if source_dir is not None:
+        standardise_identities(con, _table(source_dir, "personnes"),
+                               side="source").to_table("_rep_sf")
+        gold_pairs = stage1_gold_pairs(links, con=con)
+        gold_pairs.to_table("_rep_gold")
+        n_gold = con.execute("SELECT count(*) FROM _rep_gold").fetchall()[0][0]
+        if n_gold:
+            prevalence = target_prevalence(links, con.table("_rep_pf"), con=con,
+                                           blocking_recall=counts.get(
+                                               "blocking_recall_on_stage1"))
+            gold = gold_standard_evaluation(
+                con.table("_rep_pf"), con.table("_rep_sf"), con.table("_rep_gold"), con=con,
+                prevalence=prevalence, seed=args.seed,
+                thresholds=Thresholds(match=thresholds[0], review=thresholds[1]))
+            selection = selection_table(con, con.table("_rep_cov"), con.table("_rep_gold"))
+        else:
+            print("no exact-stage links: the report has no gold standard")
+        if args.review_sample:
+            sample = draw_review_sample(links, n=args.review_sample, review=thresholds[1],
+                                        match=thresholds[0], seed=args.seed, con=con)
+            out.mkdir(parents=True, exist_ok=True)
+            path = export_review_sample(sample, con.table("_rep_pf"), con.table("_rep_sf"),
+                                        out / "review_sample.csv", con=con)
+            print(f"review sample written: {path} ({len(sample)} pairs; identity traits, no "
+                  "NIR — keep it inside the enclave)")
+    review = read_review_labels(args.review_labels) if args.review_labels else None
     report = build_report(links, con.table("_rep_cov"), counts=counts, model=model,
                           thresholds=thresholds, policy=policy, con=con,
-                          objective=args.objective, target=args.target)
-    written = report.write(args.out)
+                          objective=args.objective, target=args.target, pairs=pairs,
+                          gold=gold, selection=selection, review=review)
+    written = report.write(out)
     print(f"report written: {written['html']} and {written['json']}")
     return 0

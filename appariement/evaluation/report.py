@@ -66,7 +66,7 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                  con: duckdb.DuckDBPyConnection | None = None,
                  gold: dict | None = None, selection: pd.DataFrame | None = None,
                  review: pd.DataFrame | None = None, objective: str = "max_f1",
-                 target: float = 0.01) -> QualityReport:
+                 target: float = 0.01, pairs=None) -> QualityReport:
     """Compute every figure and render the report.
 
     Args:
@@ -83,6 +83,8 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
         review: labelled review sample (:func:`appariement.evaluation.review.read_review_labels`).
         objective, target: threshold recommendation (see
             :func:`appariement.evaluation.thresholds.recommend_threshold`).
+        pairs: every scored pair (``LinkageResult.pairs``), for the candidates the assignment
+            left without a pair in the label-free FNR.
 
     Returns:
         A :class:`QualityReport`.
@@ -114,12 +116,19 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
 
     # ---- label-free error estimates
     est = estimate_errors(_fr(con), (match_t, review_t), con=con, blocking_recall=recall_b,
-                          n_candidates=n_candidates)
+                          n_candidates=n_candidates, pairs=pairs)
     figures["label_free_errors"] = est
     rows = [{"threshold": f"{name} ({est[k]['threshold']})",
              "links": est[k]["n_links"], "est. FDR": est[k]["fdr"], "est. FNR": est[k]["fnr"],
              "match rate": est[k]["match_rate"]}
             for name, k in (("match", "at_match"), ("review", "at_review"))]
+    review_summary = _review_summary(review, match_t, review_t) if review is not None else None
+    if review_summary is not None:
+        for name, k in (("match", "at_match"), ("review", "at_review")):
+            lab = review_summary[k]
+            rows.append({"threshold": f"{name} ({lab['threshold']}), review labels",
+                         "links": est[k]["n_links"], "est. FDR": lab["fdr"],
+                         "est. FNR": lab["fnr"], "match rate": est[k]["match_rate"]})
     err_s = suppress(pd.DataFrame(rows), ["links"], policy=policy,
                      derived={"est. FDR": ["links"], "est. FNR": ["links"],
                               "match rate": ["links"]})
@@ -135,16 +144,26 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
         rv = review[review["is_match"].notna()]
         labelled = labelled_curve(rv["match_probability"], rv["is_match"].astype(bool),
                                   rv["weight"])
+    unassigned = est.get("missed_unassigned") or 0.0
     curve = threshold_curves(p, blocking_recall=recall_b, n_exact=n_exact,
-                             n_candidates=n_candidates, labelled=labelled)
+                             n_candidates=n_candidates, labelled=labelled,
+                             unassigned=unassigned)
+    if gold is not None and gold.get("curve"):
+        g = pd.DataFrame(gold["curve"])[["threshold", "precision", "recall"]]
+        curve = curve.merge(g.rename(columns={"precision": "precision_gold",
+                                              "recall": "recall_gold"}),
+                            on="threshold", how="left")
     rec = recommend_threshold(curve, objective, target=target)
+    if labelled is not None:
+        figures["recommended_threshold_review_labels"] = recommend_threshold(
+            curve, objective, target=target, labelled=True)
     figures["threshold_curve"] = [{k: _py(v) for k, v in r.items()}
                                   for r in curve.to_dict(orient="records")]
     figures["recommended_threshold"] = rec
     long = []
     for r in figures["threshold_curve"]:
-        for m in ("precision", "recall", "f1", "match_rate") + (
-                ("precision_labelled", "recall_labelled") if labelled is not None else ()):
+        for m in ("precision", "recall", "f1", "match_rate", "precision_labelled",
+                  "recall_labelled", "precision_gold", "recall_gold"):
             if r.get(m) is not None:
                 long.append({"threshold": r["threshold"], "measure": m, "value": r[m]})
     chart_specs["thresholds"] = charts.threshold_spec(long)
@@ -193,20 +212,15 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
 
     # ---- gold standard
     if gold is not None:
-        figures["gold_standard"] = gold
-        body += ["<h2>Gold standard from NIR links / Étalon issu des liens par NIR</h2>",
-                 f"<p>Traits-only re-linkage of {_round(gold['n_gold'], policy)} records linked "
-                 f"by valid, traits-consistent NIR: precision {gold['precision']:.4f}, recall "
-                 f"{gold['recall']:.4f} (prevalence {gold['prevalence']:.3f}; model "
-                 f"{html.escape(gold['model'])}).</p>"]
-        if selection is not None:
-            sel = suppress(selection, ["n_gold", "n_rest"], policy=policy,
-                           derived={"share_gold": ["n_gold"], "share_rest": ["n_rest"]})
-            figures["gold_standard_selection"] = sel.to_dict()
-            body += ["<p>Selection: the gold records are not a random subset; shares "
-                     "below compare them with the other candidates.</p>",
-                     _table_html(sel.records(), ["variable", "group", "share_gold",
-                                                 "share_rest"])]
+        gold_fig, gold_html = _gold_section(gold, selection, policy)
+        figures.update(gold_fig)
+        body += gold_html
+
+    # ---- clerical review
+    if review is not None:
+        rev_fig, rev_html = _review_section(review, review_summary, policy)
+        figures["clerical_review"] = rev_fig
+        body += rev_html
 
     # ---- model
     if model is not None:
@@ -229,6 +243,91 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                  charts.chart_div("waterfall")]
     page = charts.render_html("Linkage quality report", "\n".join(body), chart_specs)
     return QualityReport(figures, page, chart_specs)
+
+
+def _gold_section(gold: dict, selection, policy: DisclosurePolicy):
+    """Gold-standard figures (counts disclosure-controlled) and their HTML."""
+    counts = pd.DataFrame([{"n_gold": gold["n_gold"], "true_positives": gold["true_positives"],
+                            "false_positives": gold["false_positives"],
+                            "false_negatives": gold["false_negatives"]}])
+    counts_s = suppress(counts, list(counts.columns), policy=policy)
+    fig = {"gold_standard": {
+        "precision": gold["precision"], "recall": gold["recall"], "f1": gold["f1"],
+        "at_review": gold.get("at_review"), "prevalence": gold["prevalence"],
+        "thresholds": gold.get("thresholds"), "model": gold["model"],
+        "curve": gold.get("curve", []), "counts": counts_s.to_dict()}}
+    n_gold = counts_s.records()[0]["n_gold"]
+    at_rev = gold.get("at_review") or {}
+    html_parts = [
+        "<h2>Gold standard from NIR links / Étalon issu des liens par NIR</h2>",
+        f"<p>The {_round(gold['n_gold'], policy) if n_gold is not None else '(suppressed)'} "
+        "candidates linked by the exact stage (same valid NIR, consistent with the declared "
+        "traits, on both sides) were re-linked on traits only (NIR hidden) against the whole "
+        f"source, with a model trained without labels ({html.escape(gold['model'])}). Against "
+        f"their NIR partners: precision <b>{_fmt(gold['precision'])}</b>, recall "
+        f"<b>{_fmt(gold['recall'])}</b> at the match threshold; counting review links, "
+        f"precision {_fmt(at_rev.get('precision'))}, recall {_fmt(at_rev.get('recall'))}. "
+        "This estimates the quality of the traits-only links made for candidates without a "
+        f"usable NIR. The partners of a random {1 - gold['prevalence']:.1%} of the gold records "
+        "were removed from the source first, so the gold set has the estimated share of "
+        f"candidates without NIR who have a partner ({gold['prevalence']:.3f}).</p>",
+        _table_html(counts_s.records(), list(counts.columns)),
+        "<p><b>Selection.</b> The gold records are not a random subset: they hold a valid NIR "
+        "consistent with their traits, so their identities are cleaner than those of the "
+        "records linked on traits, and they differ in composition (below). The estimate is "
+        "therefore optimistic where identities are noisier; read it with the label-free "
+        "estimates and the subgroup table.</p>"]
+    if selection is not None:
+        sel = suppress(selection, ["n_gold", "n_rest"], policy=policy,
+                       derived={"share_gold": ["n_gold"], "share_rest": ["n_rest"]})
+        fig["gold_standard_selection"] = sel.to_dict()
+        html_parts.append(_table_html(sel.records(), ["variable", "group", "n_gold", "n_rest",
+                                                      "share_gold", "share_rest"]))
+    return fig, html_parts
+
+
+def _review_summary(review: pd.DataFrame, match_t: float, review_t: float) -> dict | None:
+    """Horvitz-Thompson FDR / FNR at the two thresholds from the labelled review sample."""
+    if "is_match" not in review.columns:
+        return None
+    rv = review[review["is_match"].notna()]
+    if rv.empty:
+        return None
+    from .thresholds import labelled_curve
+    c = labelled_curve(rv["match_probability"], rv["is_match"].astype(bool), rv["weight"],
+                       thresholds=[match_t, review_t])
+    out = {"n_labelled": int(len(rv))}
+    for k, row in zip(("at_match", "at_review"), c.itertuples()):
+        out[k] = {"threshold": float(row.threshold), "fdr": _py(1 - row.precision),
+                  "fnr": _py(1 - row.recall)}
+    return out
+
+
+def _review_section(review: pd.DataFrame, summary, policy: DisclosurePolicy):
+    """Clerical review figures: labels by stratum (disclosure-controlled) and the estimates."""
+    labels = review.get("label", pd.Series([None] * len(review))).fillna("unlabelled")
+    frame = pd.DataFrame({"stratum": review["stratum"].astype(str), "label": labels})
+    table = (frame.assign(one=1).pivot_table(index="stratum", columns="label", values="one",
+                                             aggfunc="sum", fill_value=0)
+             .reindex(columns=["match", "non_match", "unsure", "unlabelled"], fill_value=0)
+             .reset_index())
+    table["n"] = table[["match", "non_match", "unsure", "unlabelled"]].sum(axis=1)
+    parts = ["match", "non_match", "unsure", "unlabelled"]
+    tab_s = suppress(table, ["n", *parts], policy=policy, row_groups=[("n", parts)])
+    fig = {"by_stratum": tab_s.to_dict(), "estimates": summary}
+    html_parts = ["<h2>Clerical review / Revue manuelle</h2>",
+                  "<p>A stratified sample of pairs across the probability range, over-sampling "
+                  "the grey zone between the review and match thresholds, was labelled by "
+                  "reviewers. Each labelled pair stands for the pairs of its stratum (weights "
+                  "= stratum size / pairs drawn), so the review-label rows of the error table "
+                  "and the <i>_labelled</i> threshold curves are Horvitz-Thompson estimates "
+                  "over all assigned probabilistic pairs. <i>Unsure</i> labels are left out.</p>",
+                  _table_html(tab_s.records(), ["stratum", "n", *parts])]
+    return fig, html_parts
+
+
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.4f}"
 
 
 def _fr(con):

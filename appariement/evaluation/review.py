@@ -106,8 +106,12 @@ def export_review_sample(sample: pd.DataFrame, platform_features, source_feature
                          con: duckdb.DuckDBPyConnection | None = None) -> Path:
     """Write the sample for reviewers, side by side identities, an empty ``label`` column.
 
-    The NIR is never exported (only the columns in ``_SHOWN``). CSV (``;``) or Parquet by
-    extension.
+    **Security.** The file is for the enclave's clerical reviewers: they must see the identity
+    traits (names, first names, sex, birth date and place, postcode) to judge a pair, so the
+    file is identifying and must stay inside the enclave like the inputs. The NIR is never
+    exported (only the columns in ``_SHOWN``), nor any pseudonym or key. The file also carries
+    ``match_probability``, ``stratum`` and ``weight`` so the labels can be read back without the
+    in-memory sample. CSV (``;``) or Parquet by extension.
 
     Args:
         sample: :func:`draw_review_sample`.
@@ -126,7 +130,8 @@ def export_review_sample(sample: pd.DataFrame, platform_features, source_feature
     shown = [c for c in _SHOWN if c in pcols]
     sel = ", ".join(f"p.{c} AS {c}_platform, s.{c} AS {c}_source" for c in shown)
     table = con.execute(f"""
-        SELECT r.pair_id, r.stratum, r.match_probability, r.why, {sel}, NULL::VARCHAR AS label
+        SELECT r.pair_id, r.stratum, r.weight, r.match_probability, r.why, {sel},
+               NULL::VARCHAR AS label
         FROM _app_rv_sample r
         LEFT JOIN _app_rv_p p ON CAST(p.record_id AS VARCHAR) = r.candidat_id
         LEFT JOIN _app_rv_s s ON CAST(s.record_id AS VARCHAR) = r.person_id
@@ -140,12 +145,13 @@ def export_review_sample(sample: pd.DataFrame, platform_features, source_feature
     return path
 
 
-def read_review_labels(path, sample: pd.DataFrame) -> pd.DataFrame:
+def read_review_labels(path, sample: pd.DataFrame | None = None) -> pd.DataFrame:
     """Read the reviewers' file back and join the labels to the sample.
 
     Args:
         path: the file written by :func:`export_review_sample`, with ``label`` filled in.
-        sample: the :func:`draw_review_sample` it came from (for ids and weights).
+        sample: the :func:`draw_review_sample` it came from (for ids and weights); None: take
+            ``stratum``, ``weight`` and ``match_probability`` from the file itself.
 
     Returns:
         The sample with ``label`` and ``is_match`` (None for unsure / blank).
@@ -167,6 +173,16 @@ def read_review_labels(path, sample: pd.DataFrame) -> pd.DataFrame:
         raise InputError(f"review file {path.name}: {int(bad.sum())} labels are not one of "
                          f"{', '.join(LABELS)}", table="review", column="label",
                          n_rows=int(bad.sum()), examples=lab.loc[bad, "pair_id"].head(3).tolist())
+    if sample is None:
+        needed = ("stratum", "weight", "match_probability")
+        missing = [c for c in needed if c not in labelled.columns]
+        if missing:
+            raise InputError(f"review file {path.name} lacks columns {missing}; pass the sample "
+                             "it was drawn from", table="review", column=missing[0])
+        sample = labelled[["pair_id", *needed]].copy()
+        sample["weight"] = pd.to_numeric(sample["weight"], errors="raise")
+        sample["match_probability"] = pd.to_numeric(sample["match_probability"],
+                                                    errors="raise")
     unknown = ~lab["pair_id"].isin(sample["pair_id"])
     if unknown.any():
         raise InputError(f"review file {path.name}: {int(unknown.sum())} pair ids are not in the "

@@ -60,13 +60,13 @@ def labelled_curve(probabilities: Sequence[float], labels: Sequence[bool],
 
 def threshold_curves(probabilities: Sequence[float], *, thresholds: Sequence[float] = DEFAULT_GRID,
                      blocking_recall: float | None = None, n_exact: int = 0,
-                     n_candidates: int | None = None, labelled: pd.DataFrame | None = None
-                     ) -> pd.DataFrame:
+                     n_candidates: int | None = None, labelled: pd.DataFrame | None = None,
+                     unassigned: float = 0.0) -> pd.DataFrame:
     """Estimated (and, with labels, labelled) curves, plus the match-rate sensitivity.
 
     Args:
         probabilities: assigned probabilistic pairs' probabilities.
-        thresholds, blocking_recall, n_exact, n_candidates: see
+        thresholds, blocking_recall, n_exact, n_candidates, unassigned: see
             :func:`appariement.evaluation.estimates.error_curve`.
         labelled: a :func:`labelled_curve` on the same thresholds, merged with suffix
             ``_labelled``.
@@ -81,7 +81,7 @@ def threshold_curves(probabilities: Sequence[float], *, thresholds: Sequence[flo
         [2, 1]
     """
     curve = error_curve(probabilities, thresholds, blocking_recall=blocking_recall,
-                        n_exact=n_exact, n_candidates=n_candidates)
+                        n_exact=n_exact, n_candidates=n_candidates, unassigned=unassigned)
     t = curve["threshold"].to_numpy()
     rate = curve["match_rate"].to_numpy(dtype=float)
     if len(t) > 1:
