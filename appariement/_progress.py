@@ -29,7 +29,7 @@ class StageProgress:
         >>> buf = io.StringIO()
         >>> p = StageProgress(2, enabled=True, stream=buf)
         >>> p.start("link"); p.end("link", skipped=True)
-        >>> buf.getvalue().splitlines()[-1]
+        >>> buf.getvalue().split("\x1b[K")[-1].strip()
         '[1/2] link: up to date, skipped'
     """
 

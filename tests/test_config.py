@@ -1,0 +1,132 @@
+"""The TOML run configuration: defaults, paths, hashing and the error messages."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from appariement.config import Config, config_from_dict, example_config, load_config
+from appariement.errors import ConfigError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_loads_with_documented_defaults(tmp_path):
+    cfg = load_config(_write(tmp_path, example_config()))
+    assert cfg.pivot.mode == "none"
+    assert cfg.inputs.platform == tmp_path / "data" / "platform"
+    assert cfg.outputs.dir == tmp_path / "out" / "run"
+    lk = cfg.linkage_config("nir")
+    assert (lk.thresholds.match, lk.thresholds.review, lk.assignment) == (0.9, 0.5, "one_to_one")
+    assert cfg.counterfactual_design().grace_days == 90
+
+
+def test_every_section_of_the_issue_is_present():
+    sections = set(tomllib.loads(example_config()))
+    assert {"project", "inputs", "keys", "pivot", "identity", "linkage", "backend", "quality",
+            "counterfactual", "outputs"} <= sections
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"linkage": {"match_treshold": 0.9}},
+     "unknown key linkage.match_treshold; allowed keys in [linkage]: exact_stage"),
+    ({"linkage": {"assignment": "greedy"}},
+     "linkage.assignment = 'greedy' is not allowed; allowed values: one_to_one, many_to_one"),
+    ({"backend": {"engine": "postgres"}}, "allowed values: duckdb, spark"),
+    ({"backend": {"threads": "4"}}, "backend.threads must be an integer; got a string '4'"),
+    ({"backend": {"memory_limit": "lots"}}, "backend.memory_limit = 'lots' is not allowed"),
+    ({"quality": {"min_cell": 0}}, "quality.min_cell = 0 is out of range: must be >= 1"),
+    ({"linkage": {"match_threshold": 1.5}}, "linkage.match_threshold = 1.5 is out of range"),
+    ({"linkage": {"match_threshold": 0.4}}, "linkage.review_threshold (0.5) must be <= "),
+    ({"linkage": {"blocking_rules": ["dob", "zodiac"]}}, "unknown rule 'zodiac'"),
+    ({"counterfactual": {"horizons": [6, 200]}}, "counterfactual.horizons[1] = 200 is out"),
+    ({"counterfactual": {"outcomes": ["employed_36m"]}}, "needs horizon 36"),
+    ({"counterfactual": {"comparison_classes": ["nobody"]}}, "allowed values: employer_side"),
+    ({"project": {"as_of": "01/02/2025"}}, "project.as_of must be a date YYYY-MM-DD"),
+    ({"project": {"name": "mon projet"}}, "project.name = 'mon projet' is not allowed"),
+    ({"inputs": {"mapping": {"candidates": {"NIR": "nir"}}}}, "inputs.mapping.candidates: "
+                                                              "unknown table"),
+    ({"pivot": {"mode": "pivot"}}, "pivot.mode = 'pivot' needs keys.pivot"),
+    ({"pivot": {"mode": "hash"}}, "allowed values: none, pseudonymise, pivot"),
+    ({"keys": {"pivot_exchange": "k.key"}}, "keys.pivot_exchange and keys.statistician go"),
+    ({"linkage": {"em": "yes"}}, "linkage.em must be true or false"),
+    ({"reporting": {}}, "unknown section [reporting]; allowed sections: project, inputs"),
+])
+def test_errors_name_the_dotted_key_and_allowed_values(data, expected):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(data)
+    assert expected in str(err.value)
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("value", [
+    "-----BEGIN APPARIEMENT SECRET KEY-----\nQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=\n"
+    "-----END APPARIEMENT SECRET KEY-----",
+    "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=",
+])
+def test_inline_key_material_is_refused_without_echoing_it(value):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"keys": {"pseudonym": value}})
+    message = str(err.value)
+    assert "keys.pseudonym looks like key material" in message
+    assert "QUJDREVG" not in message
+
+
+def test_key_paths_resolve_against_the_config_folder_and_env_is_kept(tmp_path):
+    cfg = config_from_dict({"keys": {"pivot": "keys/pivot.key", "pseudonym": "env:MY_KEY"}},
+                           base_dir=tmp_path)
+    assert Path(cfg.keys.pivot) == tmp_path / "keys" / "pivot.key"
+    assert cfg.keys.pseudonym == "env:MY_KEY"
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config(_write(tmp_path, "[linkage\nmatch_threshold = 0.9\n"))
+    with pytest.raises(ConfigError, match="appariement init"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_windows_style_relative_paths(tmp_path):
+    cfg = load_config(_write(tmp_path, '[inputs]\nplatform = "data\\\\platform"\n'))
+    # on POSIX a backslash is part of the name; the point is that it stays relative to the file
+    assert cfg.inputs.platform.parent == tmp_path
+
+
+def test_hash_is_canonical_and_follows_the_content(tmp_path):
+    a = config_from_dict({"linkage": {"match_threshold": 0.95}}, base_dir=tmp_path / "a")
+    b = config_from_dict({"linkage": {"match_threshold": 0.95}}, base_dir=tmp_path / "b")
+    c = config_from_dict({"linkage": {"match_threshold": 0.96}}, base_dir=tmp_path / "a")
+    assert a.hash() == b.hash()  # same project moved elsewhere: same relative paths
+    assert a.hash() != c.hash()
+    assert a.section_hash("inputs") == c.section_hash("inputs")
+    assert a.hash().startswith("sha256:") and len(a.hash()) == 7 + 64
+    assert Config().to_dict()["linkage"]["match_threshold"] == 0.9
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=-5, max_value=2000))
+def test_threads_accepted_exactly_in_range(threads):
+    if 1 <= threads <= 1024:
+        assert config_from_dict({"backend": {"threads": threads}}).backend.threads == threads
+    else:
+        with pytest.raises(ConfigError, match="backend.threads"):
+            config_from_dict({"backend": {"threads": threads}})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(min_value=0, max_value=1), st.floats(min_value=0, max_value=1))
+def test_thresholds_ordering_property(match, review):
+    data = {"linkage": {"match_threshold": match, "review_threshold": review,
+                        "min_report_probability": 0.0}}
+    if review <= match:
+        assert config_from_dict(data).linkage_config(None).thresholds.match == match
+    else:
+        with pytest.raises(ConfigError, match="review_threshold"):
+            config_from_dict(data)
