@@ -121,6 +121,17 @@ def export_review_sample(sample: pd.DataFrame, platform_features, source_feature
 
     Returns:
         The path written.
+
+    Examples:
+        >>> import tempfile, pandas as pd
+        >>> s = pd.DataFrame({"pair_id": ["R00000"], "candidat_id": ["c1"], "person_id": ["p1"],
+        ...     "stratum": ["grey_zone"], "weight": [3.0], "match_probability": [0.7],
+        ...     "why": [""]})
+        >>> f = pd.DataFrame({"record_id": ["c1"], "birth_name": ["MARTIN"], "nir": ["X"]})
+        >>> path = export_review_sample(s, f, f.assign(record_id=["p1"]),
+        ...                             tempfile.mkdtemp() + "/r.csv")
+        >>> "nir" in path.read_text()
+        False
     """
     con = con or duckdb.connect()
     con.register("_app_rv_sample", sample)
@@ -158,6 +169,15 @@ def read_review_labels(path, sample: pd.DataFrame | None = None) -> pd.DataFrame
 
     Raises:
         InputError: unknown pair ids or labels outside :data:`LABELS`.
+
+    Examples:
+        >>> import tempfile, pandas as pd
+        >>> path = tempfile.mkdtemp() + "/r.csv"
+        >>> pd.DataFrame({"pair_id": ["R0", "R1"], "stratum": ["a", "a"], "weight": [2, 2],
+        ...     "match_probability": [0.9, 0.4], "label": ["match", "unsure"]}
+        ...     ).to_csv(path, sep=";", index=False)
+        >>> read_review_labels(path)["is_match"].tolist()
+        [True, <NA>]
     """
     path = Path(path)
     labelled = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
