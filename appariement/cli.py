@@ -32,10 +32,24 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+_EPILOG = """batch use: appariement init --out projet.toml; edit it; appariement run projet.toml
+exit codes:
+  0    ok
+  1    unexpected error (a bug: please report it with the log file)
+  2    bad configuration or arguments (the message names the key and the allowed values)
+  3    bad input data (table, column and number of rows in the message)
+  4    crypto failure (missing or unreadable key, key readable by others, tampered file)
+  5    linkage failure (e.g. blocking over the comparison budget)
+  6    disclosure failure (a table would leave without disclosure control)
+  130  interrupted
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="appariement",
         description="Secure statistical record linkage: pseudonymise, link, report, evaluate.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -70,8 +84,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
     if args.log_file:
         handler = logging.FileHandler(args.log_file, encoding="utf-8")
         handler.setLevel(logging.DEBUG)
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s"))
+        from ._progress import JsonLinesFormatter  # one JSON object per line
+        handler.setFormatter(JsonLinesFormatter())
         root.addHandler(handler)
 
 
