@@ -6,6 +6,7 @@ Splink and brings predictions back into the library's DuckDB connection.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,9 @@ import duckdb
 from .._tables import to_arrow
 from ..errors import ConfigError
 
-__all__ = ["Backend", "make_backend", "BACKENDS"]
+__all__ = ["Backend", "make_backend", "BACKENDS", "local_spark_session"]
+
+_ids = itertools.count()
 
 BACKENDS = ("duckdb", "spark")
 
@@ -52,7 +55,9 @@ class Backend:
             return db_api.register(table, dataset_display_name=name)
         frame = to_arrow(rel).to_pandas()
         spark_df = self.spark.createDataFrame(frame)
-        return db_api.register(spark_df, dataset_display_name=name)
+        # Spark temp views live in the session: give each registration its own name (the
+        # source_dataset column, not the table name, tells platform from source).
+        return db_api.register(spark_df, dataset_display_name=f"{name}_{next(_ids)}")
 
     def to_duckdb(self, splink_df, name: str) -> duckdb.DuckDBPyRelation:
         """Bring a Splink result into the library's DuckDB connection as table ``name``."""

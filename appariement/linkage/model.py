@@ -183,14 +183,19 @@ class LinkageModel:
             log_.append({"step": "m", "source": "labelled pairs", "n_pairs": n_labels})
         if self.em:
             for r in get_rules(self.training_rules):
+                # A failed EM pass can leave Splink's settings half-replaced (comparisons of the
+                # blocking rule dropped, prior underflowed): snapshot, and roll back on failure.
+                snapshot = linker.misc.save_model_to_json()
                 try:
                     linker.training.estimate_parameters_using_expectation_maximisation(
                         r.sql, estimate_without_term_frequencies=True)
                     log_.append({"step": "em", "rule": r.name, "status": "ok"})
                 except ValueError as exc:  # Splink 5: an m value driven below its minimum
-                    log.warning("EM pass on rule %s skipped: %s", r.name, exc)
+                    log.warning("EM pass on rule %s skipped (parameters rolled back): %s",
+                                r.name, exc)
                     log_.append({"step": "em", "rule": r.name, "status": "skipped",
                                  "reason": str(exc)[:300]})
+                    linker = self._linker(backend, left_rel, right_rel, snapshot)
         self.settings_ = self._floor_m(linker.misc.save_model_to_json(), log_)
         self.training_log_ = log_
         return self
