@@ -105,11 +105,15 @@ DEFAULT_TRAINING_RULES = ("dob", "phon_first_phon", "first_ym_dept")
 
 
 def get_rules(names_or_rules) -> list[BlockingRule]:
-    """Resolve rule names (from the library) or BlockingRule objects into a list of rules."""
+    """Resolve rule names (from the library), BlockingRule objects or their JSON form
+    (``{"name": ..., "keys": [[left, right], ...]}``) into a list of rules."""
     rules = []
     for item in names_or_rules:
         if isinstance(item, BlockingRule):
             rules.append(item)
+        elif isinstance(item, dict):
+            rules.append(BlockingRule(item["name"], tuple(tuple(k) for k in item["keys"]),
+                                      item.get("description", "")))
         elif item in FRENCH_RULES:
             rules.append(FRENCH_RULES[item])
         else:

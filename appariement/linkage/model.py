@@ -49,6 +49,14 @@ _PSEUDO = 0.5  # pseudo-count per level when estimating m from labels
 _ids = itertools.count()
 
 
+def _rule_to_json(r: BlockingRule):
+    """Library rules by name; custom rules in full, so that a saved model reloads anywhere."""
+    from ..blocking.rules import FRENCH_RULES
+    if FRENCH_RULES.get(r.name) == r:
+        return r.name
+    return {"name": r.name, "keys": [list(k) for k in r.keys], "description": r.description}
+
+
 class LinkageModel:
     """A Fellegi-Sunter model of platform candidates against source persons.
 
@@ -62,6 +70,7 @@ class LinkageModel:
         seed: seed for sampling (Splink's sampling is deterministic given it).
         backend: ``"duckdb"`` or ``"spark"``.
         term_frequency: term-frequency adjustments on exact name levels.
+        columns: feature columns passed to Splink (default: those the comparisons need).
         m_floor: smallest m probability a level may keep after training. EM on a field that
             never disagrees in the training pairs drives m to ~0, which turns any later
             disagreement on that field into a veto; real data (merged communes, typos in codes)
@@ -78,7 +87,7 @@ class LinkageModel:
                  training_rules: Sequence[str | BlockingRule] = DEFAULT_TRAINING_RULES,
                  u_max_pairs: float = 2e6, em: bool = True, m_from_labels: bool = True,
                  seed: int = 42, backend: str = "duckdb", term_frequency: bool = True,
-                 m_floor: float = 1e-3):
+                 m_floor: float = 1e-3, columns: Sequence[str] | None = None):
         self.comparisons = comparisons
         self.blocking_rules = tuple(blocking_rules)
         self.training_rules = tuple(training_rules)
@@ -89,6 +98,7 @@ class LinkageModel:
         self.backend = backend
         self.term_frequency = term_frequency
         self.m_floor = m_floor
+        self.columns = tuple(columns) if columns is not None else None
         if not 0 <= m_floor < 0.1:
             raise ConfigError(f"m_floor must be in [0, 0.1), got {m_floor}")
         if u_max_pairs <= 0:
@@ -97,13 +107,23 @@ class LinkageModel:
         get_rules(self.training_rules)
 
     # ------------------------------------------------------------------ inputs
-    @staticmethod
-    def splink_input(con: duckdb.DuckDBPyConnection, features, dataset: str,
+    def splink_input(self, con: duckdb.DuckDBPyConnection, features, dataset: str,
                      extra_columns: Sequence[str] = ()) -> duckdb.DuckDBPyRelation:
         """Features as Splink wants them: ``unique_id``, ``source_dataset`` and the compared
-        columns (plus ``extra_columns``, e.g. a key used by a blocking rule)."""
+        columns (plus ``extra_columns``, e.g. a key used by a blocking rule).
+
+        The compared columns are ``columns`` when given; with the default comparisons, the
+        standardised identity features they read; with custom comparisons, every column."""
         rel = as_relation(con, features, dataset)
-        wanted = list(dict.fromkeys([*COMPARISON_COLUMNS, *extra_columns]))
+        if self.columns is not None:
+            base = list(self.columns)
+        elif self.comparisons is None:
+            base = list(COMPARISON_COLUMNS)
+        else:
+            base = [c for c in rel.columns if c not in ("record_id", "unique_id",
+                                                         "source_dataset")]
+        self.fitted_columns_ = tuple(base)
+        wanted = list(dict.fromkeys([*base, *extra_columns]))
         missing = [c for c in ("record_id", *wanted) if c not in rel.columns]
         if missing:
             raise LinkageError(f"the {dataset} features lack columns {missing}; build them with "
@@ -368,11 +388,14 @@ class LinkageModel:
 
     # ------------------------------------------------------------------ persistence
     def get_params(self) -> dict[str, Any]:
-        return {"blocking_rules": [r.name for r in get_rules(self.blocking_rules)],
-                "training_rules": [r.name for r in get_rules(self.training_rules)],
+        columns = self.columns if self.columns is not None else getattr(self, "fitted_columns_",
+                                                                         None)
+        return {"blocking_rules": [_rule_to_json(r) for r in get_rules(self.blocking_rules)],
+                "training_rules": [_rule_to_json(r) for r in get_rules(self.training_rules)],
                 "u_max_pairs": self.u_max_pairs, "em": self.em,
                 "m_from_labels": self.m_from_labels, "seed": self.seed, "backend": self.backend,
-                "term_frequency": self.term_frequency, "m_floor": self.m_floor}
+                "term_frequency": self.term_frequency, "m_floor": self.m_floor,
+                "columns": list(columns) if columns is not None else None}
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
