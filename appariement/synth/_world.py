@@ -83,7 +83,9 @@ def simulate_employment(rng, cfg, t0: np.ndarray, cov: dict, last_date: np.datet
 
     Returns:
         dict with treated, hire dates, late hires, contract months, the observed and potential
-        monthly paths, IAE masks, evaluation dates and outcomes at the horizons.
+        monthly paths, IAE masks, evaluation dates and outcomes at the horizons: ``y1`` (hired
+        within the grace period), ``y0`` (not hired within it: includes a possible later hire
+        and its effect) and ``y0_never`` (never hired: no later hire either).
     """
     n = len(t0)
     senior = (cov["age"] >= 50).astype(float)
@@ -147,6 +149,8 @@ def simulate_employment(rng, cfg, t0: np.ndarray, cov: dict, last_date: np.datet
 
     y0_path, iae0 = path(late, late_date)
     y1_path, iae1 = path(np.ones(n, dtype=bool), hire_date)
+    # never hired at all: same random numbers, no later hire and so no later-hire effect
+    y0_never_path, _ = path(np.zeros(n, dtype=bool), late_date)
     obs_path = np.where(treated[:, None], y1_path, y0_path)
     obs_iae = np.where(treated[:, None], iae1, iae0)
     hired_obs = treated | late
@@ -157,6 +161,7 @@ def simulate_employment(rng, cfg, t0: np.ndarray, cov: dict, last_date: np.datet
             "prior_emp": prior_emp, "pre": pre, "obs_path": obs_path, "obs_iae": obs_iae,
             "eval_dates": eval_dates,
             "y0": {k: y0_path[:, k] for k in HORIZONS}, "y1": {k: y1_path[:, k] for k in HORIZONS},
+            "y0_never": {k: y0_never_path[:, k] for k in HORIZONS},
             "y": {k: obs_path[:, k] for k in HORIZONS}}
 
 

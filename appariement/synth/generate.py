@@ -546,7 +546,8 @@ def _truth(cfg, candidat_id, person_id, in_source, nir_status, noise, cand, degr
             "hire_date": sim["hire_date"], "time_zero": t0,
             **{f"y0_{k}": sim["y0"][k] for k in _world.HORIZONS},
             **{f"y1_{k}": sim["y1"][k] for k in _world.HORIZONS},
-            **{f"y_{k}": sim["y"][k] for k in _world.HORIZONS}}
+            **{f"y_{k}": sim["y"][k] for k in _world.HORIZONS},
+            **{f"y0_never_{k}": sim["y0_never"][k] for k in _world.HORIZONS}}
     arrays, names = [], []
     for name, values in cols.items():
         values = np.asarray(values)
@@ -565,6 +566,10 @@ def _truth(cfg, candidat_id, person_id, in_source, nir_status, noise, cand, degr
     t, ever = sim["treated"], sim["hired_ever"]
     effect = {
         "estimand": "ATT",
+        "estimands": {"att": "hired within the grace period versus not hired within it (a "
+                              "later hire and its effect allowed in the untreated path)",
+                      "att_vs_never": "hired within the grace period versus never hired "
+                                       "(untreated path without any later hire)"},
         "treatment": (f"hired (accepted candidature with a contract start date) within "
                       f"{cfg.grace_days} days after time zero"),
         "time_zero": "date of the candidate's first candidature",
@@ -572,7 +577,7 @@ def _truth(cfg, candidat_id, person_id, in_source, nir_status, noise, cand, degr
         "outcome": ("employed at time_zero + k months: a periodes_emploi spell covers that date "
                     "(IAE contracts included)"),
         "horizons_months": list(_world.HORIZONS),
-        "att": {}, "naive_difference": {}, "naive_ever_hired_difference": {},
+        "att": {}, "att_vs_never": {}, "naive_difference": {}, "naive_ever_hired_difference": {},
         "mean_y1_treated": {}, "mean_y0_treated": {},
         "n_candidates": int(n), "n_treated": int(t.sum()), "n_control": int((~t).sum()),
         "n_hired_late": int(sim["late"].sum()), "n_in_source": int(in_source.sum()),
@@ -590,6 +595,8 @@ def _truth(cfg, candidat_id, person_id, in_source, nir_status, noise, cand, degr
         y0, y1, y = sim["y0"][k], sim["y1"][k], sim["y"][k]
         key = str(k)
         effect["att"][key] = round(float((y1[t].astype(float) - y0[t]).mean()), 6)
+        effect["att_vs_never"][key] = round(
+            float((y1[t].astype(float) - sim["y0_never"][k][t]).mean()), 6)
         effect["mean_y1_treated"][key] = round(float(y1[t].mean()), 6)
         effect["mean_y0_treated"][key] = round(float(y0[t].mean()), 6)
         effect["naive_difference"][key] = round(float(y[t].mean() - y[~t].mean()), 6)

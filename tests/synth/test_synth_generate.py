@@ -166,6 +166,25 @@ def test_planted_effect_selection_and_bias(data):
     assert (y_obs == t.y_12.values).all()
 
 
+def test_never_hired_potential_outcome_and_att_vs_never(data):
+    """y0_never: the untreated path without the later hire (same random numbers as y0)."""
+    t = data.truth["candidats"].to_pandas()
+    eff = data.effect
+    treated, late = t.treated.values, t.hired_late.values
+    # late hires were drawn for everyone (hired_late is only observed for the untreated)
+    for k in ("6", "12", "24"):
+        never = t[f"y0_never_{k}"].values
+        att_never = (t[f"y1_{k}"].astype(float) - never)[treated].mean()
+        assert att_never == pytest.approx(eff["att_vs_never"][k], abs=1e-5)
+        # observed untreated people never hired: their y0 is their never-hired path
+        quiet = ~treated & ~late & ~t.hired_ever.values
+        assert (never[quiet] == t[f"y0_{k}"].values[quiet]).all()
+    # a later hire has a positive effect, so removing it lowers y0: att_vs_never >= att
+    assert eff["att_vs_never"]["24"] > eff["att"]["24"] + 0.005
+    assert (t.y0_never_24.values <= t.y0_24.values).mean() > 0.97
+    assert set(eff["estimands"]) == {"att", "att_vs_never"}
+
+
 def test_adjustment_recovers_effect_better_than_naive(data):
     """Outcome regression on the selection covariates, fitted on controls, predicts y0 of the
     treated; it must be closer to the true ATT than the naive difference."""
