@@ -10,7 +10,11 @@ Three estimates side by side, on the evaluation dataset of
   application month (exact), with replacement and a caliper.
 
 Confidence intervals: percentile bootstrap resampling persons (all trials of a person together),
-re-fitting every model in each replicate. Extra weights, multiplied in: inverse probability of
+re-fitting every model in each replicate (frequency weights and warm starts, so a replicate costs
+a few Newton steps on the same matrices). For matching, the Abadie-Imbens (2006) variance is given
+beside it: the bootstrap is not valid in theory for nearest-neighbour matching with a fixed number
+of neighbours (Abadie & Imbens 2008), and the Abadie-Imbens figure treats the propensity score
+as known (no correction for its estimation), so neither is exact; both are shown. Extra weights, multiplied in: inverse probability of
 censoring (comparison people hired after the grace period, design ``later_hires="censor"``) and,
 as an option, inverse probability of being linked (``linkage_weights=True``; valid only when
 linkage failures are unrelated to the outcome given the covariates and the arm).
@@ -26,15 +30,16 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .._log import get_logger
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..io.contract import CRITERIA_COLUMNS
 
 __all__ = ["EffectEstimates", "estimate_effects", "fit_logistic", "standardised_differences",
@@ -81,18 +86,88 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return out
 
 
+# ---------------------------------------------------------------- BLAS threads
+
+_BLAS_THREADS: list = []  # [(get, set)] once found, [None] when not available
+
+
+def _openblas_controls():
+    """get/set of the OpenBLAS bundled with numpy (None when numpy uses another BLAS)."""
+    if not _BLAS_THREADS:
+        found = None
+        try:
+            import ctypes
+            import glob
+            import os
+            root = os.path.dirname(np.__file__)
+            for lib in sorted(glob.glob(os.path.join(root, os.pardir, "numpy.libs", "*openblas*"))
+                              + glob.glob(os.path.join(root, ".dylibs", "*openblas*"))):
+                handle = ctypes.CDLL(lib)  # already loaded by numpy: the same handle
+                for suffix in ("scipy_openblas_%s_num_threads64_", "openblas_%s_num_threads"):
+                    get = getattr(handle, suffix % "get", None)
+                    put = getattr(handle, suffix % "set", None)
+                    if get is not None and put is not None:
+                        found = (get, put)
+                        break
+                if found:
+                    break
+        except OSError:
+            found = None
+        _BLAS_THREADS.append(found)
+    return _BLAS_THREADS[0]
+
+
+@contextlib.contextmanager
+def _single_blas_thread() -> Iterator[None]:
+    """Run the block with one OpenBLAS thread, then restore the previous count.
+
+    The models here are small (hundreds of columns at most): threads cost more than they bring,
+    and on a busy machine they thrash (a 130 x 130 solve went from 0.1 ms to 7 ms). Nothing
+    global is left changed; with another BLAS this does nothing.
+    """
+    controls = _openblas_controls()
+    if controls is None:
+        yield
+        return
+    get, put = controls
+    before = int(get())
+    put(1)
+    try:
+        yield
+    finally:
+        put(before)
+
+
 # ---------------------------------------------------------------- models
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -35, 35)))
 
 
+def _newton(X1: np.ndarray, y: np.ndarray, w: np.ndarray, pen: np.ndarray,
+            beta0: np.ndarray | None, max_iter: int, tol: float) -> np.ndarray:
+    """Penalised logistic fit by Newton steps on a design with its intercept column."""
+    beta = np.zeros(X1.shape[1]) if beta0 is None else np.array(beta0, float)
+    ridge = np.diag(pen + 1e-10)
+    for _ in range(max_iter):
+        p = _sigmoid(X1 @ beta)
+        grad = X1.T @ (w * (y - p)) - pen * beta
+        hess = X1.T @ (X1 * (w * p * (1 - p))[:, None]) + ridge
+        step = np.linalg.solve(hess, grad)
+        beta = beta + step
+        if np.max(np.abs(step)) < tol:
+            break
+    return beta
+
+
 def fit_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, *,
-                 ridge: float = 1.0, max_iter: int = 50, tol: float = 1e-6) -> np.ndarray:
+                 ridge: float = 1.0, max_iter: int = 50, tol: float = 1e-6,
+                 beta0: np.ndarray | None = None) -> np.ndarray:
     """Logistic regression by Newton steps, with a small ridge penalty (not on the intercept).
 
     The penalty keeps the fit finite with sparse categories (a département with only treated
-    people) and costs nothing when the data are informative.
+    people) and costs nothing when the data are informative. Weights are frequency weights
+    (a weight of 2 is the row twice), which is how the bootstrap re-fits without copying rows.
 
     Args:
         X: covariates (n, p), without the intercept column.
@@ -100,6 +175,7 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
         weights: observation weights (default 1).
         ridge: L2 penalty on the coefficients (0: plain maximum likelihood).
         max_iter / tol: Newton iterations and convergence tolerance.
+        beta0: starting coefficients (a warm start, e.g. the full-sample fit); default 0.
 
     Returns:
         Coefficients (p + 1), the intercept first.
@@ -115,18 +191,8 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
     w = np.ones(n) if weights is None else np.asarray(weights, float)
     pen = np.full(X1.shape[1], float(ridge))
     pen[0] = 0.0
-    beta = np.zeros(X1.shape[1])
-    for _ in range(max_iter):
-        p = _sigmoid(X1 @ beta)
-        grad = X1.T @ (w * (y - p)) - pen * beta
-        # einsum runs single-threaded: multithreaded BLAS thrashes on a busy shared machine
-        hess = (np.einsum("ni,nj->ij", X1 * (w * p * (1 - p))[:, None], X1)
-                + np.diag(pen) + 1e-10 * np.eye(len(pen)))
-        step = np.linalg.solve(hess, grad)
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            break
-    return beta
+    with _single_blas_thread():
+        return _newton(X1, np.asarray(y, float), w, pen, beta0, max_iter, tol)
 
 
 def _predict(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -202,33 +268,40 @@ def _standardise(X: np.ndarray) -> np.ndarray:
 class _Sample:
     y: np.ndarray
     t: np.ndarray
-    X: np.ndarray          # standardised, for the models
+    X1: np.ndarray         # standardised, intercept column first, for the models
     Xraw: np.ndarray       # as is, for the balance table
     cell: np.ndarray       # integer matching cell
-    cluster: np.ndarray    # integer person code
+    cluster: np.ndarray    # integer person code (0 .. n_clusters - 1)
     observed: np.ndarray   # outcome observed (not censored)
     linked: np.ndarray
     use_ipcw: bool
     use_iplw: bool
+    pen: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: full-sample coefficients, the warm starts of the bootstrap re-fits
+    warm: dict = field(default_factory=dict)
+
+    def fit(self, name: str, X1: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+        beta = _newton(X1, y, w, self.pen[:X1.shape[1]], self.warm.get(name), 50, 1e-6)
+        self.warm.setdefault(name, beta)
+        return beta
 
 
-def _weights(s: _Sample, idx: np.ndarray, ridge: float) -> np.ndarray:
-    """Censoring and linkage weights on the rows ``idx`` (0 where the outcome is unusable)."""
-    w = np.ones(len(idx))
-    obs = s.observed[idx]
-    X, t = s.X[idx], s.t[idx]
+def _weights(s: _Sample, fw: np.ndarray) -> np.ndarray:
+    """Censoring and linkage weights (0 where the outcome is unusable), frequency weights
+    ``fw`` of a bootstrap replicate used in the fits but not multiplied in."""
+    w = np.ones(len(s.y))
+    obs, t = s.observed, s.t
     if s.use_ipcw:
         ctrl = ~t
         if ctrl.any() and (~obs[ctrl]).any():
-            beta = fit_logistic(X[ctrl], obs[ctrl].astype(float), ridge=ridge)
-            p = np.clip(_predict(X[ctrl], beta), 0.02, 1.0)
-            w[ctrl] = np.where(obs[ctrl], 1.0 / p, 0.0)
+            beta = s.fit("ipcw", s.X1, obs.astype(float), fw * ctrl)
+            p = np.clip(_sigmoid(s.X1 @ beta), 0.02, 1.0)
+            w = np.where(ctrl, np.where(obs, 1.0 / p, 0.0), w)
     if s.use_iplw:
-        lk = s.linked[idx]
-        Z = np.column_stack([X, t.astype(float)])
-        beta = fit_logistic(Z, lk.astype(float), ridge=ridge)
-        p = np.clip(_predict(Z, beta), 0.02, 1.0)
-        w = w * np.where(lk, 1.0 / p, 0.0)
+        Z1 = np.column_stack([s.X1, t.astype(float)])
+        beta = s.fit("iplw", Z1, s.linked.astype(float), fw)
+        p = np.clip(_sigmoid(Z1 @ beta), 0.02, 1.0)
+        w = w * np.where(s.linked, 1.0 / p, 0.0)
     return np.where(obs, w, 0.0)
 
 
@@ -261,62 +334,89 @@ def _match(lps: np.ndarray, t: np.ndarray, cell: np.ndarray, k: int, caliper: fl
     return ti, np.where(ok, order[chosen], -1)
 
 
-def _estimate_once(s: _Sample, idx: np.ndarray, methods: Sequence[str], ridge: float, k: int,
-                   caliper_sd: float, want_balance: bool = False) -> dict:
-    w = _weights(s, idx, ridge)
-    y, t, X = s.y[idx], s.t[idx], s.X[idx]
-    use = w > 0
+def _same_arm_variance(y: np.ndarray, lps: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Conditional variance of each row's outcome, ``(y - y_j)² / 2`` with j its nearest row
+    on ``lps`` in the same cell (Abadie & Imbens 2006, one within-arm match); 0 when alone."""
+    n = len(y)
+    if n < 2:
+        return np.zeros(n)
+    order = np.lexsort((lps, cell))
+    ys, ls, cs = y[order], lps[order], cell[order]
+    gap = np.full((n, 2), np.inf)
+    gap[1:, 0] = np.where(cs[1:] == cs[:-1], ls[1:] - ls[:-1], np.inf)   # left neighbour
+    gap[:-1, 1] = gap[1:, 0]                                              # right neighbour
+    right = gap[:, 1] < gap[:, 0]
+    nb = np.clip(np.where(right, np.arange(n) + 1, np.arange(n) - 1), 0, n - 1)
+    alone = ~np.isfinite(gap.min(1))
+    out = np.empty(n)
+    out[order] = np.where(alone, 0.0, 0.5 * (ys - ys[nb]) ** 2)
+    return out
+
+
+def _estimate_once(s: _Sample, fw: np.ndarray, methods: Sequence[str], k: int,
+                   caliper_sd: float, point: bool = False) -> dict:
+    """The estimates on frequency weights ``fw`` (ones: the sample; counts: a replicate)."""
+    w = _weights(s, fw)
+    y, t, X1 = s.y, s.t, s.X1
+    rw = fw * w                     # row weight of the estimators
+    use = rw > 0
     out: dict = {}
-    tu = t & use
-    cu = ~t & use
+    tu, cu = t & use, ~t & use
     if "naive" in methods:
-        out["naive"] = _wmean(y[tu], w[tu]) - _wmean(y[cu], w[cu])
-    need_ps = "ipw" in methods or "matching" in methods
-    if need_ps:
-        beta = fit_logistic(X, t.astype(float), ridge=ridge)
-        ps = np.clip(_predict(X, beta), 1e-6, 1 - 1e-6)
+        out["naive"] = _wmean(y[tu], rw[tu]) - _wmean(y[cu], rw[cu])
+    if "ipw" in methods or "matching" in methods:
+        beta = s.fit("ps", X1, t.astype(float), fw)
+        ps = np.clip(_sigmoid(X1 @ beta), 1e-6, 1 - 1e-6)
     if "ipw" in methods:
         odds = ps / (1 - ps)
-        wc = w[cu] * odds[cu]
-        out["ipw"] = _wmean(y[tu], w[tu]) - _wmean(y[cu], wc)
-        if want_balance:
-            out["_ipw_weights"] = (w[tu], wc)
+        wc = rw[cu] * odds[cu]
+        out["ipw"] = _wmean(y[tu], rw[tu]) - _wmean(y[cu], wc)
+        if point:
+            out["_ipw_weights"] = (rw[tu], wc)
             out["_ps"] = ps
     if "matching" in methods:
         lps = np.log(ps / (1 - ps))
         sub = np.flatnonzero(use)
-        ti, nb = _match(lps[sub], t[sub], s.cell[idx][sub], k, caliper_sd * lps[sub].std())
+        ti, nb = _match(lps[sub], t[sub], s.cell[sub], k, caliper_sd * lps[sub].std())
         nb_rows = np.where(nb >= 0, sub[np.maximum(nb, 0)], -1)
         t_rows = sub[ti]
         has = (nb_rows >= 0).any(1)
+        # neighbours are distinct rows, averaged with their censoring / linkage weights
         wn = np.where(nb_rows >= 0, w[np.maximum(nb_rows, 0)], 0.0)
         y0 = (wn * y[np.maximum(nb_rows, 0)]).sum(1) / np.where(has, wn.sum(1), 1.0)
         tr = t_rows[has]
-        out["matching"] = _wmean(y[tr] - y0[has], w[tr]) if has.any() else float("nan")
+        est = _wmean(y[tr] - y0[has], rw[tr]) if has.any() else float("nan")
+        out["matching"] = est
         out["_n_matched"] = int(has.sum())
         out["_n_unmatched"] = int((~has).sum())
-        if want_balance:
-            cw = np.zeros(len(idx))
-            share = np.where(has[:, None], wn / np.where(has, wn.sum(1), 1.0)[:, None], 0.0)
-            np.add.at(cw, np.maximum(nb_rows, 0).ravel(), share.ravel())
-            tw = np.zeros(len(idx))
-            tw[tr] = 1.0
-            out["_match_weights"] = (tw, cw)
+        if point and has.any():
+            # ATT = sum_i lam_i y_i: treated +a_i, comparison -sum_i a_i share_ij
+            a = rw[tr] / rw[tr].sum()
+            share = wn[has] / wn[has].sum(1)[:, None]
+            rows = np.maximum(nb_rows[has], 0)
+            lam = np.zeros(len(y))
+            q = np.zeros(len(y))
+            np.add.at(lam, rows.ravel(), -(a[:, None] * share).ravel())
+            np.add.at(q, rows.ravel(), ((a ** 2)[:, None] * share ** 2).ravel())
+            ctrl = np.flatnonzero(cu)
+            sigma2 = np.zeros(len(y))
+            sigma2[ctrl] = _same_arm_variance(y[ctrl], lps[ctrl], s.cell[ctrl])
+            # Abadie-Imbens (2006) variance of the population ATT, given the propensity score
+            var = float((a ** 2 * (y[tr] - y0[has] - est) ** 2).sum()
+                        + ((lam ** 2 - q) * sigma2).sum())
+            out["_se_ai"] = float(np.sqrt(max(var, 0.0)))
+            out["_match_weights"] = (rw * t * np.isin(np.arange(len(y)), tr), -lam)
     out["_n_treated"] = int(tu.sum())
     out["_n_control"] = int(cu.sum())
     return out
 
 
-def _bootstrap_index(cluster: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    order = np.argsort(cluster, kind="stable")
-    codes = cluster[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1]
-    sizes = np.diff(np.r_[starts, len(codes)])
-    pick = rng.integers(0, len(starts), len(starts))
-    lens = sizes[pick]
-    base = np.repeat(starts[pick], lens)
-    within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-    return order[base + within]
+def _replicate_weights(cluster: np.ndarray, n_clusters: int, rng: np.random.Generator
+                       ) -> np.ndarray:
+    """Frequency weights of one person-level bootstrap replicate (all trials of a person
+    together): how many times each row's person was drawn."""
+    counts = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+    return counts[cluster].astype(float)
 
 
 # ---------------------------------------------------------------- public entry point
@@ -330,13 +430,22 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
                      "t0_month", ridge: float = 1.0) -> EffectEstimates:
     """Estimate the effect on the treated (ATT) of an IAE hire within the grace period.
 
+    Which ATT depends on the design's ``later_hires`` (comparison people hired after the grace
+    period): ``"censor"`` (default) estimates hired within the grace period **versus never
+    hired** (their outcome at a horizon is used only when the later hire came after it,
+    re-weighted by the inverse probability of not being censored); ``"keep"`` estimates hired
+    within the grace period **versus not hired within it** (a later hire and its effect stay in
+    the comparison outcome); ``"exclude"`` drops later hires (a selected comparison arm).
+
     Args:
-        dataset: an :class:`~appariement.evaluation.EvaluationDataset` (or its pandas frame
-            plus ``design`` attribute-less use: then later hires are not censored).
+        dataset: an :class:`~appariement.evaluation.EvaluationDataset` (or its pandas frame:
+            then later hires are not censored).
         outcome: an outcome column, e.g. ``employed_12m``, ``durable_24m``,
             ``months_employed_12m``; its horizon (``_12m``) selects the follow-up flags.
         methods: some of ``naive``, ``ipw``, ``matching``.
-        n_boot: bootstrap replicates (0: point estimates only).
+        n_boot: bootstrap replicates (0: point estimates only). Persons are resampled and
+            every model re-fitted (frequency weights, warm starts: about 10 ms a replicate at
+            2,000 candidates).
         seed: bootstrap seed.
         alpha: 1 - confidence level.
         categorical / numeric: covariates (columns known at time zero).
@@ -353,10 +462,14 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
         ridge: L2 penalty of the logistic models.
 
     Returns:
-        An :class:`EffectEstimates`.
+        An :class:`EffectEstimates`. ``se`` / ``ci_low`` / ``ci_high`` are from the percentile
+        bootstrap; for matching, ``se_ai`` / ``ci_low_ai`` / ``ci_high_ai`` add the
+        Abadie-Imbens variance (the bootstrap is not valid in theory for nearest-neighbour
+        matching with a fixed number of neighbours).
 
     Raises:
         ConfigError: unknown method, outcome or option.
+        InputError: no row of either arm is linked (the outcomes would all be "not employed").
 
     Examples:
         >>> import duckdb
@@ -369,6 +482,17 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
         >>> est.table["method"].tolist()
         ['naive', 'ipw', 'matching']
     """
+    with _single_blas_thread():
+        return _estimate_effects(dataset, outcome, methods, n_boot=n_boot, seed=seed,
+                                 alpha=alpha, categorical=categorical, numeric=numeric,
+                                 treatment=treatment, censoring=censoring,
+                                 linkage_weights=linkage_weights, n_neighbors=n_neighbors,
+                                 caliper=caliper, match_cell=match_cell, ridge=ridge)
+
+
+def _estimate_effects(dataset, outcome, methods, *, n_boot, seed, alpha, categorical, numeric,
+                      treatment, censoring, linkage_weights, n_neighbors, caliper, match_cell,
+                      ridge) -> EffectEstimates:
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise ConfigError(f"methods {bad or list(methods)!r} not allowed; use some of "
@@ -387,6 +511,10 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
     if treatment not in df:
         raise ConfigError(f"treatment column {treatment!r} not in the evaluation dataset")
     df = df[df["arm"].isin(["treated", "comparison"])].reset_index(drop=True)
+    if len(df) and not df["linked"].astype(bool).any():
+        raise InputError("no trial of the treated and comparison arms is linked to the source, "
+                         "so every outcome would read 'not employed'; check the links (their "
+                         "decision column, or the design's match_threshold) before estimating")
     df["t0_year"] = pd.to_datetime(df["t0"]).dt.year
     diag: dict = {"outcome": outcome, "treatment": treatment, "rows_in_arms": int(len(df))}
     not_followed = ~df[f"observed_{h}m"].astype(bool)
@@ -397,6 +525,7 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
     t = df[treatment].astype(bool).to_numpy()
     observed = np.ones(len(df), bool)
     later = design is not None and design.later_hires == "censor" and treatment == "treated"
+    diag["estimand"] = _estimand(design, treatment)
     if later:
         cens = df[f"hired_later_by_{h}m"].astype(bool).to_numpy() & ~t
         observed &= ~cens
@@ -408,41 +537,46 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
     Xraw, names = _design_matrix(df, categorical, numeric)
     cell = (pd.factorize(df[match_cell].astype(str))[0] if match_cell
             else np.zeros(len(df), int))
-    cluster = pd.factorize(df["candidat_id"])[0]
-    s = _Sample(y=y, t=t, X=_standardise(Xraw), Xraw=Xraw, cell=cell, cluster=cluster,
+    cluster, uniques = pd.factorize(df["candidat_id"])
+    X1 = np.column_stack([np.ones(len(df)), _standardise(Xraw)])
+    pen = np.full(X1.shape[1] + 1, float(ridge))  # + 1: the arm column of the linkage model
+    pen[0] = 0.0
+    s = _Sample(y=y, t=t, X1=X1, Xraw=Xraw, cell=cell, cluster=cluster,
                 observed=observed, linked=linked,
-                use_ipcw=later and censoring == "ipcw", use_iplw=linkage_weights)
-    if later and censoring == "drop":
-        s.use_ipcw = False
+                use_ipcw=later and censoring == "ipcw", use_iplw=linkage_weights, pen=pen)
     if t.sum() == 0 or (~t).sum() == 0:
         raise ConfigError(f"outcome {outcome!r}: no treated or no comparison row to compare "
                           f"({int(t.sum())} treated, {int((~t).sum())} comparison)")
-    all_idx = np.arange(len(df))
-    point = _estimate_once(s, all_idx, methods, ridge, n_neighbors, caliper, want_balance=True)
+    ones = np.ones(len(df))
+    point = _estimate_once(s, ones, methods, n_neighbors, caliper, point=True)
     boots = {m: [] for m in methods}
     if n_boot:
         rng = np.random.default_rng(seed)
         for _ in range(int(n_boot)):
-            idx = _bootstrap_index(cluster, rng)
-            if s.t[idx].all() or not s.t[idx].any():
+            fw = _replicate_weights(cluster, len(uniques), rng)
+            if not (fw * t).any() or not (fw * ~t).any():
                 continue
-            res = _estimate_once(s, idx, methods, ridge, n_neighbors, caliper)
+            res = _estimate_once(s, fw, methods, n_neighbors, caliper)
             for m in methods:
                 boots[m].append(res[m])
+    z = _normal_quantile(1 - alpha / 2)
     rows = []
     for m in methods:
         b = np.asarray([v for v in boots[m] if np.isfinite(v)])
         lo, hi = (np.quantile(b, [alpha / 2, 1 - alpha / 2]) if len(b) > 1
                   else (np.nan, np.nan))
         n_t = point["_n_matched"] if m == "matching" else point["_n_treated"]
+        se_ai = point.get("_se_ai", np.nan) if m == "matching" else np.nan
         rows.append({"outcome": outcome, "method": m, "estimate": point[m],
                      "se": float(b.std(ddof=1)) if len(b) > 1 else np.nan,
-                     "ci_low": float(lo), "ci_high": float(hi), "n_treated": n_t,
+                     "ci_low": float(lo), "ci_high": float(hi),
+                     "se_ai": se_ai, "ci_low_ai": point[m] - z * se_ai,
+                     "ci_high_ai": point[m] + z * se_ai, "n_treated": n_t,
                      "n_control": point["_n_control"], "n_boot": int(len(b))})
     table = pd.DataFrame(rows)
     balance = pd.DataFrame({"covariate": names})
     if names:
-        use = _weights(s, all_idx, ridge) > 0
+        use = _weights(s, ones) > 0
         tt = s.t
         balance["mean_treated"] = Xraw[tt].mean(0)
         balance["mean_control"] = Xraw[~tt].mean(0)
@@ -461,8 +595,28 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
             if (tw > 0).any() and (cw > 0).any():
                 balance["smd_matched"] = standardised_differences(
                     Xraw[keep], tt[keep], cw[keep][~tt[keep]], tw[keep][tt[keep]])
-            diag["unmatched_treated"] = point["_n_unmatched"]
+    if "matching" in methods:
+        diag["unmatched_treated"] = point["_n_unmatched"]
     diag["link_rate_by_arm"] = {
         "treated": float(linked[t].mean()) if t.any() else None,
         "comparison": float(linked[~t].mean()) if (~t).any() else None}
     return EffectEstimates(table=table, balance=balance, diagnostics=diag)
+
+
+def _normal_quantile(p: float) -> float:
+    """Standard normal quantile."""
+    from statistics import NormalDist
+    return NormalDist().inv_cdf(p)
+
+
+def _estimand(design, treatment: str) -> str:
+    if treatment != "treated":
+        return (f"'{treatment}' versus not (immortal-time biased when the column is ever_hired; "
+                "for illustration only)")
+    later = getattr(design, "later_hires", "keep") if design is not None else "keep"
+    return {"censor": "ATT of a hire within the grace period versus never being hired "
+                      "(later hires censored at their hire, IPCW)",
+            "keep": "ATT of a hire within the grace period versus no hire within it (a later "
+                    "hire and its effect count in the comparison outcome)",
+            "exclude": "ATT of a hire within the grace period versus comparison people never "
+                       "hired during the follow-up (later hires dropped: a selected arm)"}[later]
