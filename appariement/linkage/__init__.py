@@ -11,9 +11,12 @@ from .assignment import ASSIGNMENT_MODES, Thresholds, assign
 from .cascade import Linkage, LinkageConfig, LinkageResult, link
 from .comparisons import default_comparisons
 from .model import LinkageModel
+from .pprl import (PprlResult, encode_for_pprl, link_encoded, pprl_blocking_rules,
+                   pprl_comparisons)
 
 __all__ = [
     "Linkage", "LinkageConfig", "LinkageResult", "link", "LinkageModel", "Thresholds",
     "assign", "ASSIGNMENT_MODES", "default_comparisons", "Backend", "make_backend",
     "local_spark_session", "BACKENDS",
+    "encode_for_pprl", "link_encoded", "pprl_comparisons", "pprl_blocking_rules", "PprlResult",
 ]
