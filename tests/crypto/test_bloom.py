@@ -56,7 +56,9 @@ def test_clk_similarity_tracks_name_similarity():
     assert all(len(v) == 64 for v in out.values())
     assert out["a"] == out["e"]                          # same traits, same filter
     assert dice(out["a"], out["b"]) > 0.85               # one-letter difference
-    assert dice(out["a"], out["c"]) < 0.4                # different person
+    # different person: about the filters' fill ratio (~0.3 here), whatever the random key
+    assert dice(out["a"], out["c"]) < 0.5
+    assert dice(out["a"], out["b"]) - dice(out["a"], out["c"]) > 0.3
     # no more than k bits per q-gram, at least one
     only = BloomEncoder(KEY, project="p", fields=["first_name"], length=512, k=15)
     lea = only.encode(PEOPLE.slice(0, 1)).column("clk")[0].as_py()
