@@ -1,0 +1,159 @@
+"""PPRL benchmark: how much linkage quality keyed Bloom-filter encodings lose against plaintext.
+
+For each size, on the same synthetic data (``n`` candidates, ``source_ratio * n`` source persons):
+
+- ``plaintext``: traits-only linkage on the standardised identities
+  (``appariement.linkage.link(pf, sf, key_column=None)``);
+- ``pprl``: the same identities encoded by both holders (``encode_for_pprl``: field-level Bloom
+  filters, xor-folded, and keyed blocking tokens), linked on the encodings only
+  (``link_encoded``).
+
+Precision / recall / F1 count links with decision ``match`` against the generator's truth
+(``truth/links``). Each method runs in its own process: wall time (with the standardisation and,
+for PPRL, the encoding of both files) and peak RSS of that process.
+
+Usage::
+
+    python benchmarks/bench_pprl.py --sizes 2000 20000 --out out/bench_pprl.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+
+def _score(con, links_sql: str, truth_path: str) -> dict:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT candidat_id, person_id "
+                f"FROM read_parquet('{truth_path}')")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _found AS SELECT DISTINCT candidat_id, person_id "
+                f"FROM ({links_sql})")
+    tp, n_found = con.execute("""SELECT count(*) FILTER (WHERE t.person_id IS NOT NULL), count(*)
+        FROM _found f LEFT JOIN _truth t USING (candidat_id, person_id)""").fetchall()[0]
+    n_true = con.execute("SELECT count(*) FROM _truth").fetchall()[0][0]
+    precision = tp / n_found if n_found else 0.0
+    recall = tp / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"true_positives": tp, "links": n_found, "true_links": n_true,
+            "precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5)}
+
+
+def _standardise(con, data_dir: str) -> None:
+    from appariement.identity import standardise_identities
+    standardise_identities(con, f"{data_dir}/platform/candidats.parquet", "platform").to_table("pf")
+    standardise_identities(con, f"{data_dir}/source/personnes.parquet", "source").to_table("sf")
+
+
+def run_plaintext(data_dir: str) -> dict:
+    from appariement.linkage import link
+
+    con = duckdb.connect()
+    start = time.perf_counter()
+    _standardise(con, data_dir)
+    result = link(con.table("pf"), con.table("sf"), con=con, key_column=None)
+    seconds = time.perf_counter() - start
+    scores = _score(con, "SELECT candidat_id, person_id FROM links WHERE decision = 'match'",
+                    f"{data_dir}/truth/links.parquet")
+    return {**scores, "seconds": round(seconds, 1), "timings": result.timings}
+
+
+def run_pprl(data_dir: str, hardening: str | None) -> dict:
+    from appariement.crypto import generate_key
+    from appariement.linkage import encode_for_pprl, link_encoded
+
+    con = duckdb.connect()
+    start = time.perf_counter()
+    _standardise(con, data_dir)
+    key = generate_key()
+    t0 = time.perf_counter()
+    enc_p = encode_for_pprl(con, con.table("pf"), key, project="bench", side="platform",
+                            hardening=hardening)
+    enc_s = encode_for_pprl(con, con.table("sf"), key, project="bench", side="source",
+                            hardening=hardening)
+    encode_seconds = time.perf_counter() - t0
+    # the statistician's side: encodings only (plaintext features dropped)
+    con.execute("DROP TABLE pf")
+    con.execute("DROP TABLE sf")
+    result = link_encoded(enc_p, enc_s, con=con)
+    seconds = time.perf_counter() - start
+    scores = _score(con, "SELECT candidat_id, person_id FROM pprl_links "
+                         "WHERE decision = 'match'", f"{data_dir}/truth/links.parquet")
+    return {**scores, "seconds": round(seconds, 1), "encode_seconds": round(encode_seconds, 1),
+            "timings": result.timings, "counts": result.counts}
+
+
+def _child(target, args, queue):
+    try:
+        out = target(*args)
+    except Exception as exc:  # report, don't hang the parent
+        out = {"error": repr(exc)}
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    queue.put(out)
+
+
+def measure(target, *args) -> dict:
+    """Run ``target`` in a fresh process to get its own wall time and peak memory."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    start = time.perf_counter()
+    proc = ctx.Process(target=_child, args=(target, args, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    out["wall_seconds_process"] = round(time.perf_counter() - start, 1)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2_000, 20_000])
+    parser.add_argument("--source-ratio", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--methods", nargs="+", default=["plaintext", "pprl"],
+                        choices=["plaintext", "pprl"])
+    parser.add_argument("--hardening", default="xor_fold",
+                        help="Bloom hardening for pprl: xor_fold (default), balance or none")
+    parser.add_argument("--data-dir", help="reuse generated data in DIR/<size>/ if present")
+    parser.add_argument("--out", default="out/bench_pprl.json")
+    args = parser.parse_args(argv)
+    from appariement.synth import write_synthetic
+
+    hardening = None if args.hardening == "none" else args.hardening
+    results = {}
+    base = Path(args.data_dir or tempfile.mkdtemp(prefix="bench-pprl-"))
+    for size in args.sizes:
+        data_dir = base / str(size)
+        if not (data_dir / "truth" / "links.parquet").exists():
+            t0 = time.perf_counter()
+            write_synthetic(data_dir, n_candidates=size, seed=args.seed,
+                            source_ratio=args.source_ratio)
+            print(f"[{size}] synthetic data in {time.perf_counter() - t0:.1f} s", flush=True)
+        res = {}
+        for method in args.methods:
+            if method == "plaintext":
+                res[method] = measure(run_plaintext, str(data_dir))
+            else:
+                res[method] = measure(run_pprl, str(data_dir), hardening)
+            summary = {k: v for k, v in res[method].items() if k not in ("counts", "timings")}
+            print(f"[{size}] {method}: {json.dumps(summary)}", flush=True)
+        if "plaintext" in res and "pprl" in res and "f1" in res["pprl"]:
+            res["f1_loss"] = round(res["plaintext"]["f1"] - res["pprl"]["f1"], 5)
+            print(f"[{size}] F1 plaintext {res['plaintext']['f1']} vs PPRL {res['pprl']['f1']} "
+                  f"(loss {res['f1_loss']})", flush=True)
+        results[str(size)] = res
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
