@@ -19,7 +19,10 @@ def register(sub) -> None:
                    help="links file (links.parquet) or a linkage output folder")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--grace-days", type=int, default=90)
-    p.add_argument("--later-hires", default="keep", choices=("keep", "censor", "exclude"))
+    p.add_argument("--later-hires", default="censor", choices=("censor", "keep", "exclude"),
+                   help="comparison people hired after the grace period: censor (default; ATT "
+                        "versus never hired, IPCW), keep (ATT versus not hired within the "
+                        "grace period) or exclude")
     p.add_argument("--unit", default="person", choices=("person", "person_month"))
     p.add_argument("--comparison-classes", default="employer_side",
                    help="comma-separated refusal classes, or 'all' (default employer_side)")

@@ -10,14 +10,24 @@ Treatment and the immortal-time trap:
 * **treated** = hired (candidature ``accepted`` with a ``date_embauche``) within
   ``grace_days`` after time zero. The arm is fixed at ``t0 + grace_days``, before any outcome
   horizon, so nobody is classified with information from their own future.
-* **comparison** = not hired within the grace period. People hired *later* are handled by
-  :attr:`CounterfactualDesign.later_hires`: ``"keep"`` (their outcome counts, whatever happened
-  after the grace period: the contrast is "hired within the grace period" versus "not hired
-  within it"), ``"censor"`` (followed until their hire: the outcome at horizon h is used only if
-  the hire came after ``t0 + h``; the estimators re-weight with inverse-probability-of-censoring
-  weights) or ``"exclude"`` (dropped from the comparison arm, counted). Defining treatment as
-  "ever hired" instead (column ``ever_hired``) is the classic immortal-time bias and is never
-  used by the estimators.
+* **comparison** = not hired within the grace period. People hired *later* are never counted
+  as untreated for their whole follow-up (that would credit the comparison arm with the effect
+  of their own later hire). :attr:`CounterfactualDesign.later_hires` says how they are handled,
+  and so which effect is estimated:
+
+  - ``"censor"`` (default): followed until their hire: the outcome at horizon h is used only if
+    the hire came after ``t0 + h``, and the estimators re-weight the comparison people still
+    followed by the inverse probability of not being censored (IPCW). Estimand: **hired within
+    the grace period versus never hired** (synthetic truth: ``effect.json["att_vs_never"]``).
+  - ``"keep"``: their outcome counts whatever happened after the grace period. Estimand:
+    **hired within the grace period versus not hired within it** (a later hire and its effect
+    are part of the comparison outcome; synthetic truth: ``effect.json["att"]``). A policy
+    contrast ("hire now or let the person wait"), not the effect of an IAE hire itself.
+  - ``"exclude"``: dropped from the comparison arm (counted); the arm is then selected on the
+    future (people who were never hired later), use for sensitivity only.
+
+  Defining treatment as "ever hired" instead (column ``ever_hired``) is the classic
+  immortal-time bias and is never used by the estimators.
 
 Refusal reasons are grouped into classes (:data:`DEFAULT_REFUSAL_CLASSES`, both code eras); the
 comparison arm can be restricted to the classes of its time-zero candidature (default:
@@ -26,6 +36,8 @@ employer-side reasons, the closest to a random refusal).
 Examples:
     >>> CounterfactualDesign().comparison_classes
     ('employer_side',)
+    >>> CounterfactualDesign().later_hires
+    'censor'
     >>> DEFAULT_REFUSAL_CLASSES["no_position"], DEFAULT_REFUSAL_CLASSES["non_eligible"]
     ('employer_side', 'eligibility')
 """
@@ -84,8 +96,9 @@ class CounterfactualDesign:
 
     Args:
         grace_days: a hire within this many days after time zero makes the trial treated.
-        later_hires: ``"keep"``, ``"censor"`` or ``"exclude"`` for comparison people hired after
-            the grace period (see the module docstring).
+        later_hires: ``"censor"`` (default: censored at their hire, ATT versus never hired),
+            ``"keep"`` (ATT versus not hired within the grace period) or ``"exclude"`` for
+            comparison people hired after the grace period (see the module docstring).
         unit: ``"person"`` (time zero = first candidature in the window) or ``"person_month"``
             (one trial per month with a candidature, until the first hire).
         comparison_classes: refusal classes of the time-zero candidature allowed in the
@@ -120,7 +133,7 @@ class CounterfactualDesign:
     """
 
     grace_days: int = 90
-    later_hires: str = "keep"
+    later_hires: str = "censor"
     unit: str = "person"
     comparison_classes: tuple[str, ...] | None = ("employer_side",)
     refusal_classes: Mapping[str, str] = field(
@@ -599,7 +612,10 @@ _CODEBOOK_FIXED: list[tuple[str, str, str]] = [
     ("treated", "hired (accepted, date_embauche) within grace_days after t0", "t0 + grace"),
     ("hire_date", "first hire date on or after t0", "any"),
     ("days_to_hire", "hire_date - t0 in days", "any"),
-    ("later_hire_date", "first hire after the grace period (not treated people only)", "any"),
+    ("later_hire_date", "first hire after the grace period (not treated people only); under "
+     "later_hires='censor' the comparison person is censored at this date (estimand: hired "
+     "within the grace period versus never hired); under 'keep' the outcome counts anyway "
+     "(versus not hired within the grace period)", "any"),
     ("ever_hired", "hired at any time after t0; NOT a valid treatment (immortal-time bias)",
      "any"),
     ("etat_t0", "final state of the time-zero candidature (extract snapshot)", "extract"),

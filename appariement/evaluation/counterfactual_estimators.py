@@ -281,7 +281,9 @@ class _Sample:
     warm: dict = field(default_factory=dict)
 
     def fit(self, name: str, X1: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-        beta = _newton(X1, y, w, self.pen[:X1.shape[1]], self.warm.get(name), 50, 1e-6)
+        nz = w > 0  # a replicate leaves about a third of the rows out: do not carry them
+        beta = _newton(X1[nz], y[nz], w[nz], self.pen[:X1.shape[1]], self.warm.get(name), 50,
+                       1e-6)
         self.warm.setdefault(name, beta)
         return beta
 
