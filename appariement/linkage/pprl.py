@@ -13,26 +13,32 @@ of the filters computed in SQL (``app_dice``, registered by
 Encodings (one BLOB column per trait, ``output_length / 8`` bytes, NULL when the trait is
 missing — never an empty filter, which would compare as "different"):
 
-- ``bf_birth_name``, ``bf_usage_name``, ``bf_first_name`` share one Bloom "field" (``name``), so
-  birth and usage names compare crosswise (married women) and a surname can be compared with a
-  first name (inverted fields);
-- ``bf_first_names`` all first names joined; ``bf_birth_date`` ``YYYYMMDD`` (``YYYYMM`` / ``YYYY``
-  for partial dates); ``bf_birth_place`` the INSEE commune code, or the country code when born
-  abroad.
+- ``bf_birth_name``, ``bf_usage_name``, ``bf_first_name``, ``bf_first_names`` share one Bloom
+  "field" (``name``), so birth and usage names compare crosswise (married women), a surname
+  can be compared with a first name (inverted fields), and one first name with a list;
+- ``bf_first_names``: all first names joined by ``_`` (the q-gram padding, so that one first
+  name's q-grams are a subset: "first name among the other's first names");
+- ``bf_birth_date``: ``YYYYMMDD`` (``YYYYMM`` / ``YYYY`` for partial dates);
+- ``bf_birth_place``: the INSEE commune code, or the country code when born abroad.
 
 Blocking tokens (16 base32 characters, NULL when the value is missing): ``tok_sex``,
 ``tok_year`` (birth year), ``tok_ym`` (year and month), ``tok_md`` (month and day), ``tok_date``
 (year and the unordered pair {month, day}: equal for a day/month swap), ``tok_bn`` / ``tok_un`` /
 ``tok_fn`` (first two characters of the Soundex code of the birth name / usage name / first
-name; birth and usage name tokens share one space so they join crosswise).
+name; birth and usage name tokens share one space so they join crosswise), ``tok_bnp`` /
+``tok_unp`` / ``tok_fnp`` (the whole Soundex codes). One plain column, ``date_precision``
+(``day`` / ``month`` / ``year`` / ``placeholder``), tells partial dates apart.
 
 What leaks to the holder of the encodings (the statistician), by design:
 
 - token frequencies: ``tok_sex`` has two values and reveals the sex split; ``tok_year`` / ``tok_ym``
   the birth-cohort distribution (an attacker who knows the population's age pyramid can label
   most year tokens); ``tok_bn`` / ``tok_fn`` have a few hundred values with skewed frequencies
-  (the Soundex prefix of common names such as M6.. for MARTIN); ``tok_date`` and ``tok_md`` are
-  near-uniform but fine: they tell which records share a birth date;
+  (the Soundex prefix of common names such as M6.. for MARTIN); the whole-code tokens
+  ``tok_bnp`` / ``tok_unp`` / ``tok_fnp`` have thousands of values and leak name frequencies as
+  the name filters do; ``tok_date`` and ``tok_md`` are near-uniform but fine: they tell which
+  records share a birth date; ``date_precision`` reveals partial dates (mostly people born
+  abroad);
 - equality: identical values give identical filters (no salt), so filter frequencies are exposed
   as token frequencies are — frequent names and common communes can be guessed by frequency
   alignment with public name/commune counts (Christen et al. 2017); ``xor_fold`` hardening (the
