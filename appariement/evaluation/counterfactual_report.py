@@ -1,5 +1,10 @@
 """Run the counterfactual evaluation end to end and write its outputs.
 
+The estimand depends on the design's ``later_hires`` and is written beside the estimates
+(``counterfactual.json["estimand"]`` and the HTML text): ``"censor"`` (default) is the effect of a
+hire within the grace period versus never being hired, ``"keep"`` versus no hire within the grace
+period (a later hire's effect is part of the comparison outcome).
+
 :func:`run_counterfactual` builds the evaluation dataset, estimates the effects for every outcome
 (default design and the broad comparison variant), re-estimates over a grid of match thresholds
 (linkage sensitivity), and writes ``evaluation.parquet``, ``codebook.json`` / ``codebook.md``,
@@ -31,6 +36,7 @@ import pyarrow.parquet as pq
 from .._atomic import atomic_path, write_json, write_text
 from .._log import get_logger
 from .._tables import to_arrow
+from ..errors import InputError
 from .counterfactual import CounterfactualDesign, build_evaluation_dataset, codebook
 from .counterfactual_estimators import estimate_effects
 
@@ -71,7 +77,15 @@ def threshold_sensitivity(con: duckdb.DuckDBPyConnection, platform: Any, employm
     for threshold in thresholds:
         ds = build_evaluation_dataset(con, platform, employment, links,
                                       design.replace(match_threshold=float(threshold)))
-        est = estimate_effects(ds, outcome, methods, n_boot=n_boot, seed=seed)
+        try:
+            est = estimate_effects(ds, outcome, methods, n_boot=n_boot, seed=seed)
+        except InputError:  # no link at or above this threshold: nothing to estimate
+            _log.warning("match threshold %s keeps no link of the evaluation dataset",
+                         threshold)
+            rows += [{"threshold": float(threshold), "link_rate_treated": 0.0,
+                      "link_rate_comparison": 0.0, "outcome": outcome, "method": m,
+                      "estimate": float("nan")} for m in methods]
+            continue
         link = est.diagnostics["link_rate_by_arm"]
         for r in est.table.to_dict(orient="records"):
             rows.append({"threshold": float(threshold), "link_rate_treated": link["treated"],
@@ -139,7 +153,8 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
     est_table = pd.concat(estimates, ignore_index=True)
     est_pub, rule = _suppressed(est_table, ["n_treated", "n_control"], threshold=min_cell,
                                 derived={c: ["n_treated", "n_control"] for c in
-                                         ("estimate", "se", "ci_low", "ci_high")})
+                                         ("estimate", "se", "ci_low", "ci_high", "se_ai",
+                                          "ci_low_ai", "ci_high_ai")})
     arms = pd.DataFrame([{"arm": arm, "n": v["n"], "linked": v["linked"],
                           "unlinked": v["n"] - v["linked"]}
                          for arm, v in ds.counts["linkage_by_arm"].items()])
@@ -154,7 +169,8 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
         sens, _ = _suppressed(sens, ["n_treated", "n_control"], threshold=min_cell,
                               derived={"estimate": ["n_treated", "n_control"]})
     result = {
-        "design": design.to_dict(), "follow_up_end": str(ds.follow_up_end),
+        "design": design.to_dict(), "estimand": _ESTIMANDS[design.later_hires],
+        "follow_up_end": str(ds.follow_up_end),
         "disclosure": rule, "arms_and_linkage": _records(arms_pub),
         "exclusions": _records(excl_pub), "estimates": _records(est_pub),
         "balance": {k: _records(v) for k, v in balances.items()},
@@ -163,6 +179,21 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
     write_json(out / "counterfactual.json", result)
     write_text(out / "counterfactual.html", _html(result))
     return result
+
+
+_ESTIMANDS = {
+    "censor": ("ATT of a hire within the grace period versus never being hired: comparison "
+               "people hired after the grace period are followed until their hire (outcome at a "
+               "horizon used only when the hire came after it) and the others are re-weighted "
+               "by the inverse probability of not being censored (IPCW)."),
+    "keep": ("ATT of a hire within the grace period versus no hire within it: comparison people "
+             "hired later keep their outcome, so the effect of their own later hire is part of "
+             "the comparison (a 'hire now or let wait' contrast, smaller than the effect "
+             "versus never hired)."),
+    "exclude": ("ATT of a hire within the grace period versus comparison people not hired "
+                "during the follow-up (later hires dropped: the arm is selected on the future; "
+                "a sensitivity analysis only)."),
+}
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -189,14 +220,26 @@ def _html(result: dict) -> str:
     style = ("body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:"
              "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:"
              "right}th{background:#eee}")
+    later = str(result["design"].get("later_hires"))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Counterfactual "
              f"evaluation</title><style>{style}</style></head><body>",
              "<h1>Effect of an IAE hire on later employment (ATT)</h1>",
              "<p>Treated: hired within the grace period after time zero (first candidature). "
-             "Comparison: candidates not hired within it. Naive difference shown beside the "
-             "propensity-score estimates (IPW, nearest-neighbour matching within application "
-             "month); 95% percentile bootstrap intervals (persons resampled). Dashes are "
-             "suppressed small counts and values derived from them.</p>",
+             "Comparison: candidates not hired within it; people hired later are never counted "
+             "as untreated for their whole follow-up (immortal-time bias). Naive difference "
+             "shown beside the propensity-score estimates (IPW, nearest-neighbour matching "
+             "within application month); 95% percentile bootstrap intervals (persons "
+             "resampled, every model re-fitted). Dashes are suppressed small counts and values "
+             "derived from them.</p>",
+             f"<p><b>Estimand</b> (later_hires = {html.escape(later)}): "
+             f"{html.escape(result.get('estimand', ''))}</p>",
+             "<p><b>Matching intervals.</b> The bootstrap is not valid in theory for "
+             "nearest-neighbour matching with a fixed number of neighbours (Abadie &amp; Imbens "
+             "2008): its interval can be too wide or too narrow. The columns se_ai, ci_low_ai "
+             "and ci_high_ai give the Abadie-Imbens (2006) variance instead (conditional "
+             "variances from one within-arm match); it treats the propensity score as known, "
+             "with no correction for its estimation. Read the two intervals together; the IPW "
+             "bootstrap interval has no such caveat.</p>",
              f"<h2>Design</h2><pre>{html.escape(json.dumps(result['design'], indent=1))}</pre>",
              "<h2>Arms and linkage</h2>", _html_table(result["arms_and_linkage"]),
              "<h2>Exclusions</h2>", _html_table(result["exclusions"]),
