@@ -59,7 +59,8 @@ class LinkageConfig:
         comparison_budget: fail before linking if blocking would generate more pairs.
         min_report_probability: pairs below this probability are not kept at all.
         backend: ``duckdb`` or ``spark``.
-        u_max_pairs, em, m_from_labels, seed: training options (see LinkageModel).
+        u_max_pairs, em, em_max_pairs, m_from_labels, seed: training options (see
+            LinkageModel).
     """
 
     key_column: str | None = "nir"
@@ -74,6 +75,7 @@ class LinkageConfig:
     backend: str = "duckdb"
     u_max_pairs: float = 2e6
     em: bool = True
+    em_max_pairs: float | None = 5e5
     m_from_labels: bool = True
     seed: int = 42
 
@@ -97,7 +99,8 @@ class LinkageConfig:
     def model(self) -> LinkageModel:
         return LinkageModel(blocking_rules=self.blocking_rules,
                             training_rules=self.training_rules, u_max_pairs=self.u_max_pairs,
-                            em=self.em, m_from_labels=self.m_from_labels, seed=self.seed,
+                            em=self.em, em_max_pairs=self.em_max_pairs,
+                            m_from_labels=self.m_from_labels, seed=self.seed,
                             backend=self.backend)
 
     def to_dict(self) -> dict[str, Any]:

@@ -66,6 +66,8 @@ class LinkageModel:
         training_rules: one EM pass per rule.
         u_max_pairs: pairs sampled to estimate u.
         em: run EM passes after the other estimates.
+        em_max_pairs: cap on the blocked pairs one EM pass uses (Splink samples records
+            deterministically to reach it); None for all pairs.
         m_from_labels: use labelled pairs, when ``fit`` receives some, to estimate m.
         seed: seed for sampling (Splink's sampling is deterministic given it).
         backend: ``"duckdb"`` or ``"spark"``.
@@ -87,7 +89,8 @@ class LinkageModel:
                  training_rules: Sequence[str | BlockingRule] = DEFAULT_TRAINING_RULES,
                  u_max_pairs: float = 2e6, em: bool = True, m_from_labels: bool = True,
                  seed: int = 42, backend: str = "duckdb", term_frequency: bool = True,
-                 m_floor: float = 1e-3, columns: Sequence[str] | None = None):
+                 m_floor: float = 1e-3, columns: Sequence[str] | None = None,
+                 em_max_pairs: float | None = 5e5):
         self.comparisons = comparisons
         self.blocking_rules = tuple(blocking_rules)
         self.training_rules = tuple(training_rules)
@@ -98,6 +101,7 @@ class LinkageModel:
         self.backend = backend
         self.term_frequency = term_frequency
         self.m_floor = m_floor
+        self.em_max_pairs = em_max_pairs
         self.columns = tuple(columns) if columns is not None else None
         if not 0 <= m_floor < 0.1:
             raise ConfigError(f"m_floor must be in [0, 0.1), got {m_floor}")
@@ -208,7 +212,8 @@ class LinkageModel:
                 snapshot = linker.misc.save_model_to_json()
                 try:
                     linker.training.estimate_parameters_using_expectation_maximisation(
-                        r.sql, estimate_without_term_frequencies=True)
+                        r.sql, estimate_without_term_frequencies=True,
+                        max_pairs=self.em_max_pairs)
                     log_.append({"step": "em", "rule": r.name, "status": "ok"})
                 except ValueError as exc:  # Splink 5: an m value driven below its minimum
                     log.warning("EM pass on rule %s skipped (parameters rolled back): %s",
@@ -392,7 +397,7 @@ class LinkageModel:
                                                                          None)
         return {"blocking_rules": [_rule_to_json(r) for r in get_rules(self.blocking_rules)],
                 "training_rules": [_rule_to_json(r) for r in get_rules(self.training_rules)],
-                "u_max_pairs": self.u_max_pairs, "em": self.em,
+                "u_max_pairs": self.u_max_pairs, "em": self.em, "em_max_pairs": self.em_max_pairs,
                 "m_from_labels": self.m_from_labels, "seed": self.seed, "backend": self.backend,
                 "term_frequency": self.term_frequency, "m_floor": self.m_floor,
                 "columns": list(columns) if columns is not None else None}
