@@ -113,8 +113,8 @@ class BlockingReport:
         return self.table.column("cumulative_recall").to_pylist()[-1]
 
 
-def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labels=None
-                     ) -> BlockingReport:
+def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labels=None,
+                     labels_left=None, labels_right=None) -> BlockingReport:
     """Pairs per rule, cumulative pairs and (with labels) cumulative recall.
 
     Args:
@@ -123,6 +123,9 @@ def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labe
             columns the rules use).
         rules: rule names from :data:`FRENCH_RULES` or :class:`BlockingRule` objects, in order.
         labels: optional table of true pairs with ``record_id_l``, ``record_id_r``.
+        labels_left, labels_right: the features the labelled records are looked up in, when they
+            are not in ``left`` / ``right`` (the cascade counts pairs on the stage-2 pools but
+            measures recall on the stage-1 links, which left the pools).
 
     Returns:
         A :class:`BlockingReport`.
@@ -130,16 +133,18 @@ def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labe
     rules = get_rules(rules)
     lv, rv = _view(con, left, "l"), _view(con, right, "r")
     labels_view = _view(con, labels, "labels") if labels is not None else None
-    return _analyse(con, lv, rv, rules, labels_view)
+    lab_lv = _view(con, labels_left, "lab_l") if labels_left is not None else lv
+    lab_rv = _view(con, labels_right, "lab_r") if labels_right is not None else rv
+    return _analyse(con, lv, rv, rules, labels_view, lab_lv, lab_rv)
 
 
-def _analyse(con, lv: str, rv: str, rules: list[BlockingRule], labels_view: str | None
-             ) -> BlockingReport:
+def _analyse(con, lv: str, rv: str, rules: list[BlockingRule], labels_view: str | None,
+             lab_lv: str | None = None, lab_rv: str | None = None) -> BlockingReport:
     n_labels = 0
     hits: list[int] = []
     if labels_view is not None:
         n_labels = int(con.execute(f"SELECT count(*) FROM {labels_view}").fetchall()[0][0])
-        hits = _label_hits(con, lv, rv, labels_view, rules)
+        hits = _label_hits(con, lab_lv or lv, lab_rv or rv, labels_view, rules)
     rows = {"rule": [], "description": [], "pairs": [], "marginal_pairs": [],
             "cumulative_pairs": []}
     cumulative = 0

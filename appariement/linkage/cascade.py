@@ -126,7 +126,8 @@ class LinkageResult:
             (1 or 2), match_weight, match_probability, gamma_* and mw_* — the input of label-free
             error estimates and threshold tuning.
         model: the fitted :class:`LinkageModel`.
-        blocking: blocking analysis of the stage-2 pools (recall measured on stage-1 links).
+        blocking: blocking analysis: pairs per rule on the stage-2 pools, cumulative recall on
+            the stage-1 links.
         counts: figures of every step.
         timings: seconds per step.
     """
@@ -314,9 +315,13 @@ class Linkage:
         with step(log, "blocking analysis", timings):
             check_budget(con, con.table("_app_P2"), con.table("_app_S2"), rules,
                          cfg.comparison_budget)
-            blocking = analyse_blocking(con, con.table("_app_P"), con.table("_app_S"), rules,
-                                        labels=con.table("_app_labels") if n_labels else None)
-        counts["blocking_pairs_full"] = blocking.total_pairs
+            # pairs counted where they are scored (the stage-2 pools); recall measured on the
+            # stage-1 links, looked up in the full feature tables
+            blocking = analyse_blocking(con, con.table("_app_P2"), con.table("_app_S2"), rules,
+                                        labels=con.table("_app_labels") if n_labels else None,
+                                        labels_left=con.table("_app_P"),
+                                        labels_right=con.table("_app_S"))
+        counts["blocking_pairs_stage2"] = blocking.total_pairs
         counts["blocking_recall_on_stage1"] = blocking.recall
 
         # ---- model

@@ -74,3 +74,15 @@ def test_unknown_rule_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown blocking rule 'nope'"):
         get_rules(["dob", "nope"])
     assert all(r.sql.startswith("l.") for r in FRENCH_RULES.values())
+
+
+def test_recall_on_labels_outside_the_counted_pools():
+    con = duckdb.connect()
+    full_l = _frame([("A", 1980), ("B", 1981), ("C", 1980)], "l")
+    full_r = _frame([("A", 1980), ("B", 1980), ("X", 1980)], "r")
+    labels = pd.DataFrame({"record_id_l": ["l0", "l1"], "record_id_r": ["r0", "r1"]})
+    # the pools exclude the labelled records; pairs are counted there, recall on the full tables
+    report = analyse_blocking(con, full_l.iloc[2:], full_r.iloc[2:], [rule("name", "birth_name")],
+                              labels=labels, labels_left=full_l, labels_right=full_r)
+    assert report.total_pairs == 0
+    assert report.recall == 1.0
