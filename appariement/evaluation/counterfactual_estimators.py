@@ -237,8 +237,8 @@ def standardised_differences(X: np.ndarray, t: np.ndarray, w_control: np.ndarray
 
 # ---------------------------------------------------------------- data preparation
 
-def _design_matrix(df: pd.DataFrame, categorical: Sequence[str], numeric: Sequence[str]
-                   ) -> tuple[np.ndarray, list[str]]:
+def _design_matrix(df: pd.DataFrame, categorical: Sequence[str], numeric: Sequence[str],
+                   min_level: int = 1) -> tuple[np.ndarray, list[str]]:
     cols, names = [], []
     for c in numeric:
         if c not in df:
@@ -251,6 +251,10 @@ def _design_matrix(df: pd.DataFrame, categorical: Sequence[str], numeric: Sequen
         if c not in df:
             raise ConfigError(f"covariate {c!r} is not a column of the evaluation dataset")
         v = df[c].astype("object").where(df[c].notna(), "missing").astype(str)
+        counts = v.value_counts()
+        rare = counts.index[counts < min_level]
+        if len(rare) > 1:  # a dummy per 3-person département only adds noise to the weights
+            v = v.where(~v.isin(rare), "(rare levels)")
         levels = v.value_counts().index.tolist()  # most frequent level is the reference
         for level in sorted(levels[1:]):
             cols.append((v == level).to_numpy(float))
@@ -429,7 +433,7 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
                      numeric: Sequence[str] = DEFAULT_NUMERIC, treatment: str = "treated",
                      censoring: str = "ipcw", linkage_weights: bool = False,
                      n_neighbors: int = 1, caliper: float = 0.2, match_cell: str | None =
-                     "t0_month", ridge: float = 1.0) -> EffectEstimates:
+                     "t0_month", ridge: float = 1.0, min_level: int = 1) -> EffectEstimates:
     """Estimate the effect on the treated (ATT) of an IAE hire within the grace period.
 
     Which ATT depends on the design's ``later_hires`` (comparison people hired after the grace
@@ -462,6 +466,8 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
             of the logit propensity score.
         match_cell: column matched exactly (None: no cells).
         ridge: L2 penalty of the logistic models.
+        min_level: levels of a categorical covariate with fewer rows (in the two arms) are
+            pooled into one ``(rare levels)`` level (1: no pooling).
 
     Returns:
         An :class:`EffectEstimates`. ``se`` / ``ci_low`` / ``ci_high`` are from the percentile
@@ -489,12 +495,13 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
                                  alpha=alpha, categorical=categorical, numeric=numeric,
                                  treatment=treatment, censoring=censoring,
                                  linkage_weights=linkage_weights, n_neighbors=n_neighbors,
-                                 caliper=caliper, match_cell=match_cell, ridge=ridge)
+                                 caliper=caliper, match_cell=match_cell, ridge=ridge,
+                                 min_level=min_level)
 
 
 def _estimate_effects(dataset, outcome, methods, *, n_boot, seed, alpha, categorical, numeric,
                       treatment, censoring, linkage_weights, n_neighbors, caliper, match_cell,
-                      ridge) -> EffectEstimates:
+                      ridge, min_level) -> EffectEstimates:
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise ConfigError(f"methods {bad or list(methods)!r} not allowed; use some of "
@@ -536,7 +543,9 @@ def _estimate_effects(dataset, outcome, methods, *, n_boot, seed, alpha, categor
     if linkage_weights:
         observed &= linked
     y = pd.to_numeric(df[outcome].astype("float64"), errors="coerce").fillna(0.0).to_numpy()
-    Xraw, names = _design_matrix(df, categorical, numeric)
+    if min_level < 1:
+        raise ConfigError(f"min_level must be at least 1, got {min_level!r}")
+    Xraw, names = _design_matrix(df, categorical, numeric, int(min_level))
     cell = (pd.factorize(df[match_cell].astype(str))[0] if match_cell
             else np.zeros(len(df), int))
     cluster, uniques = pd.factorize(df["candidat_id"])
