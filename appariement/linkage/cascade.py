@@ -173,7 +173,9 @@ class Linkage:
         config: a :class:`LinkageConfig` (defaults if None).
         con: DuckDB connection (new in-memory one if None).
         spark: Spark session for ``backend="spark"`` (a local one is started if None).
-        model: a fitted model to reuse instead of training one.
+        model: a fitted model to reuse instead of training one, or an unfitted
+            :class:`LinkageModel` carrying custom comparisons or rules, trained here with the
+            cascade's labels and prior (e.g. ``LinkageModel(comparisons=[...])``).
 
     Examples:
         >>> Linkage(LinkageConfig(key_column=None)).config.key_column is None
@@ -326,8 +328,9 @@ class Linkage:
 
         # ---- model
         model = self._model
-        if model is None:
-            model = cfg.model()
+        if model is None or not hasattr(model, "settings_"):
+            # an unfitted model carries the user's own comparisons / rules: train it here
+            model = model if model is not None else cfg.model()
             expected = None
             if n_labels and counts.get("platform_trusted_key"):
                 coverage = n_labels / counts["platform_trusted_key"]

@@ -136,3 +136,26 @@ def test_config_is_validated_early():
     with pytest.raises(ConfigError, match="trusted_consistency"):
         LinkageConfig(trusted_consistency=("consistent", "maybe"))
     assert Linkage().config.assignment == "one_to_one"
+
+
+def test_user_comparisons_replace_the_defaults(linkage_data):
+    """A user-built comparison set (here: the defaults minus residence, birth date made exact
+    only) is trained by the cascade and is what the links are explained with."""
+    import splink.comparison_library as cl
+
+    from appariement.linkage import LinkageModel
+    from appariement.linkage.comparisons import (birth_place_comparison, first_name_comparison,
+                                                 sex_comparison, surname_comparison)
+
+    con = duckdb.connect()
+    load_features(con, linkage_data)
+    comparisons = [surname_comparison(), first_name_comparison(), sex_comparison(),
+                   birth_place_comparison(), cl.ExactMatch("birth_date")]
+    model = LinkageModel(comparisons=comparisons, u_max_pairs=2e5)
+    result = Linkage(LinkageConfig(), con=con, model=model).run(con.table("pf"), con.table("sf"))
+    names = [c["output_column_name"] for c in result.model.settings_["comparisons"]]
+    assert names == ["surname", "first_name", "sex", "birth_place", "birth_date"]
+    why = con.execute("SELECT why FROM links LIMIT 1").fetchall()[0][0]
+    assert "residence" not in why
+    _, _, f1 = precision_recall(con)
+    assert f1 > 0.95
