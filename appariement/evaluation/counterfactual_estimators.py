@@ -549,7 +549,13 @@ def _estimate_effects(dataset, outcome, methods, *, n_boot, seed, alpha, categor
     cell = (pd.factorize(df[match_cell].astype(str))[0] if match_cell
             else np.zeros(len(df), int))
     cluster, uniques = pd.factorize(df["candidat_id"])
-    X1 = np.column_stack([np.ones(len(df)), _standardise(Xraw)])
+    # numeric covariates standardised; 0/1 dummies only centred, so the ridge penalty acts on
+    # their own scale: a rare level (a 3-person département) is shrunk instead of fitted to
+    # near-certain propensities, which made bootstrap replicates of the weights explode
+    is_dummy = np.array(["=" in name for name in names], bool)
+    Xm = Xraw - Xraw.mean(0) if Xraw.size else Xraw
+    Xs = np.where(is_dummy[None, :], Xm, _standardise(Xraw)) if Xraw.size else Xraw
+    X1 = np.column_stack([np.ones(len(df)), Xs])
     pen = np.full(X1.shape[1] + 1, float(ridge))  # + 1: the arm column of the linkage model
     pen[0] = 0.0
     s = _Sample(y=y, t=t, X1=X1, Xraw=Xraw, cell=cell, cluster=cluster,
