@@ -406,15 +406,21 @@ def pprl_blocking_rules() -> list[BlockingRule]:
 
 
 def pprl_training_rules() -> list[BlockingRule]:
-    """EM passes: one blocked on the date (trains names, sex, place), one on the Soundex codes
-    of birth name and first name (trains the date, sex, place).
+    """EM passes: one blocked on the date (trains names, sex and place), one on identical name,
+    first-name and birth-place filters (trains the date and sex).
+
+    The second pass joins on the filters themselves (identical filters = identical values): on
+    Soundex codes, with 200,000 source persons, common names put so many non-matches in the
+    training pairs that EM converged to a wrong date model (m of "date equal" 0.31 instead of
+    ~0.85).
 
     Examples:
         >>> [r.name for r in pprl_training_rules()]
-        ['pprl_date', 'pprl_phon_first']
+        ['pprl_date', 'pprl_names_place_exact']
     """
-    rules = {r.name: r for r in pprl_blocking_rules()}
-    return [rules["pprl_date"], rules["pprl_phon_first"]]
+    return [pprl_blocking_rules()[0],
+            rule("pprl_names_place_exact", "bf_birth_name", "bf_first_name", "bf_birth_place",
+                 description="identical birth-name, first-name and birth-place filters")]
 
 
 # ---------------------------------------------------------------------------------- linkage

@@ -66,7 +66,7 @@ def test_encoded_linkage_quality_floor(world, linked):
     assert {m for (m,) in con.execute("SELECT DISTINCT method FROM pprl_links").fetchall()} == {
         "pprl"}
     # every comparison was trained (no level left at Splink's defaults for EM-reachable fields)
-    assert [s["status"] for s in linked.model.training_log_ if s["step"] == "em"] == ["ok", "ok"]
+    assert [s["status"] for s in linked.model.training_log_ if s["step"] == "em"] == ["ok", "ok"], linked.model.training_log_
 
 
 def test_encodings_hold_no_plaintext(world):
