@@ -10,14 +10,15 @@ Three estimates side by side, on the evaluation dataset of
   application month (exact), with replacement and a caliper.
 
 Confidence intervals: percentile bootstrap resampling persons (all trials of a person together),
-re-fitting every model in each replicate (frequency weights and warm starts, so a replicate costs
-a few Newton steps on the same matrices). For matching, the Abadie-Imbens (2006) variance is given
+re-fitting every model in each replicate (frequency weights and warm starts, so a replicate costs a
+few Newton steps on the same matrices). For matching, the Abadie-Imbens (2006) variance is given
 beside it: the bootstrap is not valid in theory for nearest-neighbour matching with a fixed number
-of neighbours (Abadie & Imbens 2008), and the Abadie-Imbens figure treats the propensity score
-as known (no correction for its estimation), so neither is exact; both are shown. Extra weights, multiplied in: inverse probability of
-censoring (comparison people hired after the grace period, design ``later_hires="censor"``) and,
-as an option, inverse probability of being linked (``linkage_weights=True``; valid only when
-linkage failures are unrelated to the outcome given the covariates and the arm).
+of neighbours (Abadie & Imbens 2008), and the Abadie-Imbens figure treats the propensity score as
+known (no correction for its estimation), so neither is exact; both are shown. Extra weights,
+multiplied in: inverse probability of censoring (comparison people hired after the grace period,
+design ``later_hires="censor"``) and, as an option, inverse probability of being linked
+(``linkage_weights=True``; valid only when linkage failures are unrelated to the outcome given the
+covariates and the arm).
 
 Examples:
     >>> import numpy as np

@@ -48,15 +48,15 @@ dob_swapped, dob_partial, year_error, day_error), born_abroad, dob_quality (full
 unknown), origin_group, departement, degraded_group (residents of ``degraded_departement``,
 whose identity noise is ``degraded_noise_factor`` times higher), sexe (1/2), age, rsa, cap_bep,
 prescriber_type, prior_employment, p_treated, treated, hired_ever, hired_late, hire_date,
-time_zero, y0_6/y0_12/y0_24, y1_6/y1_12/y1_24 (potential outcomes) and y_6/y_12/y_24
-(observed), y0_never_6/y0_never_12/y0_never_24 (potential outcome if never hired: same random
-numbers as y0, without the later hire y0 may contain). ``effect.json``: estimand ("ATT"),
-treatment, time_zero and outcome definitions, grace_period_days, horizons_months, ``att`` (mean
-of y1 - y0 over the treated, by horizon as string keys "6"/"12"/"24": hired within the grace
-period versus not hired within it, a later hire allowed), ``att_vs_never`` (mean of
-y1 - y0_never over the treated: versus never hired), mean_y1_treated, mean_y0_treated, naive_difference (treated minus
-untreated observed means), naive_ever_hired_difference, counts (n_candidates, n_treated,
-n_control, n_hired_late, n_in_source), the covariates of the selection.
+time_zero, y0_6/y0_12/y0_24, y1_6/y1_12/y1_24 (potential outcomes) and y_6/y_12/y_24 (observed),
+y0_never_6/y0_never_12/y0_never_24 (potential outcome if never hired: same random numbers as y0,
+without the later hire y0 may contain). ``effect.json``: estimand ("ATT"), treatment, time_zero and
+outcome definitions, grace_period_days, horizons_months, ``att`` (mean of y1 - y0 over the treated,
+by horizon as string keys "6"/"12"/"24": hired within the grace period versus not hired within it,
+a later hire allowed), ``att_vs_never`` (mean of y1 - y0_never over the treated: versus never
+hired), mean_y1_treated, mean_y0_treated, naive_difference (treated minus untreated observed
+means), naive_ever_hired_difference, counts (n_candidates, n_treated, n_control, n_hired_late,
+n_in_source), the covariates of the selection.
 ``config.json`` is the SynthConfig. Note: potential outcomes are defined on the simulated
 paths; for the ~1 % of employed candidates absent from the source, the source shows no spell.
 
