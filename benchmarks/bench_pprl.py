@@ -15,6 +15,11 @@ for PPRL, the encoding of both files) and peak RSS of that process.
 Usage::
 
     python benchmarks/bench_pprl.py --sizes 2000 20000 --out out/bench_pprl.json
+
+Measured (seed 42, shared 2-core machine): 2,000 / 20,000 candidates — plaintext F1 0.9984 /
+0.9975, PPRL F1 0.9969 (P 1.000, R 0.994) / 0.9909 (P 0.9994, R 0.9825); PPRL 28 s / 53 s
+(encoding 2 s / 6 s; training dominated by u sampling of 2e6 pairs with Dice in SQL), peak RSS
+0.5 / 1.7 GB, vs plaintext 7 s / 18 s and 0.36 / 0.91 GB.
 """
 
 from __future__ import annotations
