@@ -159,7 +159,7 @@ class CounterfactualSection:
 
     enabled: bool = _f(True, bool)
     grace_days: int = _f(90, int, min=1, max=365)
-    later_hires: str = _f("keep", str, choices=("keep", "censor", "exclude"))
+    later_hires: str = _f("censor", str, choices=("keep", "censor", "exclude"))
     unit: str = _f("person", str, choices=("person", "person_month"))
     comparison_classes: tuple | None = _f(("employer_side",), ("list", str),
                                           choices=_REFUSAL_CLASSES)
@@ -599,7 +599,7 @@ target = 0.01
 [counterfactual]
 enabled = true
 grace_days = 90
-later_hires = "keep"      # keep | censor | exclude
+later_hires = "censor"    # censor (vs never hired, IPCW) | keep | exclude
 unit = "person"           # person | person_month
 comparison_classes = ["employer_side"]
 horizons = [6, 12, 24]
