@@ -69,6 +69,8 @@ class SqlLevel(ComparisonLevelCreator):
         label: the label shown in charts and in the explanation of each link.
         null: True for the level that says "not comparable" (weight 0).
         tf_column: apply term-frequency adjustments on this column.
+        tf_own_level: base the adjustment on this level's own u (for a level that is not an
+            exact match on ``tf_column``).
 
     Examples:
         >>> lvl = SqlLevel("{jw}(first_name_l, first_name_r) >= 0.9", "first name JW >= 0.9")
@@ -77,7 +79,7 @@ class SqlLevel(ComparisonLevelCreator):
     """
 
     def __init__(self, template: str, label: str, *, null: bool = False,
-                 tf_column: str | None = None):
+                 tf_column: str | None = None, tf_own_level: bool = False):
         self.template = template
         self.label = label
         if null:
@@ -85,6 +87,8 @@ class SqlLevel(ComparisonLevelCreator):
         if tf_column:
             self.configure(tf_adjustment_column=tf_column, tf_adjustment_weight=1.0,
                            tf_minimum_u_value=0.001)
+            if tf_own_level:  # the comparison has no exact level on this column
+                self.configure(disable_tf_exact_match_detection=True)
 
     def create_sql(self, sql_dialect: SplinkDialect) -> str:
         return self.template.format(**_functions(sql_dialect))
@@ -229,8 +233,10 @@ def birth_place_comparison() -> cl.CustomComparison:
         comparison_levels=[
             null_level("birth_dept"),
             SqlLevel("birth_commune_l = birth_commune_r", "same birth commune"),
+            # term-frequency adjusted: sharing Algeria says less than sharing Estonia
             SqlLevel("birth_country_l = birth_country_r AND birth_dept_l = '99'",
-                     "same country of birth (abroad)"),
+                     "same country of birth (abroad)", tf_column="birth_country",
+                     tf_own_level=True),
             SqlLevel("birth_dept_l = birth_dept_r", "same birth department"),
             else_level(),
         ],
