@@ -57,6 +57,7 @@ class LinkageConfig:
         assignment: ``one_to_one`` or ``many_to_one``.
         blocking_rules, training_rules: rule names or objects.
         comparison_budget: fail before linking if blocking would generate more pairs.
+        pairs_per_chunk: score blocked pairs in chunks of about this many (peak memory).
         min_report_probability: pairs below this probability are not kept at all.
         backend: ``duckdb`` or ``spark``.
         u_max_pairs, em, em_max_pairs, m_from_labels, seed: training options (see
@@ -71,6 +72,7 @@ class LinkageConfig:
     blocking_rules: tuple = DEFAULT_PREDICTION_RULES
     training_rules: tuple = DEFAULT_TRAINING_RULES
     comparison_budget: int = 200_000_000
+    pairs_per_chunk: int = 20_000_000
     min_report_probability: float = 0.01
     backend: str = "duckdb"
     u_max_pairs: float = 2e6
@@ -89,6 +91,8 @@ class LinkageConfig:
         if self.assignment not in ASSIGNMENT_MODES:
             raise ConfigError(f"assignment must be one of {', '.join(ASSIGNMENT_MODES)}, "
                               f"got {self.assignment!r}")
+        if self.pairs_per_chunk < 1:
+            raise ConfigError(f"pairs_per_chunk must be positive, got {self.pairs_per_chunk}")
         if not 0 <= self.min_report_probability <= self.thresholds.review:
             raise ConfigError("min_report_probability must be between 0 and thresholds.review")
         self.blocking_rules = tuple(self.blocking_rules)
@@ -345,7 +349,9 @@ class Linkage:
         with step(log, "stage 2: scoring pairs", timings):
             preds = model.predict(con.table("_app_P2"), con.table("_app_S2"), backend=backend,
                                   threshold_match_probability=cfg.min_report_probability,
-                                  table_name="_app_s2_preds")
+                                  table_name="_app_s2_preds",
+                                  num_chunks=max(1, -(-blocking.total_pairs
+                                                      // cfg.pairs_per_chunk)))
         counts["stage2_pairs_scored"] = int(preds.count("*").fetchall()[0][0])
         with step(log, "assignment", timings):
             assigned, aside = assign(con, preds, mode=cfg.assignment,

@@ -308,7 +308,8 @@ class LinkageModel:
     def predict(self, left, right, *, threshold_match_probability: float | None = None,
                 con: duckdb.DuckDBPyConnection | None = None, backend: Backend | None = None,
                 blocking_rules: Sequence[str | BlockingRule] | None = None, pairs=None,
-                table_name: str = "_app_predictions") -> duckdb.DuckDBPyRelation:
+                table_name: str = "_app_predictions", num_chunks: int = 1
+                ) -> duckdb.DuckDBPyRelation:
         """Score the blocked pairs.
 
         Args:
@@ -317,6 +318,8 @@ class LinkageModel:
             blocking_rules: score the pairs of these rules instead of the model's own.
             pairs: score exactly these pairs (``record_id_l``, ``record_id_r``), e.g. the stage-1
                 links, to explain them with the traits model.
+            num_chunks: score the platform side in this many chunks (Splink builds and filters
+                one chunk's pairs at a time: lower peak memory on large jobs, same results).
 
         Returns:
             A DuckDB relation with ``record_id_l`` (platform), ``record_id_r`` (source),
@@ -345,7 +348,11 @@ class LinkageModel:
             linker = self._explicit_pairs_linker(backend, left_rel, right_rel, settings, pairs)
         else:
             linker = self._linker(backend, left_rel, right_rel, settings)
-        sdf = linker.inference.predict(threshold_match_probability=threshold_match_probability)
+        chunks = {}
+        if num_chunks > 1 and pairs is None:
+            chunks = {"num_chunks_left": int(num_chunks), "num_chunks_right": 1}
+        sdf = linker.inference.predict(threshold_match_probability=threshold_match_probability,
+                                       **chunks)
         raw = backend.to_duckdb(sdf, table_name + "_raw")
         gammas = [c for c in raw.columns if c.startswith("gamma_")]
         mws = [c for c in raw.columns if c.startswith("mw_")]

@@ -28,6 +28,10 @@ def test_model_json_round_trip_identical_predictions(linkage_data, tmp_path):
     a = con.execute(f"SELECT {cols} FROM p1 ORDER BY 1, 2").fetchall()
     b = con.execute(f"SELECT {cols} FROM p2 ORDER BY 1, 2").fetchall()
     assert len(a) > 1000 and a == b
+    chunked = model.predict(con.table("pf"), con.table("sf"), con=con, table_name="p3",
+                            num_chunks=3)
+    assert con.execute(f"SELECT {cols} FROM p3 ORDER BY 1, 2").fetchall() == a
+    assert chunked.count("*").fetchall()[0][0] == len(a)
     params = model.parameters()
     assert all(p["m_probability"] is None or p["m_probability"] >= model.m_floor * 0.5
                for p in params)
