@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--backend", choices=("duckdb", "spark"), default="duckdb")
     p.add_argument("--budget", type=int, default=200_000_000,
                    help="refuse to run if blocking generates more pairs (default 2e8)")
+    p.add_argument("--blocking-rules", default="default",
+                   help="'default', 'large' (tighter rules for millions of source persons) or a "
+                        "comma-separated list of rule names from appariement.blocking.FRENCH_RULES")
     p.add_argument("--model", help="a saved model.json to reuse instead of training")
     p.add_argument("--database", default=":memory:",
                    help="DuckDB database file for data larger than memory (default in memory)")
@@ -50,6 +53,14 @@ def _table_path(arg: str, table: str) -> str:
     return str(path)
 
 
+def _rules(arg: str) -> tuple[str, ...]:
+    from ..blocking.rules import DEFAULT_PREDICTION_RULES, LARGE_FILE_RULES
+    presets = {"default": DEFAULT_PREDICTION_RULES, "large": LARGE_FILE_RULES}
+    if arg in presets:
+        return tuple(presets[arg])
+    return tuple(name.strip() for name in arg.split(",") if name.strip())
+
+
 def _run(args: argparse.Namespace) -> int:
     from .._tables import connect
     from ..linkage import LinkageConfig, LinkageModel, Thresholds
@@ -68,7 +79,8 @@ def _run(args: argparse.Namespace) -> int:
                            thresholds=Thresholds(match=args.match_threshold,
                                                  review=args.review_threshold),
                            assignment=args.assignment, backend=args.backend,
-                           comparison_budget=args.budget)
+                           comparison_budget=args.budget,
+                           blocking_rules=_rules(args.blocking_rules))
     model = LinkageModel.load(args.model) if args.model else None
     result = link_stage(con, pf, sf, args.out, config=config, model=model, manifest=manifest)
     manifest.write(Path(args.out) / "manifest.json")
