@@ -102,14 +102,16 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
          description="same full birth date and first-name sound"),
     rule("dob_name_phon", "birth_year", "birth_month", "birth_day", "birth_name_phon",
          description="same full birth date and birth-name sound"),
-    rule("name_first_phon", "birth_name", "first_name_phon",
-         description="same birth name and first-name sound"),
-    rule("name_yob_sex", "birth_name", "birth_year", "sex",
-         description="same birth name, birth year and sex"),
-    rule("usage_birth_first_phon", ("usage_name", "birth_name"), "first_name_phon",
-         description="candidate's usage name = person's birth name, same first-name sound"),
-    rule("birth_usage_first_phon", ("birth_name", "usage_name"), "first_name_phon",
-         description="candidate's birth name = person's usage name, same first-name sound"),
+    rule("name_first_yob", "birth_name", "first_name_canon", "birth_year",
+         description="same birth name, first name and birth year"),
+    rule("name_ym_sex", "birth_name", "birth_year", "birth_month", "sex",
+         description="same birth name, birth year and month, and sex"),
+    rule("usage_birth_first_phon_yob", ("usage_name", "birth_name"), "first_name_phon",
+         "birth_year", description="candidate's usage name = person's birth name, same "
+                                   "first-name sound and birth year"),
+    rule("birth_usage_first_phon_yob", ("birth_name", "usage_name"), "first_name_phon",
+         "birth_year", description="candidate's birth name = person's usage name, same "
+                                   "first-name sound and birth year"),
     rule("phon_first_phon_yob", "birth_name_phon", "first_name_phon", "birth_year",
          description="same sounds of birth name and first name, same birth year"),
     rule("usage_phon_first_phon_yob", ("usage_name_phon", "birth_name_phon"), "first_name_phon",
@@ -123,8 +125,8 @@ DEFAULT_PREDICTION_RULES = ("dob", "name_yob", "usage_birth_yob", "birth_usage_y
 
 #: rules for large files: the defaults with a key added to each broad rule (about 25x fewer
 #: pairs at 1M candidates x 10M persons); ``LinkageConfig(blocking_rules=LARGE_FILE_RULES)``
-LARGE_FILE_RULES = ("dob_dept", "dob_first_phon", "dob_name_phon", "name_first_phon",
-                    "name_yob_sex", "usage_birth_first_phon", "birth_usage_first_phon",
+LARGE_FILE_RULES = ("dob_dept", "dob_first_phon", "dob_name_phon", "name_first_yob",
+                    "name_ym_sex", "usage_birth_first_phon_yob", "birth_usage_first_phon_yob",
                     "phon_first_phon_yob", "usage_phon_first_phon_yob", "first_ym_dept",
                     "first_name_dob_swapped", "inverted", "name_first_md")
 
