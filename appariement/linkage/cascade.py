@@ -17,6 +17,7 @@ person either linked or in ``unlinked_source``. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,8 +52,8 @@ class LinkageConfig:
         key_column: the exact-stage key present on both sides (``nir``, a pseudonym or a pivot
             code column); None disables stage 1 (traits-only linkage).
         trusted_consistency: NIR consistency statuses trusted for the exact stage.
-        recheck_exact: score stage-1 links with the traits model; below ``thresholds.review``
-            they go to review.
+        recheck_exact: score stage-1 links with the traits model; when the traits' own Bayes
+            factor (without the random-pair prior) favours a non-match, they go to review.
         thresholds: match / review thresholds on the match probability.
         assignment: ``one_to_one`` or ``many_to_one``.
         blocking_rules, training_rules: rule names or objects.
@@ -378,7 +379,13 @@ class Linkage:
                 scored = model.predict(con.table("_app_stage1_left"), con.table("_app_stage1_right"),
                                        backend=backend, pairs=con.table("_app_labels"),
                                        table_name="_app_s1_preds")
-            recheck = (f"CASE WHEN sc.match_probability < {cfg.thresholds.review!r} "
+            # The traits model's probability carries the prior of two *random* records, but a
+            # trusted key match is not random: judge the traits by their Bayes factor alone
+            # (weight minus prior weight) and send the pair to review only when the traits
+            # themselves favour a non-match.
+            prior = float(model.settings_["probability_two_random_records_match"])
+            prior_weight = math.log2(prior / (1.0 - prior))
+            recheck = (f"CASE WHEN sc.match_weight - ({prior_weight!r}) < 0 "
                        "THEN 'review' ELSE 'match' END" if cfg.recheck_exact else "'match'")
             self._sql(f"""
                 CREATE OR REPLACE TEMP TABLE {s1} AS
