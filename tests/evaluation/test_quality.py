@@ -78,12 +78,28 @@ def test_gold_pairs_are_the_exact_matches(world):
 
 
 def test_planted_bias_flagged_and_clean_group_not(world):
-    con = world.con
+    """The planted group has degraded identities AND no NIR (a trusted NIR links people whatever
+    their traits, so without that the linkage rightly shows no bias for them)."""
+    import duckdb
+
+    from appariement._tables import to_arrow
+    from appariement.linkage import link
+
+    con = duckdb.connect()  # its own connection: the shared world keeps its tables
+    con.register("pf_in", to_arrow(world.pf))
+    con.register("sf_in", to_arrow(world.sf))
+    con.register("truth_cand", world.data.truth["candidats"])
+    con.execute("""CREATE TABLE pf_bias AS
+        SELECT f.* REPLACE (CASE WHEN t.degraded_group THEN NULL ELSE f.nir END AS nir,
+                            CASE WHEN t.degraded_group THEN 'no_nir'
+                                 ELSE f.nir_consistency END AS nir_consistency)
+        FROM pf_in f JOIN truth_cand t ON t.candidat_id = f.record_id""")
+    result = link(con.table("pf_bias"), con.table("sf_in"), con=con, u_max_pairs=2e5)
     p = world.data.platform
-    cov = subgroup_covariates(con, world.pf, candidatures=p["candidatures"],
+    cov = subgroup_covariates(con, con.table("pf_bias"), candidatures=p["candidatures"],
                               organisations=p["organisations"], structures=p["structures"],
                               candidats=p["candidats"])
-    out = candidate_outcomes(con, world.result.links, cov)
+    out = candidate_outcomes(con, result.links, cov)
     table = subgroup_rates(con, out, cov)
     dept = table[table.variable == "departement"].set_index("group")
     assert bool(dept.loc[DEGRADED_DEPT, "flagged"])
