@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import resource
 import sys
 import tempfile
 import time
@@ -35,20 +33,9 @@ from pathlib import Path
 
 import duckdb
 
-
-def _score(con, links_sql: str, truth_path: str) -> dict:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT candidat_id, person_id "
-                f"FROM read_parquet('{truth_path}')")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _found AS SELECT DISTINCT candidat_id, person_id "
-                f"FROM ({links_sql})")
-    tp, n_found = con.execute("""SELECT count(*) FILTER (WHERE t.person_id IS NOT NULL), count(*)
-        FROM _found f LEFT JOIN _truth t USING (candidat_id, person_id)""").fetchall()[0]
-    n_true = con.execute("SELECT count(*) FROM _truth").fetchall()[0][0]
-    precision = tp / n_found if n_found else 0.0
-    recall = tp / n_true if n_true else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"true_positives": tp, "links": n_found, "true_links": n_true,
-            "precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5)}
+# scoring against the truth and per-process measurement are shared with the linkage benchmark
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_linkage import _score, measure  # noqa: E402
 
 
 def _standardise(con, data_dir: str) -> None:
@@ -93,28 +80,6 @@ def run_pprl(data_dir: str, hardening: str | None) -> dict:
                          "WHERE decision = 'match'", f"{data_dir}/truth/links.parquet")
     return {**scores, "seconds": round(seconds, 1), "encode_seconds": round(encode_seconds, 1),
             "timings": result.timings, "counts": result.counts}
-
-
-def _child(target, args, queue):
-    try:
-        out = target(*args)
-    except Exception as exc:  # report, don't hang the parent
-        out = {"error": repr(exc)}
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    queue.put(out)
-
-
-def measure(target, *args) -> dict:
-    """Run ``target`` in a fresh process to get its own wall time and peak memory."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    start = time.perf_counter()
-    proc = ctx.Process(target=_child, args=(target, args, queue))
-    proc.start()
-    out = queue.get()
-    proc.join()
-    out["wall_seconds_process"] = round(time.perf_counter() - start, 1)
-    return out
 
 
 def main(argv=None) -> int:

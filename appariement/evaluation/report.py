@@ -20,7 +20,7 @@ from .._atomic import write_json, write_text
 from .._tables import as_relation
 from . import charts
 from .disclosure import DisclosurePolicy, suppress
-from .estimates import error_curve, estimate_errors, probabilities_of
+from .estimates import _py, error_curve, estimate_errors, probabilities_of
 from .subgroups import SUBGROUP_VARIABLES, candidate_outcomes, flag_differences, subgroup_rates
 from .thresholds import recommend_threshold, threshold_curves
 
@@ -384,9 +384,3 @@ def _waterfall_rows(con, min_count: int, n_patterns: int = 3) -> list[dict]:
     return rows
 
 
-def _py(v):
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return None if np.isnan(v) else float(v)
-    return v
