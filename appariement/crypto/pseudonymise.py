@@ -51,6 +51,9 @@ def normalise_nir_array(values: pa.Array) -> pa.Array:
         ['184122A00401234', None, None]
     """
     values = pc.cast(values, pa.string())
+    if pc.all(pc.ascii_is_alnum(values)).as_py():
+        # fast path (the usual case): nothing to strip, no empty value, ASCII only
+        return pc.ascii_upper(values)
     compacted = pc.utf8_upper(pc.replace_substring_regex(values, r"[\s.\-_/]", ""))
     return pc.if_else(pc.equal(compacted, ""), pa.scalar(None, pa.string()), compacted)
 
@@ -223,23 +226,26 @@ class Pseudonymiser:
         n = len(normalised)
         if n == 0:
             return pa.array([], type=pa.string())
-        pieces = [self._hash_batch(normalised.slice(start, _BATCH))
-                  for start in range(0, n, _BATCH)]
-        codes = pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
+        if n * self.length >= 2**31:
+            raise ConfigError(f"{n:,} values make more than 2 GiB of codes in one Arrow array; "
+                              "pseudonymise them in slices (e.g. of 50 million values)")
+        # one output buffer, filled batch by batch (no concatenation copy at the end)
+        chars = np.empty((n, self.length), dtype=np.uint8)
+        for start in range(0, n, _BATCH):
+            chars[start:start + _BATCH] = self._hash_batch(normalised.slice(start, _BATCH))
+        offsets = np.arange(0, (n + 1) * self.length, self.length, dtype=np.int32)
+        codes = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
         if normalised.null_count == 0:
             return codes
         return pc.if_else(pc.is_null(normalised), pa.scalar(None, pa.string()), codes)
 
-    def _hash_batch(self, values: pa.Array) -> pa.Array:
-        n = len(values)
+    def _hash_batch(self, values: pa.Array) -> np.ndarray:
+        """``(len(values), length)`` ASCII codes of a batch (nulls hashed as "", masked later)."""
         filled = pc.fill_null(values, "") if values.null_count else values
         if not isinstance(filled, pa.StringArray):
             filled = pc.cast(filled, pa.string())
         digests = self._hmac.digest_many(_utf8_values(filled))
-        chars = _hazmat.base32_fixed(digests, n, self.length)
-        out_offsets = np.arange(0, (n + 1) * self.length, self.length, dtype=np.int32)
-        return pa.StringArray.from_buffers(n, pa.py_buffer(out_offsets),
-                                           pa.py_buffer(chars.tobytes()))
+        return _hazmat.base32_fixed(digests, len(values), self.length)
 
 
 #: widest value handled by the fixed-width fast path (wider batches use slicing)

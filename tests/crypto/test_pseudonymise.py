@@ -161,3 +161,16 @@ def test_numeric_and_all_null_inputs_are_hashed_as_text():
         p.pseudonymise(pd.Series([184057512345625, None]))  # pandas made it float64
     assert p.pseudonymise([None, None]) == [None, None]
     assert p.pseudonymise([]) == []
+
+
+def test_batches_and_chunks_do_not_shift_or_drop_values(monkeypatch):
+    """Values straddling HMAC chunk and output-batch boundaries keep their own code."""
+    from appariement.crypto import pseudonymise as module
+    messages = [f"{i:015d}".encode() for i in range(2 * _hazmat._CHUNK + 7)]
+    batch = _hazmat.BatchHmacSha256(b"k" * 32)
+    assert batch.digest_many(messages) == b"".join(map(batch.digest, messages))
+    monkeypatch.setattr(module, "_BATCH", 100)
+    key = generate_key()
+    values = [None if i % 37 == 0 else f"{i:015d}" for i in range(1_050)]
+    codes = Pseudonymiser(key, project="p").pseudonymise(pa.array(values)).to_pylist()
+    assert codes == [None if v is None else _reference(key, "p", v) for v in values]
