@@ -54,7 +54,7 @@ def _f(default: Any, kind: Any, **checks: Any) -> Any:
 
     ``kind``: ``str``, ``int``, ``float``, ``bool``, ``"path"``, ``"date"``, ``"key"`` (a key
     path or ``env:NAME``), ``("list", kind)``, ``("map", kind)`` (string keys),
-    ``"mapping"`` (``{table: {column: column}}``). ``checks``: ``choices``, ``min``, ``max``,
+    ``"mapping"`` (``{table: {column: column}}``), ``"auto_bool"`` (true, false or "auto"). ``checks``: ``choices``, ``min``, ``max``,
     ``pattern`` (with ``hint``), ``optional`` (None allowed; implied when the default is None).
     """
     meta = {"kind": kind, **checks}
@@ -127,7 +127,7 @@ class LinkageSection:
     comparison_budget: int = _f(200_000_000, int, min=1)
     min_report_probability: float = _f(0.01, float, min=0.0, max=1.0)
     u_max_pairs: float = _f(2e6, float, min=1e3)
-    em: bool = _f(True, bool)
+    em: bool | str = _f("auto", "auto_bool")
     m_from_labels: bool = _f(True, bool)
 
 
@@ -424,6 +424,11 @@ def _coerce_kind(key: str, value: Any, kind: Any, meta: Mapping[str, Any], base:
             except ValueError:
                 pass
         raise ConfigError(f"{key} must be a date YYYY-MM-DD; got {value!r}")
+    if kind == "auto_bool":
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ConfigError(f"{key} must be true, false or \"auto\"; got {_type_name(value)} "
+                          f"{value!r}")
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false; got {_type_name(value)}")
@@ -580,7 +585,7 @@ assignment = "one_to_one" # one_to_one | many_to_one
 comparison_budget = 200000000   # refuse to link if blocking generates more pairs
 # blocking_rules = ["dob", "name_yob", "phon_first_phon"]   # names from appariement.blocking.FRENCH_RULES
 recheck_exact = true
-em = true
+em = "auto"               # EM passes: "auto" (only without enough exact-key labels) | true | false
 
 [backend]
 engine = "duckdb"         # duckdb | spark

@@ -56,7 +56,7 @@ def test_every_section_of_the_issue_is_present():
     ({"pivot": {"mode": "pivot"}}, "pivot.mode = 'pivot' needs keys.pivot"),
     ({"pivot": {"mode": "hash"}}, "allowed values: none, pseudonymise, pivot"),
     ({"keys": {"pivot_exchange": "k.key"}}, "keys.pivot_exchange and keys.statistician go"),
-    ({"linkage": {"em": "yes"}}, "linkage.em must be true or false"),
+    ({"linkage": {"em": "yes"}}, "linkage.em must be true, false or \"auto\""),
     ({"reporting": {}}, "unknown section [reporting]; allowed sections: project, inputs"),
 ])
 def test_errors_name_the_dotted_key_and_allowed_values(data, expected):

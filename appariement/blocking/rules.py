@@ -83,6 +83,9 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
          description="same phonetic codes of birth name and first name"),
     rule("usage_phon_first_phon", ("usage_name_phon", "birth_name_phon"), "first_name_phon",
          description="candidate's usage name sounds like the person's birth name, first name too"),
+    rule("phon_first_phon_postcode", "birth_name_phon", "first_name_phon", "postcode",
+         description="same sounds of birth name and first name, same postcode (EM training: "
+                     "few homonyms, so the birth date's m is not learnt from them)"),
     rule("first_ym_dept", "first_name_canon", "birth_year", "birth_month", "birth_dept",
          description="same first name, birth year and month, birth department"),
     rule("first_name_dob_swapped", "first_name_canon", "birth_year",
@@ -92,6 +95,16 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
          description="name and first name inverted"),
     rule("name_first_md", "birth_name", "first_name_canon", "birth_month", "birth_day",
          description="same names, day and month (catches year errors)"),
+    rule("birth_usage_first_md", ("birth_name", "usage_name"), "first_name_canon",
+         "birth_month", "birth_day",
+         description="candidate's name = person's usage name, same first name, day and month "
+                     "(catches married names with a year error)"),
+    rule("md_commune_sex", "birth_month", "birth_day", "birth_commune", "sex",
+         description="same day and month of birth, birth commune and sex (catches errors in "
+                     "both names together with a year error)"),
+    rule("md_postcode_sex", "birth_month", "birth_day", "postcode", "sex",
+         description="same day and month of birth, postcode and sex (the same, for people born "
+                     "abroad)"),
     rule("commune_sex_yob", "birth_commune", "sex", "birth_year", "first_name_phon",
          description="same birth commune, sex, year and first-name sound"),
     # tighter rules for large files (millions of source persons): each adds a key to a rule
@@ -121,17 +134,19 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
 
 DEFAULT_PREDICTION_RULES = ("dob", "name_yob", "usage_birth_yob", "birth_usage_yob",
                             "phon_first_phon", "usage_phon_first_phon", "first_ym_dept",
-                            "first_name_dob_swapped", "inverted", "name_first_md")
+                            "first_name_dob_swapped", "inverted", "name_first_md",
+                            "birth_usage_first_md", "md_commune_sex", "md_postcode_sex")
 
 #: rules for large files: the defaults with a key added to each broad rule (about 25x fewer
 #: pairs at 1M candidates x 10M persons); ``LinkageConfig(blocking_rules=LARGE_FILE_RULES)``
 LARGE_FILE_RULES = ("dob_dept", "dob_first_phon", "dob_name_phon", "name_first_yob",
                     "name_ym_sex", "usage_birth_first_phon_yob", "birth_usage_first_phon_yob",
                     "phon_first_phon_yob", "usage_phon_first_phon_yob", "first_ym_dept",
-                    "first_name_dob_swapped", "inverted", "name_first_md")
+                    "first_name_dob_swapped", "inverted", "name_first_md",
+                    "birth_usage_first_md", "md_commune_sex", "md_postcode_sex")
 
 #: EM training passes: each leaves free the comparisons it does not block on
-DEFAULT_TRAINING_RULES = ("dob", "phon_first_phon", "first_ym_dept")
+DEFAULT_TRAINING_RULES = ("dob", "phon_first_phon_postcode", "first_ym_dept")
 
 
 def get_rules(names_or_rules) -> list[BlockingRule]:

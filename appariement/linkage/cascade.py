@@ -77,7 +77,7 @@ class LinkageConfig:
     min_report_probability: float = 0.01
     backend: str = "duckdb"
     u_max_pairs: float = 2e6
-    em: bool = True
+    em: bool | str = "auto"
     em_max_pairs: float | None = 5e5
     m_from_labels: bool = True
     seed: int = 42
@@ -224,13 +224,23 @@ class Linkage:
                         f"exact stage on {key!r} needs column {needed!r} in the "
                         f"{'platform' if side == 'P' else 'source'} features; set key_column=None "
                         "for traits-only linkage")
-        is_trusted = (f"{{t}}.{key} IS NOT NULL AND coalesce({{t}}.nir_valid, FALSE) "
-                      f"AND {{t}}.nir_consistency IN ({trusted})")
+        is_valid = f"{{t}}.{key} IS NOT NULL AND coalesce({{t}}.nir_valid, FALSE)"
+        is_consistent = f"{{t}}.nir_consistency IN ({trusted})"
+        is_trusted = f"{is_valid} AND {is_consistent}"
+        # Key pairs with a valid NIR on both sides. Links need consistent NIRs too; the training
+        # labels do not, because the consistency check compares the NIR with the birth year and
+        # month: requiring it would select the labelled pairs on their birth dates and bias the
+        # m probabilities of the birth-date levels (year errors and swaps would look impossible).
         self._sql(f"""
             CREATE OR REPLACE TEMP TABLE _app_s1_pairs AS
             SELECT p.record_id AS record_id_l, s.record_id AS record_id_r,
-                   count(*) OVER (PARTITION BY p.record_id) AS n_for_l,
-                   count(*) OVER (PARTITION BY s.record_id) AS n_for_r,
+                   ({is_consistent.format(t='p')} AND {is_consistent.format(t='s')}) AS trusted,
+                   count(*) OVER (PARTITION BY p.record_id) AS n_valid_l,
+                   count(*) OVER (PARTITION BY s.record_id) AS n_valid_r,
+                   sum(CASE WHEN {is_consistent.format(t='p')} AND {is_consistent.format(t='s')}
+                            THEN 1 ELSE 0 END) OVER (PARTITION BY p.record_id) AS n_for_l,
+                   sum(CASE WHEN {is_consistent.format(t='p')} AND {is_consistent.format(t='s')}
+                            THEN 1 ELSE 0 END) OVER (PARTITION BY s.record_id) AS n_for_r,
                    -- traits guard: both names differ, or the whole birth date differs
                    (coalesce(jaro_winkler_similarity(p.birth_name, s.birth_name) >= 0.85, FALSE)
                     OR coalesce(p.usage_name = s.birth_name, FALSE)
@@ -245,18 +255,23 @@ class Linkage:
                                 FALSE)) AS date_ok,
                    coalesce(p.sex = s.sex, TRUE) AS sex_ok
             FROM _app_P p JOIN _app_S s ON p.{key} = s.{key}
-            WHERE {is_trusted.format(t='p')} AND {is_trusted.format(t='s')}
+            WHERE {is_valid.format(t='p')} AND {is_valid.format(t='s')}
         """)
         ambiguous = ("n_for_l > 1" if cfg.assignment == "many_to_one"
                      else "(n_for_l > 1 OR n_for_r > 1)")
+        traits_agree = "((name_ok OR first_ok) AND (date_ok OR sex_ok))"
         self._sql(f"""
             CREATE OR REPLACE TEMP TABLE _app_s1 AS
             SELECT record_id_l, record_id_r,
                    CASE WHEN {ambiguous} THEN 'exact_key_ambiguous'
-                        WHEN NOT ((name_ok OR first_ok) AND (date_ok OR sex_ok))
-                             THEN 'exact_key_traits_disagree'
+                        WHEN NOT {traits_agree} THEN 'exact_key_traits_disagree'
                         ELSE NULL END AS guard
-            FROM _app_s1_pairs
+            FROM _app_s1_pairs WHERE trusted
+        """)
+        self._sql(f"""
+            CREATE OR REPLACE TEMP TABLE _app_train_labels AS
+            SELECT record_id_l, record_id_r FROM _app_s1_pairs
+            WHERE n_valid_l = 1 AND n_valid_r = 1 AND {traits_agree}
         """)
         counts["stage1_key_pairs"] = self._count("_app_s1")
         counts["stage1_ambiguous"] = self._count("_app_s1", "guard = 'exact_key_ambiguous'")
@@ -303,6 +318,8 @@ class Linkage:
         else:
             self._sql("CREATE OR REPLACE TEMP TABLE _app_s1 AS SELECT NULL::VARCHAR AS "
                       "record_id_l, NULL::VARCHAR AS record_id_r, NULL::VARCHAR AS guard LIMIT 0")
+            self._sql("CREATE OR REPLACE TEMP TABLE _app_train_labels AS SELECT NULL::VARCHAR "
+                      "AS record_id_l, NULL::VARCHAR AS record_id_r LIMIT 0")
             counts["stage1_links"] = 0
         self._sql("CREATE OR REPLACE TEMP TABLE _app_labels AS "
                   "SELECT record_id_l, record_id_r FROM _app_s1 WHERE guard IS NULL")
@@ -342,8 +359,10 @@ class Linkage:
                 expected = coverage * counts["platform_records"]
                 counts["estimated_source_coverage"] = round(coverage, 4)
             with step(log, "stage 2: training the model", timings):
+                n_train = self._count("_app_train_labels")
+                counts["training_labels"] = n_train
                 model.fit(con.table("_app_P"), con.table("_app_S"),
-                          labels=con.table("_app_labels") if n_labels else None,
+                          labels=con.table("_app_train_labels") if n_train else None,
                           expected_matches=expected, backend=backend)
 
         # ---- stage 2 predictions and assignment
