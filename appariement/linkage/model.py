@@ -442,8 +442,11 @@ class LinkageModel:
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
+        # step durations stay in memory (``training_log_``) but not in the saved model: the same
+        # data and settings must give the same file
+        log_ = [{k: v for k, v in step.items() if k != "seconds"} for step in self.training_log_]
         return {"format": _MODEL_FORMAT, "params": self.get_params(),
-                "training_log": self.training_log_, "splink_settings": self.settings_}
+                "training_log": log_, "splink_settings": self.settings_}
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model as JSON (atomically)."""

@@ -176,3 +176,47 @@ def test_large_file_rules_keep_quality_with_fewer_pairs(linkage_data):
     assert large.counts["blocking_pairs_stage2"] < n_default
     _, _, f1 = precision_recall(con)
     assert f1 >= TRAITS_F1_FLOOR
+
+
+def test_training_labels_do_not_require_nir_consistency(cascade):
+    """m is estimated on every unambiguous valid-NIR pair whose traits do not contradict it,
+    consistent or not (the consistency check selects on birth year and month, which would bias
+    the birth-date levels); only consistent pairs become exact links."""
+    con, result = cascade
+    n_labels, n_untrusted = con.execute("""
+        SELECT count(*), count(*) FILTER (WHERE p.nir_consistency NOT IN ('consistent',
+                                                                          'unverifiable')
+                                          OR s.nir_consistency NOT IN ('consistent',
+                                                                       'unverifiable'))
+        FROM _app_train_labels l JOIN pf p ON p.record_id = l.record_id_l
+        JOIN sf s ON s.record_id = l.record_id_r""").fetchall()[0]
+    assert n_labels == result.counts["training_labels"]
+    assert n_untrusted > 0 and n_labels > result.counts["stage1_links"]
+    exact_untrusted = con.execute("""
+        SELECT count(*) FROM links l JOIN pf p ON p.record_id = l.candidat_id
+        WHERE l.method = 'pivot_exact' AND p.nir_consistency = 'inconsistent'""").fetchall()[0][0]
+    assert exact_untrusted == 0
+    m_step = [s for s in result.model.training_log_ if s["step"] == "m"]
+    assert m_step and m_step[0]["n_pairs"] == n_labels
+
+
+def test_em_auto_runs_only_without_enough_labels(linkage_data, monkeypatch):
+    from appariement.linkage import model as model_module
+    con = duckdb.connect()
+    load_features(con, linkage_data)
+    labels = con.sql("SELECT candidat_id AS record_id_l, person_id AS record_id_r FROM truth "
+                     "ORDER BY 1 LIMIT 300")
+
+    def em_steps(**kwargs):
+        from appariement.linkage import LinkageModel
+        fitted = LinkageModel(u_max_pairs=1e5, **kwargs).fit(con.table("pf"), con.table("sf"),
+                                                            labels=labels, con=con)
+        return [s.get("status") for s in fitted.training_log_ if s["step"] == "em"]
+
+    assert em_steps() == ["ok", "ok", "ok"]            # 300 labels < 1,000: EM runs
+    assert em_steps(em=False) == []
+    monkeypatch.setattr(model_module, "MIN_LABELS_WITHOUT_EM", 300)
+    assert em_steps() == ["not run"]
+    assert em_steps(em=True) == ["ok", "ok", "ok"]
+    with pytest.raises(ConfigError, match="em must be"):
+        model_module.LinkageModel(em="sometimes")
