@@ -114,7 +114,8 @@ class BlockingReport:
 
 
 def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labels=None,
-                     labels_left=None, labels_right=None) -> BlockingReport:
+                     labels_left=None, labels_right=None,
+                     budget: int | None = None) -> BlockingReport:
     """Pairs per rule, cumulative pairs and (with labels) cumulative recall.
 
     Args:
@@ -126,6 +127,9 @@ def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labe
         labels_left, labels_right: the features the labelled records are looked up in, when they
             are not in ``left`` / ``right`` (the cascade counts pairs on the stage-2 pools but
             measures recall on the stage-1 links, which left the pools).
+        budget: when given, first check it as :func:`check_budget` does (raising
+            :class:`BlockingBudgetError` before any pair is formed), reusing the rules' own
+            counts for the report.
 
     Returns:
         A :class:`BlockingReport`.
@@ -135,11 +139,13 @@ def analyse_blocking(con: duckdb.DuckDBPyConnection, left, right, rules, *, labe
     labels_view = _view(con, labels, "labels") if labels is not None else None
     lab_lv = _view(con, labels_left, "lab_l") if labels_left is not None else lv
     lab_rv = _view(con, labels_right, "lab_r") if labels_right is not None else rv
-    return _analyse(con, lv, rv, rules, labels_view, lab_lv, lab_rv)
+    own = _check_budget(con, lv, rv, rules, budget) if budget is not None else None
+    return _analyse(con, lv, rv, rules, labels_view, lab_lv, lab_rv, own=own)
 
 
 def _analyse(con, lv: str, rv: str, rules: list[BlockingRule], labels_view: str | None,
-             lab_lv: str | None = None, lab_rv: str | None = None) -> BlockingReport:
+             lab_lv: str | None = None, lab_rv: str | None = None,
+             own: list[int] | None = None) -> BlockingReport:
     n_labels = 0
     hits: list[int] = []
     if labels_view is not None:
@@ -149,15 +155,15 @@ def _analyse(con, lv: str, rv: str, rules: list[BlockingRule], labels_view: str 
             "cumulative_pairs": []}
     cumulative = 0
     for k, r in enumerate(rules):
-        own = _count_pairs(con, lv, rv, r)
-        marginal = own if k == 0 else _marginal_count(con, lv, rv, r, rules[:k])
+        own_k = own[k] if own is not None else _count_pairs(con, lv, rv, r)
+        marginal = own_k if k == 0 else _marginal_count(con, lv, rv, r, rules[:k])
         cumulative += marginal
         rows["rule"].append(r.name)
         rows["description"].append(r.description)
-        rows["pairs"].append(own)
+        rows["pairs"].append(own_k)
         rows["marginal_pairs"].append(marginal)
         rows["cumulative_pairs"].append(cumulative)
-        log.info("blocking rule %s: %d pairs, %d new, %d cumulative", r.name, own, marginal,
+        log.info("blocking rule %s: %d pairs, %d new, %d cumulative", r.name, own_k, marginal,
                  cumulative)
     if labels_view is not None:
         rows["cumulative_recall"] = [h / n_labels if n_labels else None for h in hits]
@@ -171,16 +177,21 @@ def check_budget(con: duckdb.DuckDBPyConnection, left, right, rules, budget: int
     only when that bound exceeds the budget does it count the exact cumulative total.
 
     Returns:
-        The number of pairs (upper bound when within budget, exact otherwise).
+        The sum of the rules' own pair counts (an upper bound of the distinct pairs).
     """
     rules = get_rules(rules)
+    lv, rv = _view(con, left, "l"), _view(con, right, "r")
+    return sum(_check_budget(con, lv, rv, rules, budget))
+
+
+def _check_budget(con, lv: str, rv: str, rules: list[BlockingRule], budget: int) -> list[int]:
+    """The rules' own pair counts, after checking ``budget`` (see :func:`check_budget`)."""
     if budget <= 0:
         raise ConfigError(f"comparison budget must be positive, got {budget}")
-    lv, rv = _view(con, left, "l"), _view(con, right, "r")
-    bound = sum(_count_pairs(con, lv, rv, r) for r in rules)
-    if bound <= budget:
-        return bound
-    report = _analyse(con, lv, rv, rules, None)
+    own = [_count_pairs(con, lv, rv, r) for r in rules]
+    if sum(own) <= budget:
+        return own
+    report = _analyse(con, lv, rv, rules, None, own=own)
     total = report.total_pairs
     if total > budget:
         worst = max(zip(report.table.column("rule").to_pylist(),
@@ -189,7 +200,7 @@ def check_budget(con: duckdb.DuckDBPyConnection, left, right, rules, budget: int
             f"the blocking rules would generate {total:,} pairs, over the budget of {budget:,}; "
             f"rule {worst[0]!r} alone adds {worst[1]:,}. Drop or tighten rules "
             f"(see appariement.blocking.analyse_blocking) or raise the budget.")
-    return total
+    return own
 
 
 def choose_rules(con: duckdb.DuckDBPyConnection, left, right, candidates, *, budget: int,

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from .._atomic import atomic_path, write_json
 from .._log import get_logger, step
 from .._tables import as_relation, to_arrow
-from ..blocking.analysis import BlockingReport, analyse_blocking, check_budget
+from ..blocking.analysis import BlockingReport, analyse_blocking
 from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
                               get_rules)
 from ..errors import ConfigError, LinkageError
@@ -337,14 +337,14 @@ class Linkage:
         # ---- blocking budget and analysis (recall on stage-1 links)
         rules = get_rules(cfg.blocking_rules)
         with step(log, "blocking analysis", timings):
-            check_budget(con, con.table("_app_P2"), con.table("_app_S2"), rules,
-                         cfg.comparison_budget)
-            # pairs counted where they are scored (the stage-2 pools); recall measured on the
-            # stage-1 links, looked up in the full feature tables
+            # budget first (fails before any pair is formed); pairs counted where they are
+            # scored (the stage-2 pools); recall measured on the stage-1 links, looked up in
+            # the full feature tables
             blocking = analyse_blocking(con, con.table("_app_P2"), con.table("_app_S2"), rules,
                                         labels=con.table("_app_labels") if n_labels else None,
                                         labels_left=con.table("_app_P"),
-                                        labels_right=con.table("_app_S"))
+                                        labels_right=con.table("_app_S"),
+                                        budget=cfg.comparison_budget)
         counts["blocking_pairs_stage2"] = blocking.total_pairs
         counts["blocking_recall_on_stage1"] = blocking.recall
 

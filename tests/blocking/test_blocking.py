@@ -57,6 +57,13 @@ def test_recall_on_labels_and_budget():
     with pytest.raises(BlockingBudgetError, match="over the budget of 3"):
         check_budget(con, left, right, [rule("yob", "birth_year")], budget=3)
     assert check_budget(con, left, right, [rule("name", "birth_name")], budget=3) == 2
+    # the same check inside the analysis: same error, or the same report as without it
+    with pytest.raises(BlockingBudgetError, match="over the budget of 3"):
+        analyse_blocking(con, left, right, [rule("yob", "birth_year")], budget=3)
+    checked = analyse_blocking(con, left, right, [rule("name", "birth_name"),
+                                                  rule("yob", "birth_year")],
+                               labels=labels, budget=100)
+    assert checked.table.equals(report.table)
 
 
 def test_choose_rules_respects_budget_and_prefers_recall():

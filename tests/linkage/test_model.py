@@ -52,3 +52,61 @@ def test_missing_feature_columns_are_named(linkage_data):
     con.execute("ALTER TABLE pf DROP COLUMN first_names")
     with pytest.raises(LinkageError, match="first_names"):
         LinkageModel().fit(con.table("pf"), con.table("sf"), con=con)
+
+
+def _u_values(model, con, settings):
+    return [lv.get("u_probability") for c in settings["comparisons"]
+            for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+
+
+def test_sql_u_and_m_equal_splink_scoring_of_the_same_pairs(linkage_data):
+    """u from random pairs (here the sample covers every pair) and m from labelled pairs are
+    computed in DuckDB SQL from the levels' conditions; they must equal the shares of levels
+    that Splink's own scoring (predict on explicit pairs) gives for the same pairs."""
+    from appariement.linkage._backend import make_backend
+    from appariement.linkage.model import PLATFORM, SOURCE
+    con = duckdb.connect()
+    load_features(con, linkage_data)
+    left = con.sql("SELECT * FROM pf ORDER BY record_id LIMIT 40")
+    right = con.sql("SELECT * FROM sf ORDER BY record_id LIMIT 400")
+    model = LinkageModel(u_max_pairs=1e9)
+    backend = make_backend("duckdb", con)
+    left_rel, right_rel = (model.splink_input(con, left, PLATFORM),
+                           model.splink_input(con, right, SOURCE))
+    settings = model._settings(1e-3)
+    ours, n_pairs = model._u_from_sampling_sql(con, left_rel, right_rel, settings, 40, 400)
+    assert n_pairs == 40 * 400
+    every_pair = con.sql("SELECT l.record_id AS record_id_l, r.record_id AS record_id_r "
+                         "FROM (SELECT * FROM pf ORDER BY record_id LIMIT 40) l, "
+                         "(SELECT * FROM sf ORDER BY record_id LIMIT 400) r")
+    scored, n_scored = model._m_from_labels(backend, left_rel, right_rel, settings, every_pair)
+    assert n_scored == n_pairs
+    shares = [[lv.get("m_probability") for lv in c["comparison_levels"]]
+              for c in scored["comparisons"]]
+    assert [[lv.get("u_probability") for lv in c["comparison_levels"]]
+            for c in ours["comparisons"]] == shares
+    # labelled pairs: the SQL path and the Splink-predict path give identical m
+    labels = con.sql("SELECT candidat_id AS record_id_l, person_id AS record_id_r FROM truth")
+    full_l, full_r = (model.splink_input(con, con.table("pf"), PLATFORM),
+                      model.splink_input(con, con.table("sf"), SOURCE))
+    by_sql, n_sql = model._m_from_labels_sql(con, full_l, full_r, settings, labels)
+    by_splink, n_splink = model._m_from_labels(backend, full_l, full_r, settings, labels)
+    assert n_sql == n_splink > 1000
+    assert by_sql["comparisons"] == by_splink["comparisons"]
+
+
+def test_u_sample_is_seeded(linkage_data):
+    from appariement.linkage.model import PLATFORM, SOURCE
+    con = duckdb.connect()
+    load_features(con, linkage_data)
+    runs = []
+    for seed in (1, 1, 2):
+        model = LinkageModel(u_max_pairs=5e4, seed=seed)
+        left_rel, right_rel = (model.splink_input(con, con.table("pf"), PLATFORM),
+                               model.splink_input(con, con.table("sf"), SOURCE))
+        n_l, n_r = left_rel.count("*").fetchall()[0][0], right_rel.count("*").fetchall()[0][0]
+        settings, n = model._u_from_sampling_sql(con, left_rel, right_rel, model._settings(1e-3),
+                                                 n_l, n_r)
+        assert 5e4 <= n < 5.2e4
+        runs.append(_u_values(model, con, settings))
+    assert runs[0] == runs[1] and runs[0] != runs[2]
