@@ -30,7 +30,7 @@ born_abroad                birth_country <> '99100' (NULL when unknown)
 postcode, residence_dept   5-digit postcode, department of residence (Corsica split 2A/2B)
 =========================  ====================================================================
 
-:func:`register_sql_functions` registers the ``app_`` SQL macros and the ``app_phonetic`` UDF so
+:func:`register_sql_functions` registers the ``app_`` SQL macros (``app_phonetic`` included) so
 other modules can use them in their own SQL.
 """
 

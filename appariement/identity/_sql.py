@@ -14,7 +14,8 @@ _MACRO_GROUPS = (names.SQL_MACROS, nir.SQL_MACROS, sex.SQL_MACROS, places.SQL_MA
                  dates.SQL_MACROS, consistency.SQL_MACROS)
 
 #: every SQL function this subpackage registers (all prefixed ``app_``)
-SQL_FUNCTION_NAMES = tuple(name for group in _MACRO_GROUPS for name in group) + ("app_phonetic",)
+SQL_FUNCTION_NAMES = (tuple(name for group in _MACRO_GROUPS for name in group)
+                      + ("app_soundex_word", "app_phonetic"))
 
 
 def register_sql_functions(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appariement.errors import SchemaError
 from appariement.identity import (FEATURE_COLUMNS, check_nir_consistency, phonetic_code,
@@ -28,8 +30,18 @@ def test_soundex2_reference_codes(word, code):
 
 
 def test_phonetic_code_in_sql_matches_python(sql):
-    for name in ["Dupond", "GAUTHIER", "Jean-Pierre", None]:
-        assert sql("app_phonetic(?)", name) == phonetic_code(name)
+    for name in ["Dupond", "GAUTHIER", "Jean-Pierre", None, "", "HNA", "Hwang", "Ashcraft",
+                 "Pfister", "Tymczak", "Ñuñez", "O'Neil", "Straße", "Ødegaard", "Œuvre"]:
+        assert sql("app_phonetic(?)", name) == phonetic_code(name), name
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ aehiouwyçéèàÿñøœß'-.0123456789",
+               max_size=30))
+def test_sql_soundex_equals_jellyfish_on_any_text(con, text):
+    """The SQL macro reproduces jellyfish's Soundex word by word (H/W rule, vowels, first
+    letter, padding, non-letters) on arbitrary text."""
+    assert con.execute("SELECT app_phonetic(?)", [text]).fetchall()[0][0] == phonetic_code(text)
 
 
 @pytest.mark.parametrize("kwargs, status, flags", [
