@@ -76,7 +76,7 @@ class LinkageConfig:
     pairs_per_chunk: int = 20_000_000
     min_report_probability: float = 0.01
     backend: str = "duckdb"
-    u_max_pairs: float = 2e6
+    u_max_pairs: float = 1e6
     em: bool | str = "auto"
     em_max_pairs: float | None = 5e5
     m_from_labels: bool = True
@@ -325,9 +325,11 @@ class Linkage:
                   "SELECT record_id_l, record_id_r FROM _app_s1 WHERE guard IS NULL")
 
         # ---- stage-2 pools
+        # anti / semi joins rather than [NOT] IN (subquery): ids are never null here, and a join
+        # needs no null-aware plan
         self._sql("CREATE OR REPLACE TEMP TABLE _app_P2 AS SELECT * FROM _app_P "
-                  "WHERE record_id NOT IN (SELECT record_id_l FROM _app_labels)")
-        drop_r = (" WHERE record_id NOT IN (SELECT record_id_r FROM _app_labels)"
+                  "ANTI JOIN _app_labels ON record_id = record_id_l")
+        drop_r = (" ANTI JOIN _app_labels ON record_id = record_id_r"
                   if cfg.assignment == "one_to_one" else "")
         self._sql(f"CREATE OR REPLACE TEMP TABLE _app_S2 AS SELECT * FROM _app_S{drop_r}")
         counts["stage2_platform_pool"] = self._count("_app_P2")
@@ -392,9 +394,9 @@ class Linkage:
         if cfg.key_column and n_labels:
             with step(log, "stage 1: scoring exact links with the traits model", timings):
                 self._sql("CREATE OR REPLACE TEMP TABLE _app_stage1_left AS SELECT * FROM _app_P "
-                          "WHERE record_id IN (SELECT record_id_l FROM _app_labels)")
+                          "SEMI JOIN _app_labels ON record_id = record_id_l")
                 self._sql("CREATE OR REPLACE TEMP TABLE _app_stage1_right AS SELECT * FROM _app_S "
-                          "WHERE record_id IN (SELECT record_id_r FROM _app_labels)")
+                          "SEMI JOIN _app_labels ON record_id = record_id_r")
                 scored = model.predict(con.table("_app_stage1_left"), con.table("_app_stage1_right"),
                                        backend=backend, pairs=con.table("_app_labels"),
                                        table_name="_app_s1_preds")
@@ -484,7 +486,7 @@ class Linkage:
                         ELSE 'no_match_found' END AS reason
             FROM _app_S s
             LEFT JOIN reviewed r ON r.person_id = s.record_id
-            WHERE s.record_id NOT IN (SELECT person_id FROM matched)
+            ANTI JOIN matched m ON m.person_id = s.record_id
             ORDER BY 1
         """)
         s1_preds = ("SELECT *, 1 AS stage FROM _app_s1_preds UNION ALL BY NAME "

@@ -103,7 +103,7 @@ class LinkageModel:
     def __init__(self, comparisons: Sequence | None = None,
                  blocking_rules: Sequence[str | BlockingRule] = DEFAULT_PREDICTION_RULES,
                  training_rules: Sequence[str | BlockingRule] = DEFAULT_TRAINING_RULES,
-                 u_max_pairs: float = 2e6, em: bool | str = "auto", m_from_labels: bool = True,
+                 u_max_pairs: float = 1e6, em: bool | str = "auto", m_from_labels: bool = True,
                  seed: int = 42, backend: str = "duckdb", term_frequency: bool = True,
                  m_floor: float = 1e-3, columns: Sequence[str] | None = None,
                  em_max_pairs: float | None = 5e5):
@@ -175,7 +175,11 @@ class LinkageModel:
         db_api = backend.new_db_api()
         t_left = backend.register(db_api, left_rel, PLATFORM)
         t_right = backend.register(db_api, right_rel, SOURCE)
-        return Linker([t_left, t_right], copy.deepcopy(settings), log_level=None)
+        # Splink's settings validation (about 0.2 s a linker) checks the comparisons' SQL
+        # against the input columns: needed for user comparisons; the library's own are tested,
+        # and splink_input has already checked that their columns exist.
+        return Linker([t_left, t_right], copy.deepcopy(settings), log_level=None,
+                      validate_settings=self.comparisons is not None)
 
     # ------------------------------------------------------------------ fit
     def fit(self, left, right, *, labels=None, expected_matches: float | None = None,
