@@ -48,11 +48,11 @@ class Backend:
     def register(self, db_api, rel: duckdb.DuckDBPyRelation, name: str):
         """Register a DuckDB relation as a Splink input table named ``name``."""
         if self.name == "duckdb":
-            table = f"_app_in_{name}"
-            view = f"_app_rel_{name}"
+            # a view, not a copy: the features are already tables (the cascade's pools), and
+            # Splink reads its inputs once to build its own concatenated table
+            view = f"_app_in_{name}"
             rel.create_view(view, replace=True)
-            self.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {view}")
-            return db_api.register(table, dataset_display_name=name)
+            return db_api.register(view, dataset_display_name=name)
         frame = to_arrow(rel).to_pandas()
         spark_df = self.spark.createDataFrame(frame)
         # Spark temp views live in the session: give each registration its own name (the

@@ -199,6 +199,20 @@ class Linkage:
     def _sql(self, sql: str):
         return self.con.execute(sql)
 
+    def _snapshot(self, name: str, rel: duckdb.DuckDBPyRelation) -> None:
+        """``name`` = the input features, read many times: a view of a stored table, else a
+        table (a lazy relation, e.g. unmaterialised standardisation, is computed once)."""
+        for kind in ("VIEW", "TABLE"):
+            try:
+                self._sql(f"DROP {kind} IF EXISTS {name}")
+            except duckdb.CatalogException:  # the name holds the other kind
+                pass
+        if rel.type == "TABLE_RELATION":
+            rel.create_view(name, replace=True)
+        else:
+            rel.create_view(f"{name}_in", replace=True)
+            self._sql(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_in")
+
     def _count(self, table: str, where: str = "TRUE") -> int:
         return int(self._sql(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0])
 
@@ -297,10 +311,8 @@ class Linkage:
         con = self.con
         counts: dict[str, Any] = {}
         timings: dict[str, float] = {}
-        as_relation(con, platform, "platform").create_view("_app_P_in", replace=True)
-        as_relation(con, source, "source").create_view("_app_S_in", replace=True)
-        self._sql("CREATE OR REPLACE TEMP TABLE _app_P AS SELECT * FROM _app_P_in")
-        self._sql("CREATE OR REPLACE TEMP TABLE _app_S AS SELECT * FROM _app_S_in")
+        self._snapshot("_app_P", as_relation(con, platform, "platform"))
+        self._snapshot("_app_S", as_relation(con, source, "source"))
         for side, name in (("P", "platform"), ("S", "source")):
             dups = self._count(f"(SELECT record_id FROM _app_{side} GROUP BY 1 "
                                "HAVING count(*) > 1 OR record_id IS NULL)")
@@ -369,9 +381,13 @@ class Linkage:
 
         # ---- stage 2 predictions and assignment
         with step(log, "stage 2: scoring pairs", timings):
+            # both stages score subsets of the data with the value frequencies of all of it
+            tf_tables = (model.term_frequency_tables(con, con.table("_app_P"),
+                                                     con.table("_app_S"))
+                         if backend.name == "duckdb" else None)
             preds = model.predict(con.table("_app_P2"), con.table("_app_S2"), backend=backend,
                                   threshold_match_probability=cfg.min_report_probability,
-                                  table_name="_app_s2_preds",
+                                  table_name="_app_s2_preds", tf_tables=tf_tables,
                                   num_chunks=max(1, -(-blocking.total_pairs
                                                       // cfg.pairs_per_chunk)))
         counts["stage2_pairs_scored"] = int(preds.count("*").fetchall()[0][0])
@@ -399,7 +415,7 @@ class Linkage:
                           "SEMI JOIN _app_labels ON record_id = record_id_r")
                 scored = model.predict(con.table("_app_stage1_left"), con.table("_app_stage1_right"),
                                        backend=backend, pairs=con.table("_app_labels"),
-                                       table_name="_app_s1_preds")
+                                       table_name="_app_s1_preds", tf_tables=tf_tables)
             # The traits model's probability carries the prior of two *random* records, but a
             # trusted key match is not random: judge the traits by their Bayes factor alone
             # (weight minus prior weight) and send the pair to review only when the traits

@@ -471,8 +471,8 @@ class LinkageModel:
     def predict(self, left, right, *, threshold_match_probability: float | None = None,
                 con: duckdb.DuckDBPyConnection | None = None, backend: Backend | None = None,
                 blocking_rules: Sequence[str | BlockingRule] | None = None, pairs=None,
-                table_name: str = "_app_predictions", num_chunks: int = 1
-                ) -> duckdb.DuckDBPyRelation:
+                table_name: str = "_app_predictions", num_chunks: int = 1,
+                tf_tables: dict[str, str] | None = None) -> duckdb.DuckDBPyRelation:
         """Score the blocked pairs.
 
         Args:
@@ -483,6 +483,9 @@ class LinkageModel:
                 links, to explain them with the traits model.
             num_chunks: score the platform side in this many chunks (Splink builds and filters
                 one chunk's pairs at a time: lower peak memory on large jobs, same results).
+            tf_tables: term-frequency tables to use (column → DuckDB table name, as built by
+                :meth:`term_frequency_tables`); by default Splink computes them from ``left``
+                and ``right``, i.e. from the records scored, not from all the data.
 
         Returns:
             A DuckDB relation with ``record_id_l`` (platform), ``record_id_r`` (source),
@@ -511,6 +514,13 @@ class LinkageModel:
             linker = self._explicit_pairs_linker(backend, left_rel, right_rel, settings, pairs)
         else:
             linker = self._linker(backend, left_rel, right_rel, settings)
+        if tf_tables:
+            if backend.name != "duckdb":
+                raise LinkageError("tf_tables are DuckDB tables: not available on Spark")
+            db_api = linker._db_api
+            for column, table in tf_tables.items():
+                linker.table_management.register_term_frequency_lookup(
+                    db_api.register(table, dataset_display_name=f"tf_{column}"), column)
         chunks = {}
         if num_chunks > 1 and pairs is None:
             chunks = {"num_chunks_left": int(num_chunks), "num_chunks_right": 1}
@@ -532,6 +542,38 @@ class LinkageModel:
         """)
         con.execute(f"DROP TABLE IF EXISTS {table_name}_raw")
         return con.table(table_name)
+
+    def term_frequency_columns(self) -> list[str]:
+        """Columns whose value frequencies adjust the model's exact-match levels."""
+        self._check_fitted()
+        return sorted({lv["tf_adjustment_column"] for comp in self.settings_["comparisons"]
+                       for lv in comp["comparison_levels"] if lv.get("tf_adjustment_column")})
+
+    def term_frequency_tables(self, con: duckdb.DuckDBPyConnection, left, right,
+                              prefix: str = "_app_tf") -> dict[str, str]:
+        """Term-frequency tables of both inputs together, as Splink computes them, for
+        :meth:`predict` (``tf_tables``): scoring subsets (the stage-2 pools, the exact-stage
+        links) then uses the frequencies of all the data.
+
+        Returns:
+            Column → name of a DuckDB table (``<column>``, ``tf_<column>``) on ``con``.
+        """
+        out = {}
+        left_rel = as_relation(con, left, "platform")
+        right_rel = as_relation(con, right, "source")
+        left_rel.create_view(f"{prefix}_l", replace=True)
+        right_rel.create_view(f"{prefix}_r", replace=True)
+        for column in self.term_frequency_columns():
+            name = f"{prefix}_{column}"
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE {name} AS
+                WITH v AS (SELECT "{column}" AS v FROM {prefix}_l
+                           UNION ALL SELECT "{column}" FROM {prefix}_r)
+                SELECT v AS "{column}",
+                       CAST(count(*) AS DOUBLE) / (SELECT count(v) FROM v) AS "tf_{column}"
+                FROM v WHERE v IS NOT NULL GROUP BY v""")
+            out[column] = name
+        return out
 
     # ------------------------------------------------------------------ explain
     def level_labels(self) -> dict[str, dict[int, str]]:
