@@ -76,7 +76,7 @@ class LinkageConfig:
     pairs_per_chunk: int = 20_000_000
     min_report_probability: float = 0.01
     backend: str = "duckdb"
-    u_max_pairs: float = 1e6
+    u_max_pairs: float = 5e5
     em: bool | str = "auto"
     em_max_pairs: float | None = 5e5
     m_from_labels: bool = True
@@ -382,9 +382,7 @@ class Linkage:
         # ---- stage 2 predictions and assignment
         with step(log, "stage 2: scoring pairs", timings):
             # both stages score subsets of the data with the value frequencies of all of it
-            tf_tables = (model.term_frequency_tables(con, con.table("_app_P"),
-                                                     con.table("_app_S"))
-                         if backend.name == "duckdb" else None)
+            tf_tables = model.term_frequency_tables(con, con.table("_app_P"), con.table("_app_S"))
             preds = model.predict(con.table("_app_P2"), con.table("_app_S2"), backend=backend,
                                   threshold_match_probability=cfg.min_report_probability,
                                   table_name="_app_s2_preds", tf_tables=tf_tables,

@@ -50,8 +50,30 @@ _PSEUDO = 0.5  # pseudo-count per level when estimating m from labels
 _ids = itertools.count()
 
 
+#: blocks of the u sample (see LinkageModel._u_from_sampling_sql)
+_U_BLOCKS = 50
+
 #: with ``em="auto"``, EM runs only when fewer labelled pairs estimate m
 MIN_LABELS_WITHOUT_EM = 1000
+
+
+def _with_parameters(target: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """``target`` settings with the m and u of ``source`` (the same comparisons rendered in
+    another SQL dialect), level by level."""
+    if target is source:
+        return target
+    target = copy.deepcopy(target)
+    for comp_t, comp_s in zip(target["comparisons"], source["comparisons"], strict=True):
+        for lv_t, lv_s in zip(comp_t["comparison_levels"], comp_s["comparison_levels"],
+                              strict=True):
+            if lv_t.get("label_for_charts") != lv_s.get("label_for_charts"):
+                raise LinkageError("comparison levels differ between SQL dialects: "
+                                   f"{lv_t.get('label_for_charts')!r} vs "
+                                   f"{lv_s.get('label_for_charts')!r}")
+            for key in ("m_probability", "u_probability"):
+                if lv_s.get(key) is not None:
+                    lv_t[key] = lv_s[key]
+    return target
 
 
 def _since(start: float) -> float:
@@ -103,7 +125,7 @@ class LinkageModel:
     def __init__(self, comparisons: Sequence | None = None,
                  blocking_rules: Sequence[str | BlockingRule] = DEFAULT_PREDICTION_RULES,
                  training_rules: Sequence[str | BlockingRule] = DEFAULT_TRAINING_RULES,
-                 u_max_pairs: float = 1e6, em: bool | str = "auto", m_from_labels: bool = True,
+                 u_max_pairs: float = 5e5, em: bool | str = "auto", m_from_labels: bool = True,
                  seed: int = 42, backend: str = "duckdb", term_frequency: bool = True,
                  m_floor: float = 1e-3, columns: Sequence[str] | None = None,
                  em_max_pairs: float | None = 5e5):
@@ -154,7 +176,7 @@ class LinkageModel:
         return rel.query("_f", f"SELECT CAST(record_id AS VARCHAR) AS unique_id, "
                                f"'{dataset}' AS source_dataset, {cols} FROM _f")
 
-    def _settings(self, prior: float | None) -> dict[str, Any]:
+    def _settings(self, prior: float | None, dialect: str | None = None) -> dict[str, Any]:
         from splink import SettingsCreator
         comparisons = (list(self.comparisons) if self.comparisons is not None
                        else default_comparisons(term_frequency=self.term_frequency))
@@ -168,7 +190,7 @@ class LinkageModel:
             retain_matching_columns=False,
         )
         return creator.create_settings_dict(
-            "spark" if self.backend == "spark" else "duckdb")
+            dialect or ("spark" if self.backend == "spark" else "duckdb"))
 
     def _linker(self, backend: Backend, left_rel, right_rel, settings: dict[str, Any]):
         from splink import Linker
@@ -214,24 +236,26 @@ class LinkageModel:
             prior = min(0.999, max(expected_matches, 1.0) / (n_left * n_right))
             log_.append({"step": "prior", "source": "expected_matches",
                          "expected_matches": expected_matches, "value": prior})
+        # m (labelled pairs) and u (random pairs) are shares of comparison levels, computed in
+        # DuckDB SQL where the inputs live, whatever the backend: Spark then gets the very same
+        # parameters (its settings differ only in the SQL dialect of the conditions)
         settings = self._settings(prior)
+        sql_settings = settings if backend.name == "duckdb" else self._settings(prior, "duckdb")
         n_labels = 0
-        sql_labels = labels is not None and self.m_from_labels and backend.name == "duckdb"
-        if sql_labels:
-            # m before the linker exists: one linker then serves prior, u and EM
+        if labels is not None and self.m_from_labels:
             start = time.perf_counter()
-            settings, n_labels = self._m_from_labels_sql(con, left_rel, right_rel, settings,
-                                                         labels)
+            sql_settings, n_labels = self._m_from_labels_sql(con, left_rel, right_rel,
+                                                             sql_settings, labels)
             log_.append({"step": "m", "source": "labelled pairs", "n_pairs": n_labels,
                          "seconds": _since(start)})
-        if backend.name == "duckdb":
-            start = time.perf_counter()
-            settings, n_sampled = self._u_from_sampling_sql(con, left_rel, right_rel, settings,
-                                                            n_left, n_right)
-            log_.append({"step": "u", "source": "random sampling", "max_pairs": self.u_max_pairs,
-                         "n_pairs": n_sampled, "seconds": _since(start)})
-        # The Splink linker is only needed for the steps Splink runs (prior from rules, EM, and
-        # u / m on Spark); with a known prior and enough labels on DuckDB, none is built.
+        start = time.perf_counter()
+        sql_settings, n_sampled = self._u_from_sampling_sql(con, left_rel, right_rel,
+                                                            sql_settings, n_left, n_right)
+        log_.append({"step": "u", "source": "random sampling", "max_pairs": self.u_max_pairs,
+                     "n_pairs": n_sampled, "seconds": _since(start)})
+        settings = _with_parameters(settings, sql_settings)
+        # The Splink linker is only needed for the steps Splink runs (prior from rules, EM); with
+        # a known prior and enough labels, none is built.
         linker = None
 
         def training_linker():
@@ -245,19 +269,6 @@ class LinkageModel:
             rules = [r.sql for r in get_rules(("dob", "name_yob"))]
             training_linker().training.estimate_probability_two_random_records_match(rules, recall=0.8)
             log_.append({"step": "prior", "source": "deterministic rules, recall 0.8",
-                         "seconds": _since(start)})
-        if backend.name != "duckdb":
-            start = time.perf_counter()
-            training_linker().training.estimate_u_using_random_sampling(
-                max_pairs=self.u_max_pairs, seed=self.seed)
-            log_.append({"step": "u", "source": "random sampling (Splink)",
-                         "max_pairs": self.u_max_pairs, "seconds": _since(start)})
-        if labels is not None and self.m_from_labels and not sql_labels:
-            start = time.perf_counter()
-            trained = training_linker().misc.save_model_to_json()
-            trained, n_labels = self._m_from_labels(backend, left_rel, right_rel, trained, labels)
-            linker = self._linker(backend, left_rel, right_rel, trained)
-            log_.append({"step": "m", "source": "labelled pairs", "n_pairs": n_labels,
                          "seconds": _since(start)})
         run_em = self.em is True or (self.em == "auto" and n_labels < MIN_LABELS_WITHOUT_EM)
         if self.em == "auto" and not run_em:
@@ -357,27 +368,43 @@ class LinkageModel:
                              ) -> tuple[dict[str, Any], int]:
         """u probabilities from random pairs, in DuckDB SQL.
 
-        Both sides are sampled at the same rate so that about ``u_max_pairs`` pairs are formed
-        (records ordered by a seeded hash of their id: the same sample for the same seed,
-        whatever the number of threads); u = share of the pairs at each level, with a
-        pseudo-count of 0.5 so that no level gets u = 0. Splink's own estimator computes the
-        same shares but draws in repeated chunks (about 2.5 times slower here).
+        About ``u_max_pairs`` pairs (every pair when there are fewer): records of each side
+        drawn by a seeded hash of their id (the same sample for the same seed, whatever the
+        number of threads), split into up to 50 blocks, every pair formed within a block;
+        u = share of the pairs at each level, with a pseudo-count of 0.5 so that no level gets
+        u = 0. Splink's own estimator forms every pair of two record samples (at 20k x 200k and
+        1M pairs: 316 candidates, against 1,000 here), in repeated chunks, and is about 2.5
+        times slower here.
         """
-        rate = min(1.0, (self.u_max_pairs / (n_left * n_right)) ** 0.5)
-        k_left = min(n_left, max(1, round(n_left * rate)))
-        k_right = min(n_right, max(1, -(-int(self.u_max_pairs) // k_left)))
         left_rel.create_view("_app_u_l", replace=True)
         right_rel.create_view("_app_u_r", replace=True)
         columns = [c for c in left_rel.columns if c not in ("unique_id", "source_dataset")]
         sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in columns)
         seed = int(self.seed)
+        if n_left * n_right <= self.u_max_pairs:  # small inputs: every pair, exactly
+            pairs = f"SELECT {sides} FROM _app_u_l l CROSS JOIN _app_u_r r"
+        else:
+            # Every pair within blocks: ``blocks`` disjoint groups of sampled platform and
+            # source records, each paired with every record of its group. As cheap as one cross
+            # product (a join on the block number), with 50 times more distinct platform
+            # records than a single cross product of two samples of the same size.
+            n = int(self.u_max_pairs)
+            k_left = min(n_left, max(1, round(n ** 0.5)))
+            blocks = max(1, min(_U_BLOCKS, k_left, (k_left * n_right) // n))
+            k_right = min(n_right, -(-n * blocks // k_left))
+            pairs = f"""
+                WITH l AS (SELECT *, row_number() OVER (ORDER BY hash(unique_id, {seed}),
+                                                        unique_id) % {blocks} AS _b
+                           FROM _app_u_l ORDER BY hash(unique_id, {seed}), unique_id
+                           LIMIT {k_left}),
+                     r AS (SELECT *, row_number() OVER (ORDER BY hash(unique_id, {seed}),
+                                                        unique_id) % {blocks} AS _b
+                           FROM _app_u_r ORDER BY hash(unique_id, {seed}), unique_id
+                           LIMIT {k_right})
+                SELECT {sides} FROM l JOIN r ON l._b = r._b"""
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _app_u_vectors AS
-            WITH l AS (SELECT * FROM _app_u_l ORDER BY hash(unique_id, {seed}), unique_id
-                       LIMIT {k_left}),
-                 r AS (SELECT * FROM _app_u_r ORDER BY hash(unique_id, {seed}), unique_id
-                       LIMIT {k_right}),
-                 pairs AS (SELECT {sides} FROM l CROSS JOIN r)
+            WITH pairs AS ({pairs})
             SELECT {", ".join(self._gamma_sql(settings))} FROM pairs""")
         n_pairs = int(con.execute("SELECT count(*) FROM _app_u_vectors").fetchall()[0][0])
         settings = copy.deepcopy(settings)
@@ -400,8 +427,10 @@ class LinkageModel:
         """m probabilities from the comparison levels of labelled pairs, in DuckDB SQL.
 
         The levels' own ``sql_condition`` (DuckDB dialect) are evaluated on the labelled pairs
-        in one query: no Splink linker, table registration or prediction is needed (the
-        :meth:`_m_from_labels` path, kept for Spark, costs about a second more per fit).
+        in one query: no Splink linker, table registration or prediction is needed (scoring the
+        pairs with Splink gives the same shares, tested, about a second slower per fit).
+        Splink's own ``estimate_m_from_pairwise_labels`` does not run on DuckDB 2 (its SQL
+        references a column alias before defining it).
         """
         lab = as_relation(con, labels, "labels")
         lab.create_view("_app_lab_in", replace=True)
@@ -445,23 +474,6 @@ class LinkageModel:
                 lv["m_probability"] = (counts.get(k - 1 - i, 0) + _PSEUDO) / (observed + _PSEUDO * k)
         con.execute("DROP TABLE IF EXISTS _app_label_vectors")
         return settings, n_pairs
-
-    def _m_from_labels(self, backend: Backend, left_rel, right_rel, settings: dict[str, Any],
-                       labels) -> tuple[dict[str, Any], int]:
-        """m probabilities from the comparison vectors of labelled true pairs.
-
-        Splink's own ``estimate_m_from_pairwise_labels`` does not run on DuckDB 2 (its SQL
-        references a column alias before defining it), so the vectors are computed by scoring
-        the labelled pairs and m = share of pairs at each level, with a small pseudo-count so that
-        no level gets m = 0 (Splink rejects zero m values).
-        """
-        vector_settings = copy.deepcopy(settings)
-        vector_settings["retain_intermediate_calculation_columns"] = True
-        vector_settings["retain_matching_columns"] = True  # Splink 5 emits gamma_ only then
-        linker = self._explicit_pairs_linker(backend, left_rel, right_rel, vector_settings, labels)
-        sdf = linker.inference.predict()
-        backend.to_duckdb(sdf, "_app_label_vectors")
-        return self._m_from_vector_table(backend.con, settings)
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self):
@@ -514,13 +526,9 @@ class LinkageModel:
             linker = self._explicit_pairs_linker(backend, left_rel, right_rel, settings, pairs)
         else:
             linker = self._linker(backend, left_rel, right_rel, settings)
-        if tf_tables:
-            if backend.name != "duckdb":
-                raise LinkageError("tf_tables are DuckDB tables: not available on Spark")
-            db_api = linker._db_api
-            for column, table in tf_tables.items():
-                linker.table_management.register_term_frequency_lookup(
-                    db_api.register(table, dataset_display_name=f"tf_{column}"), column)
+        for column, table in (tf_tables or {}).items():
+            linker.table_management.register_term_frequency_lookup(
+                backend.register(linker._db_api, con.table(table), f"tf_{column}"), column)
         chunks = {}
         if num_chunks > 1 and pairs is None:
             chunks = {"num_chunks_left": int(num_chunks), "num_chunks_right": 1}
