@@ -199,14 +199,21 @@ class Linkage:
     def _sql(self, sql: str):
         return self.con.execute(sql)
 
-    def _snapshot(self, name: str, rel: duckdb.DuckDBPyRelation) -> None:
-        """``name`` = the input features, read many times: a view of a stored table, else a
-        table (a lazy relation, e.g. unmaterialised standardisation, is computed once)."""
+    def _drop(self, name: str) -> None:
         for kind in ("VIEW", "TABLE"):
             try:
                 self._sql(f"DROP {kind} IF EXISTS {name}")
             except duckdb.CatalogException:  # the name holds the other kind
                 pass
+
+    def _view(self, name: str, sql: str) -> None:
+        self._drop(name)
+        self._sql(f"CREATE TEMP VIEW {name} AS {sql}")
+
+    def _snapshot(self, name: str, rel: duckdb.DuckDBPyRelation) -> None:
+        """``name`` = the input features, read many times: a view of a stored table, else a
+        table (a lazy relation, e.g. unmaterialised standardisation, is computed once)."""
+        self._drop(name)
         if rel.type == "TABLE_RELATION":
             rel.create_view(name, replace=True)
         else:
@@ -407,10 +414,10 @@ class Linkage:
         s1 = "_app_s1_links"
         if cfg.key_column and n_labels:
             with step(log, "stage 1: scoring exact links with the traits model", timings):
-                self._sql("CREATE OR REPLACE TEMP TABLE _app_stage1_left AS SELECT * FROM _app_P "
-                          "SEMI JOIN _app_labels ON record_id = record_id_l")
-                self._sql("CREATE OR REPLACE TEMP TABLE _app_stage1_right AS SELECT * FROM _app_S "
-                          "SEMI JOIN _app_labels ON record_id = record_id_r")
+                self._view("_app_stage1_left", "SELECT * FROM _app_P "
+                           "SEMI JOIN _app_labels ON record_id = record_id_l")
+                self._view("_app_stage1_right", "SELECT * FROM _app_S "
+                           "SEMI JOIN _app_labels ON record_id = record_id_r")
                 scored = model.predict(con.table("_app_stage1_left"), con.table("_app_stage1_right"),
                                        backend=backend, pairs=con.table("_app_labels"),
                                        table_name="_app_s1_preds", tf_tables=tf_tables)
