@@ -69,6 +69,19 @@ def _marginal_count(con, lv: str, rv: str, rule: BlockingRule, earlier: list[Blo
     return int(con.execute(sql).fetchall()[0][0])
 
 
+#: up to this many pairs (the rules' own counts summed), marginal counts come from one query
+_PAIRS_AT_ONCE = 5_000_000
+
+
+def _marginal_counts_at_once(con, lv: str, rv: str, rules: list[BlockingRule]) -> dict[int, int]:
+    """New pairs per rule index (a pair counts for the first rule generating it)."""
+    union = " UNION ALL ".join(
+        f"SELECT l.record_id AS a, r.record_id AS b, {k} AS k FROM {lv} AS l JOIN {rv} AS r "
+        f"ON {rule.sql}" for k, rule in enumerate(rules))
+    return dict(con.execute(f"SELECT k, count(*) FROM (SELECT min(k) AS k FROM ({union}) "
+                            "GROUP BY a, b) GROUP BY k").fetchall())
+
+
 def _label_hits(con, lv: str, rv: str, labels_view: str, rules: list[BlockingRule]) -> list[int]:
     """For each rule, the number of labelled pairs it or an earlier rule keeps (cumulative)."""
     if not rules:
@@ -153,10 +166,19 @@ def _analyse(con, lv: str, rv: str, rules: list[BlockingRule], labels_view: str 
         hits = _label_hits(con, lab_lv or lv, lab_rv or rv, labels_view, rules)
     rows = {"rule": [], "description": [], "pairs": [], "marginal_pairs": [],
             "cumulative_pairs": []}
+    if own is None:
+        own = [_count_pairs(con, lv, rv, r) for r in rules]
+    # Few pairs: form them all once and credit each to the first rule that generates it (one
+    # query); many: count each rule's new pairs on its own join, never holding them all.
+    by_first = (_marginal_counts_at_once(con, lv, rv, rules)
+                if sum(own) <= _PAIRS_AT_ONCE else None)
     cumulative = 0
     for k, r in enumerate(rules):
-        own_k = own[k] if own is not None else _count_pairs(con, lv, rv, r)
-        marginal = own_k if k == 0 else _marginal_count(con, lv, rv, r, rules[:k])
+        own_k = own[k]
+        if by_first is not None:
+            marginal = by_first.get(k, 0)
+        else:
+            marginal = own_k if k == 0 else _marginal_count(con, lv, rv, r, rules[:k])
         cumulative += marginal
         rows["rule"].append(r.name)
         rows["description"].append(r.description)

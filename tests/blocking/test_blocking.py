@@ -93,3 +93,21 @@ def test_recall_on_labels_outside_the_counted_pools():
                               labels=labels, labels_left=full_l, labels_right=full_r)
     assert report.total_pairs == 0
     assert report.recall == 1.0
+
+
+def test_marginal_counts_agree_whether_pairs_are_formed_at_once_or_rule_by_rule(monkeypatch):
+    from appariement.blocking import analysis
+    con = duckdb.connect()
+    left = _frame([("A", 1980), ("B", 1981), ("C", 1980), ("A", 1981)], "l")
+    right = _frame([("A", 1980), ("B", 1980), ("X", 1980), ("A", 1981)], "r")
+    rules = [rule("name", "birth_name"), rule("yob", "birth_year"),
+             rule("name_yob", "birth_name", "birth_year")]
+    at_once = analyse_blocking(con, left, right, rules).table
+    monkeypatch.setattr(analysis, "_PAIRS_AT_ONCE", 0)
+    rule_by_rule = analyse_blocking(con, left, right, rules).table
+    assert at_once.equals(rule_by_rule)
+    # name: A (2 x 2) + B (1 x 1) = 5; year: 1980 (2 x 3) + 1981 (2 x 1) = 8, of which 6 do
+    # not share the name; name + year: a subset, nothing new
+    assert at_once.column("pairs").to_pylist() == [5, 8, 2]
+    assert at_once.column("marginal_pairs").to_pylist() == [5, 6, 0]
+    assert at_once.column("cumulative_pairs").to_pylist() == [5, 11, 11]
