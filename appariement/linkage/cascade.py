@@ -35,6 +35,7 @@ from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, 
 from ..errors import ConfigError, LinkageError
 from ._backend import make_backend
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
+from .comparisons import COMPARISON_COLUMNS
 from .model import LinkageModel
 
 __all__ = ["LinkageConfig", "LinkageResult", "Linkage", "link"]
@@ -199,6 +200,22 @@ class Linkage:
     def _sql(self, sql: str):
         return self.con.execute(sql)
 
+    def _pool_columns(self) -> str:
+        """The columns stage 2 reads (record_id, the model's, the blocking rules'): the pools
+        copy only these (half of the features with the default model)."""
+        model = self._model if self._model is not None else self.config.model()
+        if model.columns is not None:
+            base = list(model.columns)
+        elif model.comparisons is None:
+            base = list(COMPARISON_COLUMNS)
+        else:
+            return "*"  # user comparisons without declared columns may read any of them
+        rules = get_rules(self.config.blocking_rules) + get_rules(model.blocking_rules)
+        wanted = dict.fromkeys(["record_id", *base,
+                                *(c for r in rules for c in (*r.left_columns, *r.right_columns))])
+        present = set(self.con.table("_app_P").columns) & set(self.con.table("_app_S").columns)
+        return ", ".join(f'"{c}"' for c in wanted if c in present)
+
     def _drop(self, name: str) -> None:
         for kind in ("VIEW", "TABLE"):
             try:
@@ -346,11 +363,12 @@ class Linkage:
         # ---- stage-2 pools
         # anti / semi joins rather than [NOT] IN (subquery): ids are never null here, and a join
         # needs no null-aware plan
-        self._sql("CREATE OR REPLACE TEMP TABLE _app_P2 AS SELECT * FROM _app_P "
+        cols = self._pool_columns()
+        self._sql(f"CREATE OR REPLACE TEMP TABLE _app_P2 AS SELECT {cols} FROM _app_P "
                   "ANTI JOIN _app_labels ON record_id = record_id_l")
         drop_r = (" ANTI JOIN _app_labels ON record_id = record_id_r"
                   if cfg.assignment == "one_to_one" else "")
-        self._sql(f"CREATE OR REPLACE TEMP TABLE _app_S2 AS SELECT * FROM _app_S{drop_r}")
+        self._sql(f"CREATE OR REPLACE TEMP TABLE _app_S2 AS SELECT {cols} FROM _app_S{drop_r}")
         counts["stage2_platform_pool"] = self._count("_app_P2")
         counts["stage2_source_pool"] = self._count("_app_S2")
         n_labels = counts["stage1_links"]
