@@ -126,7 +126,7 @@ class LinkageSection:
     training_rules: tuple | None = _f(None, ("list", str))
     comparison_budget: int = _f(200_000_000, int, min=1)
     min_report_probability: float = _f(0.01, float, min=0.0, max=1.0)
-    u_max_pairs: float = _f(5e5, float, min=1e3)
+    u_max_pairs: float = _f(3e5, float, min=1e3)
     em: bool | str = _f("auto", "auto_bool")
     m_from_labels: bool = _f(True, bool)
 

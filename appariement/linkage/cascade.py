@@ -77,7 +77,7 @@ class LinkageConfig:
     pairs_per_chunk: int = 20_000_000
     min_report_probability: float = 0.01
     backend: str = "duckdb"
-    u_max_pairs: float = 5e5
+    u_max_pairs: float = 3e5
     em: bool | str = "auto"
     em_max_pairs: float | None = 5e5
     m_from_labels: bool = True

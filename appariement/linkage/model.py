@@ -125,7 +125,7 @@ class LinkageModel:
     def __init__(self, comparisons: Sequence | None = None,
                  blocking_rules: Sequence[str | BlockingRule] = DEFAULT_PREDICTION_RULES,
                  training_rules: Sequence[str | BlockingRule] = DEFAULT_TRAINING_RULES,
-                 u_max_pairs: float = 5e5, em: bool | str = "auto", m_from_labels: bool = True,
+                 u_max_pairs: float = 3e5, em: bool | str = "auto", m_from_labels: bool = True,
                  seed: int = 42, backend: str = "duckdb", term_frequency: bool = True,
                  m_floor: float = 1e-3, columns: Sequence[str] | None = None,
                  em_max_pairs: float | None = 5e5):
