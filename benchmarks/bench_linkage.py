@@ -10,7 +10,8 @@ For each size, in the same run and on the same data:
 
 Precision / recall / F1 are measured against the generator's truth (``truth/links``), counting
 links with decision ``match``. Wall time and peak memory (RSS high-water mark of a child process per
-method) are reported.
+method) are reported; ``--repeat N`` runs each method N times and reports the median time (the
+quality figures do not change between runs).
 
 Usage::
 
@@ -23,6 +24,7 @@ import argparse
 import json
 import multiprocessing as mp
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -168,6 +170,10 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=["cascade", "traits_only", "baseline"])
     parser.add_argument("--data-dir", help="reuse generated data in DIR/<size>/ if present")
     parser.add_argument("--out", default="out/bench_linkage.json")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each method N times (fresh process each) and report the "
+                             "median seconds: at 20k the run-to-run spread (~0.5 s) is as "
+                             "large as the differences measured")
     args = parser.parse_args(argv)
     from appariement.synth import write_synthetic
 
@@ -182,10 +188,17 @@ def main(argv=None) -> int:
             print(f"[{size}] synthetic data in {time.perf_counter() - t0:.1f} s", flush=True)
         res = {}
         for method in args.methods:
-            if method == "baseline":
-                res[method] = measure(run_baseline, str(data_dir))
-            else:
-                res[method] = measure(run_appariement, str(data_dir), method == "traits_only")
+            runs = []
+            for _ in range(max(1, args.repeat)):
+                if method == "baseline":
+                    runs.append(measure(run_baseline, str(data_dir)))
+                else:
+                    runs.append(measure(run_appariement, str(data_dir), method == "traits_only"))
+            res[method] = runs[0]
+            if len(runs) > 1:
+                res[method]["seconds_runs"] = [r.get("seconds") for r in runs]
+                res[method]["seconds"] = statistics.median(res[method]["seconds_runs"])
+                res[method]["peak_rss_mb"] = max(r.get("peak_rss_mb", 0) for r in runs)
             summary = {k: v for k, v in res[method].items() if k != "counts"}
             print(f"[{size}] {method}: {json.dumps(summary)}", flush=True)
         results[str(size)] = res
