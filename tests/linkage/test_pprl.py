@@ -181,8 +181,19 @@ def test_comparison_levels_on_crafted_pairs(world):
     assert got[("same", "same")] == ("birth name Dice >= 0.95", "first name Dice >= 0.95",
                                      "date Dice >= 0.95")
     assert got[("married", "married")][0] == "birth/usage name Dice >= 0.95 crosswise"
-    assert got[("typo", "typo")][0] == "name Dice >= 0.85 (any pairing)"
-    assert got[("short_typo", "short_typo")][0] == "name Dice >= 0.7 (any pairing)"
+    # one-letter typos: the Dice of the filters depends on the (random) test key's collisions
+    # (MONTMORENCY/MONTMORENCI LAVAL measured 0.84-0.90 over 150 keys), so the expected level
+    # follows the Python Dice of the very filters compared, which must sit between the two
+    # typo thresholds and the exact one
+    filters = {a: (bl, br) for a, bl, br in con.execute("""
+        SELECT record_id_l, bf_birth_name_l, bf_birth_name_r FROM _lv_pairs
+        WHERE record_id_l = record_id_r""").fetchall()}
+    for typo in ("typo", "short_typo"):
+        d = dice(*filters[typo])
+        assert 0.7 <= d < 0.95, (typo, d)
+        expected = "name Dice >= 0.85 (any pairing)" if d >= 0.85 else \
+            "name Dice >= 0.7 (any pairing)"
+        assert got[(typo, typo)][0] == expected, (typo, d)
     assert got[("other", "other")][0:2] == ("all other", "all other")
     assert got[("second", "second")][1] == "first name among the other's first names"
     assert got[("swap", "swap")][2] == "day and month swapped"
