@@ -16,10 +16,12 @@ Usage::
 
     python benchmarks/bench_pprl.py --sizes 2000 20000 --out out/bench_pprl.json
 
-Measured (seed 42, shared 2-core machine): 2,000 / 20,000 candidates — plaintext F1 0.9984 /
-0.9975, PPRL F1 0.9969 (P 1.000, R 0.994) / 0.9909 (P 0.9994, R 0.9825); PPRL 28 s / 53 s
-(encoding 2 s / 6 s; training dominated by u sampling of 2e6 pairs with Dice in SQL), peak RSS
-0.5 / 1.7 GB, vs plaintext 7 s / 18 s and 0.36 / 0.91 GB.
+Measured (seed 42, 2-core machine, 2026-11-27): 2,000 / 20,000 candidates — plaintext F1
+0.99896 / 0.99866, PPRL F1 0.99817 (P 1.000, R 0.99635) / 0.99767 (P 0.99969, R 0.99566); PPRL
+5.0 s / 17.1 s (encoding 1.3 s / 5.9 s), peak RSS 0.39 / 1.58 GB, vs plaintext 2.4 s / 5.7 s and
+0.30 / 0.77 GB. (Before the residence tokens and comparison: 20,000 candidates PPRL F1 0.98887,
+R 0.97874, 29 s.) The PPRL blocking rules are sized for these files: at 200,000 candidates x
+2M persons they form ~120M pairs (pprl_date 31M, pprl_phon_first 64M).
 """
 
 from __future__ import annotations
