@@ -70,7 +70,8 @@ import pyarrow.compute as pc
 
 from .._log import get_logger, step
 from .._tables import _fresh_name, as_relation, to_arrow
-from ..blocking.rules import BlockingRule, rule
+from ..blocking.analysis import check_budget
+from ..blocking.rules import BlockingRule, get_rules, rule
 from ..crypto import BloomEncoder, Pseudonymiser, register_bloom_sql
 from ..crypto.keys import SecretKey
 from ..errors import ConfigError, LinkageError, SchemaError
@@ -489,7 +490,9 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
                  thresholds: Thresholds = Thresholds(), assignment: str = "one_to_one",
                  labels=None, expected_matches: float | None = None,
                  model: LinkageModel | None = None, min_report_probability: float = 0.01,
-                 u_max_pairs: float = 3e5, seed: int = 42) -> PprlResult:
+                 blocking_rules=None, comparison_budget: int = 200_000_000,
+                 pairs_per_chunk: int = 20_000_000, u_max_pairs: float = 3e5,
+                 seed: int = 42) -> PprlResult:
     """Link Bloom-filter encodings (the statistician's side of PPRL).
 
     Args:
@@ -505,6 +508,11 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
             near-certain pairs (see ``counts["expected_matches"]``).
         model: a fitted PPRL model to reuse instead of training one.
         min_report_probability: pairs below this probability are dropped before assignment.
+        blocking_rules: rules on the tokens to score pairs with (default
+            :func:`pprl_blocking_rules`, or the rules of ``model`` when one is given).
+        comparison_budget: raise :class:`~appariement.errors.BlockingBudgetError` before any
+            pair is formed if the blocking rules would generate more pairs than this.
+        pairs_per_chunk: score the blocked pairs in chunks of about this many (peak memory).
         u_max_pairs, seed: training options (see :class:`LinkageModel`).
 
     Returns:
@@ -556,10 +564,23 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
                         ("platform_pool", "_app_pprl_P2"), ("source_pool", "_app_pprl_S2")):
         counts[name] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     counts["labels"] = n_labels
+    if pairs_per_chunk < 1:
+        raise ConfigError(f"pairs_per_chunk must be positive, got {pairs_per_chunk}")
+    if blocking_rules is not None:
+        rules = get_rules(blocking_rules)
+    elif model is not None and getattr(model, "blocking_rules", None):
+        rules = get_rules(model.blocking_rules)
+    else:
+        rules = pprl_blocking_rules()
+    with step(log, "PPRL: blocking budget", timings):
+        # an upper bound of the distinct pairs (sum of each rule's pairs); fails early
+        counts["blocking_pairs_upper_bound"] = check_budget(
+            con, con.table("_app_pprl_P2"), con.table("_app_pprl_S2"), rules,
+            budget=comparison_budget)
 
     if model is None:
         model = LinkageModel(comparisons=pprl_comparisons(),
-                             blocking_rules=pprl_blocking_rules(),
+                             blocking_rules=rules,
                              training_rules=pprl_training_rules(), u_max_pairs=u_max_pairs,
                              seed=seed, term_frequency=False, columns=PPRL_COLUMNS)
         if expected_matches is None:
@@ -573,7 +594,9 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
     with step(log, "PPRL: scoring pairs", timings):
         preds = model.predict(con.table("_app_pprl_P2"), con.table("_app_pprl_S2"), con=con,
                               threshold_match_probability=min_report_probability,
-                              table_name="_app_pprl_preds")
+                              table_name="_app_pprl_preds", blocking_rules=rules,
+                              num_chunks=max(1, -(-counts["blocking_pairs_upper_bound"]
+                                                  // pairs_per_chunk)))
     counts["pairs_scored"] = preds.count("*").fetchall()[0][0]
     with step(log, "PPRL: assignment", timings):
         assigned, aside = assign(con, preds, mode=assignment,

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from appariement.crypto import dice, generate_key
-from appariement.errors import ConfigError, SchemaError
+from appariement.errors import BlockingBudgetError, ConfigError, SchemaError
 from appariement.identity import standardise_identities
 from appariement.linkage import (encode_for_pprl, link_encoded, pprl_blocking_rules,
                                  pprl_comparisons)
@@ -273,3 +273,21 @@ def test_bad_inputs_fail_early(world):
 def test_blocking_rules_use_only_tokens():
     for r in pprl_blocking_rules():
         assert all(a.startswith("tok_") and b.startswith("tok_") for a, b in r.keys), r.name
+
+
+def test_budget_fails_early_and_chunks_give_the_same_links(world, linked):
+    con = duckdb.connect()  # own connection: link_encoded names its tables
+    for name in ("enc_p", "enc_s"):
+        con.register(f"{name}_arrow", world["con"].table(name).to_arrow_table())
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
+    with pytest.raises(BlockingBudgetError, match="over the budget of 1,000; rule 'pprl_"):
+        link_encoded(con.table("enc_p"), con.table("enc_s"), con=con, model=linked.model,
+                     comparison_budget=1_000)
+    runs = {}
+    for per_chunk in (10**9, 2_000):
+        result = link_encoded(con.table("enc_p"), con.table("enc_s"), con=con,
+                              model=linked.model, pairs_per_chunk=per_chunk)
+        runs[per_chunk] = sorted(result.links.project(
+            "candidat_id, person_id, decision, round(match_weight, 9)").fetchall())
+    assert result.counts["blocking_pairs_upper_bound"] > 4 * 2_000  # several chunks were scored
+    assert runs[2_000] == runs[10**9] and len(runs[2_000]) > 900
