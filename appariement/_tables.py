@@ -51,10 +51,16 @@ def as_relation(con: duckdb.DuckDBPyConnection, data: TableLike, name: str = "t"
     """Return ``data`` as a DuckDB relation on ``con``.
 
     Paths are read by DuckDB (Parquet by extension, otherwise CSV with auto-detection);
-    DataFrames and Arrow tables are registered as views under a fresh name.
+    DataFrames and Arrow tables are registered as views under a fresh name; a relation of another
+    connection is copied (through Arrow) and registered likewise.
     """
     if isinstance(data, duckdb.DuckDBPyRelation):
-        return data
+        owner = relation_connection(data)
+        if owner is None or owner is con:
+            return data
+        # a relation of another connection: its SQL would run (or fail) against the wrong
+        # catalog, so its rows are copied over through Arrow
+        data = to_arrow(data)
     if isinstance(data, (str, Path)):
         path = str(data)
         if path.lower().endswith(".parquet"):
@@ -63,6 +69,12 @@ def as_relation(con: duckdb.DuckDBPyConnection, data: TableLike, name: str = "t"
     view = _fresh_name(name)
     con.register(view, data)
     return con.table(view)
+
+
+def relation_connection(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyConnection | None:
+    """The connection a relation belongs to, or None where DuckDB does not tell."""
+    owner = getattr(rel, "_con", None)
+    return owner if isinstance(owner, duckdb.DuckDBPyConnection) else None
 
 
 def to_arrow(rel: duckdb.DuckDBPyRelation) -> pa.Table:

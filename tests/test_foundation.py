@@ -66,3 +66,19 @@ def test_contract_keys_and_references_name_existing_columns():
 def test_unknown_table_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown table 'candidat'"):
         contract.table_spec("candidat")
+
+
+def test_a_relation_of_another_connection_is_copied_not_misread():
+    import duckdb
+
+    from appariement._tables import as_relation
+
+    mine, theirs = duckdb.connect(), duckdb.connect()
+    theirs.execute("CREATE TABLE pf AS SELECT range AS record_id FROM range(5)")
+    mine.execute("CREATE TABLE pf AS SELECT 'wrong' AS record_id")  # same name, other rows
+    same = theirs.table("pf")
+    assert as_relation(theirs, same, "x") is same
+    copied = as_relation(mine, same, "x")
+    assert sorted(copied.fetchall()) == [(i,) for i in range(5)]
+    copied.create_view("copied_view")  # usable in SQL on ``mine``
+    assert mine.execute("SELECT sum(record_id) FROM copied_view").fetchall() == [(10,)]

@@ -562,7 +562,10 @@ def link(platform, source, config: LinkageConfig | None = None, *,
          con: duckdb.DuckDBPyConnection | None = None, **options) -> LinkageResult:
     """Run the cascade in one call: ``link(platform_features, source_features)``.
 
-    ``options`` override fields of :class:`LinkageConfig` (e.g. ``key_column=None``).
+    ``options`` override fields of :class:`LinkageConfig` (e.g. ``key_column=None``). Without
+    ``con`` the linkage runs on a new in-memory connection (its result tables cannot overwrite
+    yours); DuckDB relations of another connection are then copied to it, so pass the
+    connection of large inputs.
     """
     if config is None:
         config = LinkageConfig(**options)
