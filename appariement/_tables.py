@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-__all__ = ["connect", "as_relation", "to_arrow", "TableLike"]
+__all__ = ["connect", "as_relation", "to_arrow", "temp_view", "TableLike"]
 
 TableLike = Any  # pandas.DataFrame | pyarrow.Table | duckdb.DuckDBPyRelation | str | Path
 
@@ -75,6 +75,38 @@ def relation_connection(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyConnecti
     """The connection a relation belongs to, or None where DuckDB does not tell."""
     owner = getattr(rel, "_con", None)
     return owner if isinstance(owner, duckdb.DuckDBPyConnection) else None
+
+
+def _in_a_file(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("SELECT path IS NOT NULL FROM duckdb_databases() "
+                       "WHERE database_name = current_database()").fetchall()[0][0]
+
+
+def temp_view(rel: duckdb.DuckDBPyRelation, name: str) -> duckdb.DuckDBPyRelation:
+    """Create (or replace) the view ``name`` of ``rel`` on its connection, for this session only.
+
+    DuckDB's ``create_view`` makes a persistent view: in a database file (the on-disk option) the
+    library's working views would stay in the user's file after the run, and a relation reading
+    a Python object (a DataFrame, an Arrow table) is refused there. In a database file this makes
+    a ``TEMP VIEW`` over the relation's SQL instead — or a temporary table when that SQL reads an
+    in-process object, which a view could outlive.
+
+    Returns:
+        ``rel`` (for chaining).
+    """
+    con = relation_connection(rel)
+    if con is None or not _in_a_file(con):
+        rel.create_view(name, replace=True)
+        return rel
+    sql = rel.sql_query()
+    kind = "TABLE" if "__duckdb_source_" in sql else "VIEW"
+    for other in ("VIEW", "TABLE"):
+        try:
+            con.execute(f"DROP {other} IF EXISTS temp.main.{name}")
+        except duckdb.CatalogException:  # the name holds the other kind
+            pass
+    con.execute(f"CREATE TEMP {kind} {name} AS {sql}")
+    return rel
 
 
 def to_arrow(rel: duckdb.DuckDBPyRelation) -> pa.Table:

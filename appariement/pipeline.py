@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from ._atomic import atomic_path, write_json
 from ._log import get_logger, step
 from ._progress import StageProgress
+from ._tables import temp_view
 from .errors import ConfigError
 from .manifest import RunManifest, file_fingerprint
 
@@ -437,7 +438,7 @@ def _stage_pivot(run: _Run, out: Path) -> dict:
                 cols.append(f"{consistency} AS nir_consistency")
             else:
                 cols.append(f'f."{c}"')
-        rel.create_view(f"_app_feat_{side}", replace=True)
+        temp_view(rel, f"_app_feat_{side}")
         joined = run.con.sql(f"SELECT {', '.join(cols)} FROM _app_feat_{side} f "
                              f"LEFT JOIN {view} c ON c.row_id = f.record_id ORDER BY f.record_id")
         _write_parquet(joined, out / f"features_{side}.parquet")

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from .._log import get_logger
-from .._tables import as_relation, to_arrow
+from .._tables import as_relation, to_arrow, temp_view
 from ..errors import BlockingBudgetError, ConfigError
 from .rules import BlockingRule, get_rules
 
@@ -26,7 +26,7 @@ log = get_logger(__name__)
 def _view(con: duckdb.DuckDBPyConnection, rel, name: str) -> str:
     rel = as_relation(con, rel, name)
     view = f"_blk_{name}"
-    rel.create_view(view, replace=True)
+    temp_view(rel, view)
     return view
 
 

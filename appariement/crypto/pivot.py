@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path
 from .._log import get_logger
-from .._tables import TableLike, _fresh_name, as_relation, connect, to_arrow
+from .._tables import TableLike, _fresh_name, as_relation, connect, to_arrow, temp_view
 from ..errors import ConfigError, DisclosureError, SchemaError
 from .envelope import decrypt_table, encrypt_table, is_encrypted
 from .keys import PrivateKey, PublicKey, SecretKey
@@ -393,7 +393,7 @@ class PivotAuthority:
             raise ConfigError(f"the matcher must return record_id, person_id, score; missing "
                               f"{sorted(missing)}")
         cand_name = _fresh_name("pivot_candidates")
-        candidates.create_view(cand_name, replace=True)
+        temp_view(candidates, cand_name)
         # best candidate per record, accepted only when unique at the top and above min_score
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE "{probable_name}" AS

@@ -9,7 +9,7 @@ from __future__ import annotations
 import duckdb
 
 from .._log import get_logger
-from .._tables import _fresh_name, as_relation
+from .._tables import _fresh_name, as_relation, temp_view
 from ..errors import ConfigError, SchemaError
 from ._sql import register_sql_functions
 
@@ -89,7 +89,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                           "standardise identities; rename them in the configuration mapping",
                           table=table, column=missing[0])
     view = _fresh_name(f"{side}_identities")
-    rel.create_view(view, replace=True)
+    temp_view(rel, view)
 
     def col(name: str) -> str:
         return _quote(name) if name in present else "NULL::VARCHAR"

@@ -38,6 +38,7 @@ from typing import Any, Iterator, Mapping
 import duckdb
 
 from .._log import get_logger
+from .._tables import temp_view
 from ..errors import ConfigError, InputError, InvalidValueError, SchemaError
 from .contract import Column, TableSpec, table_spec
 
@@ -452,7 +453,7 @@ def _stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
                 else "CAST([] AS VARCHAR[])")
         exclude = f" EXCLUDE ({', '.join(_quote(c) for c in raw_cols)})" if raw_cols else ""
         view = f"_app_raw_{table}_{next(_counter)}"
-        raw.create_view(view, replace=True)
+        temp_view(raw, view)
         try:
             con.execute(
                 f"CREATE OR REPLACE TABLE {name} AS SELECT *{exclude}, {fail} AS {_CAST_FAIL} "

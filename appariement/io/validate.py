@@ -40,6 +40,7 @@ from typing import Mapping
 import duckdb
 
 from .._log import get_logger
+from .._tables import temp_view
 from ..errors import (InputError, InvalidValueError, KeyUniquenessError,
                       ReferentialIntegrityError)
 from .contract import ALL_TABLES, TableSpec, table_spec
@@ -346,7 +347,7 @@ def validate_tables(con: duckdb.DuckDBPyConnection,
             raise SchemaError(f"table {name!r}: column(s) {', '.join(missing)} missing; read the "
                               "table with read_table() first", table=name, column=missing[0])
         view = f"_app_val_{name}"
-        rel.create_view(f"{view}_src", replace=True)
+        temp_view(rel, f"{view}_src")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT row_number() OVER () AS {_ROW},"
                     f" *, CAST([] AS VARCHAR[]) AS {_CAST_FAIL} FROM {view}_src")
         targets[name] = view

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from .._tables import to_arrow
+from .._tables import to_arrow, temp_view
 from ..errors import ConfigError
 
 __all__ = ["Backend", "make_backend", "BACKENDS", "local_spark_session"]
@@ -51,7 +51,7 @@ class Backend:
             # a view, not a copy: the features are already tables (the cascade's pools), and
             # Splink reads its inputs once to build its own concatenated table
             view = f"_app_in_{name}"
-            rel.create_view(view, replace=True)
+            temp_view(rel, view)
             return db_api.register(view, dataset_display_name=name)
         frame = to_arrow(rel).to_pandas()
         spark_df = self.spark.createDataFrame(frame)
@@ -60,9 +60,11 @@ class Backend:
         return db_api.register(spark_df, dataset_display_name=f"{name}_{next(_ids)}")
 
     def to_duckdb(self, splink_df, name: str) -> duckdb.DuckDBPyRelation:
-        """Bring a Splink result into the library's DuckDB connection as table ``name``."""
+        """Bring a Splink result into the library's DuckDB connection as ``name``: a view of
+        Splink's own table on DuckDB (no copy: drop the view before the Splink table), a table
+        on Spark."""
         if self.name == "duckdb":
-            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS "
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS "
                              f"SELECT * FROM {splink_df.physical_name}")
         else:
             arrow_table = splink_df.as_pyarrow_table()

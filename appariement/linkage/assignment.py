@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from .._log import get_logger
+from .._tables import temp_view
 from ..errors import ConfigError
 
 __all__ = ["Thresholds", "assign", "ASSIGNMENT_MODES"]
@@ -69,7 +70,7 @@ def assign(con: duckdb.DuckDBPyConnection, pairs: duckdb.DuckDBPyRelation, *,
     """
     if mode not in ASSIGNMENT_MODES:
         raise ConfigError(f"assignment mode must be one of {ASSIGNMENT_MODES}, got {mode!r}")
-    pairs.create_view(f"{prefix}_in", replace=True)
+    temp_view(pairs, f"{prefix}_in")
     pool = f"{prefix}_pool"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {pool} AS
                     SELECT * FROM {prefix}_in WHERE match_probability >= {float(min_probability)!r}""")

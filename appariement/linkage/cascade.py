@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path, write_json
 from .._log import get_logger, step
-from .._tables import as_relation, to_arrow
+from .._tables import as_relation, to_arrow, temp_view
 from ..blocking.analysis import BlockingReport, analyse_blocking
 from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
                               get_rules)
@@ -232,9 +232,9 @@ class Linkage:
         table (a lazy relation, e.g. unmaterialised standardisation, is computed once)."""
         self._drop(name)
         if rel.type == "TABLE_RELATION":
-            rel.create_view(name, replace=True)
+            temp_view(rel, name)
         else:
-            rel.create_view(f"{name}_in", replace=True)
+            temp_view(rel, f"{name}_in")
             self._sql(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_in")
 
     def _count(self, table: str, where: str = "TRUE") -> int:
@@ -536,6 +536,8 @@ class Linkage:
                    * EXCLUDE (record_id_l, record_id_r)
             FROM ({s1_preds}SELECT *, 2 AS stage FROM _app_s2_preds)
         """)
+        for scored in ("_app_s1_preds", "_app_s2_preds"):  # now in ``pairs``
+            self._drop(scored)
         links = con.table("links")
         for d in ("match", "review", "non_match"):
             counts[f"links_{d}"] = self._count("links", f"decision = '{d}'")

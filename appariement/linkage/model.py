@@ -29,7 +29,7 @@ import duckdb
 
 from .._atomic import write_json
 from .._log import get_logger
-from .._tables import as_relation
+from .._tables import as_relation, temp_view
 from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
                               get_rules)
 from ..errors import ConfigError, LinkageError
@@ -291,8 +291,11 @@ class LinkageModel:
                                 r.name, exc)
                     log_.append({"step": "em", "rule": r.name, "status": "skipped",
                                  "reason": str(exc)[:300], "seconds": _since(start)})
+                    linker.table_management.delete_tables_created_by_splink_from_db()
                     linker = self._linker(backend, left_rel, right_rel, snapshot)
         trained = linker.misc.save_model_to_json() if linker is not None else settings
+        if linker is not None:  # Splink's working tables do not stay in the user's database
+            linker.table_management.delete_tables_created_by_splink_from_db()
         self.settings_ = self._floor_m(copy.deepcopy(trained), log_)
         self.training_log_ = log_
         return self
@@ -319,7 +322,8 @@ class LinkageModel:
 
     def _explicit_pairs_linker(self, backend: Backend, left_rel, right_rel,
                                settings: dict[str, Any], pairs):
-        """A linker whose predict() scores exactly ``pairs`` (record_id_l, record_id_r)."""
+        """A linker whose predict() scores exactly ``pairs`` (record_id_l, record_id_r), and the
+        DuckDB table holding those pairs (None on Spark)."""
         linker = self._linker(backend, left_rel, right_rel, settings)
         rel = as_relation(backend.con, pairs, "pairs")
         blocked = rel.query("_pairs", f"""
@@ -328,6 +332,7 @@ class LinkageModel:
                    '{SOURCE}' || '{_SEP}' || CAST(record_id_r AS VARCHAR) AS join_key_r
             FROM _pairs""")
         db_api = linker._db_api
+        name = None
         if backend.name == "duckdb":
             name = f"_app_blocked_{next(_ids)}"
             blocked.create(name)
@@ -336,7 +341,7 @@ class LinkageModel:
             from .._tables import to_arrow
             sdf = db_api.register(backend.spark.createDataFrame(to_arrow(blocked).to_pandas()))
         linker.table_management.register_blocked_pairs_for_predict(sdf)
-        return linker
+        return linker, name
 
     @staticmethod
     def _gamma_sql(settings: dict[str, Any]) -> list[str]:
@@ -376,8 +381,8 @@ class LinkageModel:
         1M pairs: 316 candidates, against 1,000 here), in repeated chunks, and is about 2.5
         times slower here.
         """
-        left_rel.create_view("_app_u_l", replace=True)
-        right_rel.create_view("_app_u_r", replace=True)
+        temp_view(left_rel, "_app_u_l")
+        temp_view(right_rel, "_app_u_r")
         columns = [c for c in left_rel.columns if c not in ("unique_id", "source_dataset")]
         sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in columns)
         seed = int(self.seed)
@@ -433,9 +438,9 @@ class LinkageModel:
         references a column alias before defining it).
         """
         lab = as_relation(con, labels, "labels")
-        lab.create_view("_app_lab_in", replace=True)
-        left_rel.create_view("_app_lab_l", replace=True)
-        right_rel.create_view("_app_lab_r", replace=True)
+        temp_view(lab, "_app_lab_in")
+        temp_view(left_rel, "_app_lab_l")
+        temp_view(right_rel, "_app_lab_r")
         columns = [c for c in left_rel.columns if c not in ("unique_id", "source_dataset")]
         sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in columns)
         gammas = self._gamma_sql(settings)
@@ -522,8 +527,10 @@ class LinkageModel:
         settings["retain_matching_columns"] = True  # Splink 5 emits gamma_ columns only then
         if backend.name == "spark":
             settings["sql_dialect"] = "spark"
+        blocked_table = None
         if pairs is not None:
-            linker = self._explicit_pairs_linker(backend, left_rel, right_rel, settings, pairs)
+            linker, blocked_table = self._explicit_pairs_linker(backend, left_rel, right_rel,
+                                                                settings, pairs)
         else:
             linker = self._linker(backend, left_rel, right_rel, settings)
         for column, table in (tf_tables or {}).items():
@@ -548,7 +555,12 @@ class LinkageModel:
                    match_weight, match_probability, {cols}
             FROM {table_name}_raw
         """)
-        con.execute(f"DROP TABLE IF EXISTS {table_name}_raw")
+        # intermediate tables do not stay in the user's database (the on-disk option)
+        con.execute(f"DROP {'VIEW' if backend.name == 'duckdb' else 'TABLE'} IF EXISTS "
+                    f"{table_name}_raw")
+        linker.table_management.delete_tables_created_by_splink_from_db()
+        if blocked_table is not None:
+            con.execute(f"DROP TABLE IF EXISTS {blocked_table}")
         return con.table(table_name)
 
     def term_frequency_columns(self) -> list[str]:
@@ -569,8 +581,8 @@ class LinkageModel:
         out = {}
         left_rel = as_relation(con, left, "platform")
         right_rel = as_relation(con, right, "source")
-        left_rel.create_view(f"{prefix}_l", replace=True)
-        right_rel.create_view(f"{prefix}_r", replace=True)
+        temp_view(left_rel, f"{prefix}_l")
+        temp_view(right_rel, f"{prefix}_r")
         for column in self.term_frequency_columns():
             name = f"{prefix}_{column}"
             con.execute(f"""

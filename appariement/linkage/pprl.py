@@ -69,7 +69,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._log import get_logger, step
-from .._tables import _fresh_name, as_relation, to_arrow
+from .._tables import _fresh_name, as_relation, to_arrow, temp_view
 from ..blocking.analysis import check_budget
 from ..blocking.rules import BlockingRule, get_rules, rule
 from ..crypto import BloomEncoder, Pseudonymiser, register_bloom_sql
@@ -197,7 +197,7 @@ def encode_for_pprl(con: duckdb.DuckDBPyConnection, features, encoder_key: Secre
                           column=missing[0])
     start = time.perf_counter()
     view = _fresh_name(f"pprl_{side}_in")
-    rel.create_view(view, replace=True)
+    temp_view(rel, view)
     # The plaintext values to encode, computed in SQL (never leave this function).
     tokens = ",\n".join(f"{sql} AS {name}" for name, sql in _TOKEN_SQL.items())
     plain = to_arrow(con.sql(f"""
@@ -538,7 +538,7 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
             raise SchemaError(f"the {'platform' if side == 'P' else 'source'} encodings lack "
                               f"column(s) {missing}; build them with encode_for_pprl",
                               column=missing[0])
-        rel.create_view(f"_app_pprl_{side}_in", replace=True)
+        temp_view(rel, f"_app_pprl_{side}_in")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _app_pprl_{side} AS "
                     f"SELECT * FROM _app_pprl_{side}_in")
         dups = con.execute(f"SELECT count(*) FROM (SELECT record_id FROM _app_pprl_{side} "
@@ -547,7 +547,7 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
             raise LinkageError(f"{'platform' if side == 'P' else 'source'} encodings have {dups} "
                                "duplicated or null record_id values; the key must be unique")
     if labels is not None:
-        as_relation(con, labels, "pprl_labels").create_view("_app_pprl_labels_in", replace=True)
+        temp_view(as_relation(con, labels, "pprl_labels"), "_app_pprl_labels_in")
         con.execute("CREATE OR REPLACE TEMP TABLE _app_pprl_labels AS SELECT DISTINCT "
                     "CAST(record_id_l AS VARCHAR) AS record_id_l, "
                     "CAST(record_id_r AS VARCHAR) AS record_id_r FROM _app_pprl_labels_in")

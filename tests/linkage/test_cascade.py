@@ -220,3 +220,24 @@ def test_em_auto_runs_only_without_enough_labels(linkage_data, monkeypatch):
     assert em_steps(em=True) == ["ok", "ok", "ok"]
     with pytest.raises(ConfigError, match="em must be"):
         model_module.LinkageModel(em="sometimes")
+
+
+def test_on_disk_database_keeps_only_the_outputs(linkage_data, cascade, tmp_path):
+    """DataFrame inputs work with a database file, and the run leaves its outputs there — no
+    working view or table of the library's or Splink's, which would fill the user's file."""
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "linkage.duckdb"
+    con = duckdb.connect(str(path))
+    platform = pq.read_table(linkage_data["platform"]).to_pandas()  # Python objects
+    result = link(platform, linkage_data["source"], con=con)
+    _, in_memory = cascade
+    assert result.counts["links_match"] == in_memory.counts["links_match"]
+    con.close()
+    con = duckdb.connect(str(path), read_only=True)
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    assert tables == {"links", "pairs", "set_aside", "unlinked_platform", "unlinked_source"}
+    assert views == []
+    assert con.execute("SELECT count(*) FROM links WHERE decision = 'match'").fetchall()[0][0] \
+        == result.counts["links_match"]

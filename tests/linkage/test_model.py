@@ -68,7 +68,7 @@ def _shares_by_splink_scoring(model, backend, left_rel, right_rel, settings, pai
     vector_settings = copy.deepcopy(settings)
     vector_settings["retain_intermediate_calculation_columns"] = True
     vector_settings["retain_matching_columns"] = True
-    linker = model._explicit_pairs_linker(backend, left_rel, right_rel, vector_settings, pairs)
+    linker, _ = model._explicit_pairs_linker(backend, left_rel, right_rel, vector_settings, pairs)
     vectors = backend.to_duckdb(linker.inference.predict(), "_ref_vectors")
     n = vectors.count("*").fetchall()[0][0]
     shares = []
