@@ -243,15 +243,20 @@ def birth_place_comparison() -> cl.CustomComparison:
     )
 
 
-def residence_comparison() -> cl.CustomComparison:
-    """Residence: same postcode > same department > other (people move: a weak comparison)."""
+def residence_comparison(postcode: str = "postcode", department: str = "residence_dept", *,
+                         description: str = "postcode of residence") -> cl.CustomComparison:
+    """Residence: same postcode > same department > other (people move: a weak comparison).
+
+    ``postcode`` / ``department`` name the columns compared (the PPRL linkage compares keyed
+    tokens of both with the same levels).
+    """
     return cl.CustomComparison(
         output_column_name="residence",
-        comparison_description="postcode of residence",
+        comparison_description=description,
         comparison_levels=[
-            null_level("postcode"),
-            SqlLevel("postcode_l = postcode_r", "same postcode"),
-            SqlLevel("residence_dept_l = residence_dept_r", "same department of residence"),
+            null_level(postcode),
+            SqlLevel(f"{postcode}_l = {postcode}_r", "same postcode"),
+            SqlLevel(f"{department}_l = {department}_r", "same department of residence"),
             else_level(),
         ],
     )

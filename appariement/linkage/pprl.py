@@ -76,7 +76,7 @@ from ..crypto import BloomEncoder, Pseudonymiser, register_bloom_sql
 from ..crypto.keys import SecretKey
 from ..errors import ConfigError, LinkageError, SchemaError
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
-from .comparisons import SqlLevel, else_level, null_level
+from .comparisons import SqlLevel, else_level, null_level, residence_comparison
 from .model import LinkageModel
 
 __all__ = ["encode_for_pprl", "pprl_comparisons", "pprl_blocking_rules", "pprl_training_rules",
@@ -378,16 +378,8 @@ def pprl_comparisons(levels: tuple[float, float, float] = DICE_LEVELS,
             else_level(),
         ],
     )
-    residence = cl.CustomComparison(
-        output_column_name="residence",
-        comparison_description="postcode / department of residence tokens",
-        comparison_levels=[
-            null_level("tok_pc"),
-            SqlLevel("tok_pc_l = tok_pc_r", "same postcode"),
-            SqlLevel("tok_rd_l = tok_rd_r", "same department of residence"),
-            else_level(),
-        ],
-    )
+    residence = residence_comparison("tok_pc", "tok_rd",
+                                     description="postcode / department of residence tokens")
     return [surname, first_name, birth_date, sex, birth_place, residence]
 
 
