@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "appariement.commands.pivot",
     "appariement.commands.synth",
     "appariement.commands.link",
+    "appariement.commands.pprl",
     "appariement.commands.demo",
     "appariement.commands.report",
     "appariement.commands.counterfactual",

@@ -75,6 +75,16 @@ def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore
             "--in", str(inputs / "candidats.parquet"), "--column", "nir",
             "--out", str(out / f"candidats_pseudo.{suffix}"))
 
+    # PPRL: both holders encode with the key, the statistician links the encodings
+    pprl = out / "pprl"
+    for side, table in (("platform", "candidats"), ("source", "personnes")):
+        run("pprl", "encode", "--in", str(inputs / f"{table}.parquet"), "--side", side,
+            "--project", "leak", "--key", str(keys / "pivot.key"),
+            "--out", str(pprl / f"{side}.enc.parquet"))
+    run("pprl", "link", "--platform", str(pprl / "platform.enc.parquet"),
+        "--source", str(pprl / "source.enc.parquet"), "--out", str(pprl / "links"))
+    assert pq.read_table(pprl / "links" / "links.parquet").num_rows > 30
+
     # API pieces that write files: Bloom encodings and a whole-file envelope
     bloom = BloomEncoder(load_key(keys / "pivot.key"), project="leak",
                          fields=["nom", "prenoms", "date_naissance"], hardening="balance")
@@ -99,13 +109,22 @@ def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore
     master = load_key(keys / "pivot.key")
     key_bytes = [master._raw(), master.derive(project="leak", purpose="pivot")._raw(),
                  master.derive(project="leak", purpose="pseudonym")._raw()]
-    key_bytes += [master.derive(project="leak", purpose="bloom")._raw(), bloom._hash_key]
+    key_bytes += [master.derive(project="leak", purpose="bloom")._raw(), bloom._hash_key,
+                  master.derive(project="leak", purpose="pprl-block")._raw()]
     for name in ("pivot_x.key", "stat.key"):
         key_bytes.append(load_key(keys / name)._key.private_bytes_raw())
     console = capsys.readouterr()
     n_files = assert_no_leak([out], [*set(nirs), *key_bytes],
                              log_text=caplog.text + console.out + console.err)
     assert n_files >= 12 and log_file.stat().st_size > 0
+    # nor does any PPRL file hold a name, a first name or a birth date in clear (values of 8
+    # characters or more: shorter ones could occur by chance inside base32 tokens)
+    traits = {v for t in (data.platform["candidats"], data.source["personnes"])
+              for c in ("nom", "nom_naissance", "nom_usage", "prenoms", "date_naissance")
+              if c in t.column_names for v in t.column(c).cast(pa.string()).to_pylist()
+              if v and len(v) >= 8}
+    assert len(traits) > 20
+    assert assert_no_leak([pprl], sorted(traits)) >= 6
     assert "transcoded" in caplog.text  # the logs were captured
 
 

@@ -291,3 +291,44 @@ def test_budget_fails_early_and_chunks_give_the_same_links(world, linked):
             "candidat_id, person_id, decision, round(match_weight, 9)").fetchall())
     assert result.counts["blocking_pairs_upper_bound"] > 4 * 2_000  # several chunks were scored
     assert runs[2_000] == runs[10**9] and len(runs[2_000]) > 900
+
+
+def test_pprl_command_line_encode_then_link_with_labels(world, tmp_path, capsys):
+    """The two parties' steps from the CLI: holders encode with the key, the statistician links
+    with exact links as labels; a labels file without the id columns is a clear input error."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from appariement import cli
+    from appariement.crypto import save_key
+
+    data = world["data"]
+    key_file = save_key(world["key"], tmp_path / "project.key")
+    pq.write_table(data.platform["candidats"], tmp_path / "candidats.parquet")
+    pq.write_table(data.source["personnes"], tmp_path / "personnes.parquet")
+    for side, table in (("platform", "candidats"), ("source", "personnes")):
+        assert cli.main(["pprl", "encode", "--in", str(tmp_path / f"{table}.parquet"),
+                         "--side", side, "--project", "cli", "--key", str(key_file),
+                         "--out", str(tmp_path / f"{side}.enc.parquet")]) == 0
+    enc = pq.read_table(tmp_path / "platform.enc.parquet")
+    assert enc.num_rows == data.platform["candidats"].num_rows
+    assert set(enc.column_names) == {"record_id", *PPRL_COLUMNS}
+    pq.write_table(data.truth["links"].slice(0, 300).select(["candidat_id", "person_id"]),
+                   tmp_path / "exact.parquet")
+    argv = ["pprl", "link", "--platform", str(tmp_path / "platform.enc.parquet"),
+            "--source", str(tmp_path / "source.enc.parquet"), "--out", str(tmp_path / "res")]
+    assert cli.main([*argv, "--labels", str(tmp_path / "exact.parquet")]) == 0
+    counts = json.loads((tmp_path / "res" / "counts.json").read_text())
+    assert counts["labels"] == 300
+    assert counts["platform_pool"] == counts["platform_records"] - 300
+    links = pq.read_table(tmp_path / "res" / "links.parquet").to_pylist()
+    truth = set(zip(data.truth["links"].column("candidat_id").to_pylist(),
+                    data.truth["links"].column("person_id").to_pylist()))
+    matched = [(r["candidat_id"], r["person_id"]) for r in links if r["decision"] == "match"]
+    assert len(matched) > 600 and sum(p in truth for p in matched) / len(matched) > 0.99
+    assert {"model.json", "set_aside.parquet", "pairs.parquet", "manifest.json"} <= {
+        p.name for p in (tmp_path / "res").iterdir()}
+    pq.write_table(data.truth["links"].select(["candidat_id"]), tmp_path / "bad.parquet")
+    assert cli.main([*argv, "--labels", str(tmp_path / "bad.parquet")]) == 3
+    assert "person_id" in capsys.readouterr().err
