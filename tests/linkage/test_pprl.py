@@ -270,8 +270,9 @@ def test_bad_inputs_fail_early(world):
         encode_for_pprl(con, con.table("pf"), world["key"], project="p", side="left")
 
 
-def test_blocking_rules_use_only_tokens():
-    for r in pprl_blocking_rules():
+@pytest.mark.parametrize("large", [False, True])
+def test_blocking_rules_use_only_tokens(large):
+    for r in pprl_blocking_rules(large=large):
         assert all(a.startswith("tok_") and b.startswith("tok_") for a, b in r.keys), r.name
 
 
@@ -318,7 +319,8 @@ def test_pprl_command_line_encode_then_link_with_labels(world, tmp_path, capsys)
                    tmp_path / "exact.parquet")
     argv = ["pprl", "link", "--platform", str(tmp_path / "platform.enc.parquet"),
             "--source", str(tmp_path / "source.enc.parquet"), "--out", str(tmp_path / "res")]
-    assert cli.main([*argv, "--labels", str(tmp_path / "exact.parquet")]) == 0
+    assert cli.main([*argv, "--labels", str(tmp_path / "exact.parquet"),
+                     "--blocking-rules", "large"]) == 0
     counts = json.loads((tmp_path / "res" / "counts.json").read_text())
     assert counts["labels"] == 300
     assert counts["platform_pool"] == counts["platform_records"] - 300
