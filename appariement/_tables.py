@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-__all__ = ["connect", "as_relation", "to_arrow", "temp_view", "TableLike"]
+__all__ = ["connect", "as_relation", "to_arrow", "temp_view", "temp_table", "TableLike"]
 
 TableLike = Any  # pandas.DataFrame | pyarrow.Table | duckdb.DuckDBPyRelation | str | Path
 
@@ -88,8 +88,8 @@ def temp_view(rel: duckdb.DuckDBPyRelation, name: str) -> duckdb.DuckDBPyRelatio
     DuckDB's ``create_view`` makes a persistent view: in a database file (the on-disk option) the
     library's working views would stay in the user's file after the run, and a relation reading
     a Python object (a DataFrame, an Arrow table) is refused there. In a database file this makes
-    a ``TEMP VIEW`` over the relation's SQL instead — or a temporary table when that SQL reads an
-    in-process object, which a view could outlive.
+    a ``TEMP VIEW`` over the relation's SQL instead — or, when that SQL reads an in-process
+    object which the view could outlive, registers a copy of the rows (also a session view).
 
     Returns:
         ``rel`` (for chaining).
@@ -99,14 +99,30 @@ def temp_view(rel: duckdb.DuckDBPyRelation, name: str) -> duckdb.DuckDBPyRelatio
         rel.create_view(name, replace=True)
         return rel
     sql = rel.sql_query()
-    kind = "TABLE" if "__duckdb_source_" in sql else "VIEW"
-    for other in ("VIEW", "TABLE"):
+    for kind in ("VIEW", "TABLE"):
         try:
-            con.execute(f"DROP {other} IF EXISTS temp.main.{name}")
+            con.execute(f"DROP {kind} IF EXISTS temp.main.{name}")
         except duckdb.CatalogException:  # the name holds the other kind
             pass
-    con.execute(f"CREATE TEMP {kind} {name} AS {sql}")
+    if "__duckdb_source_" in sql:
+        con.register(name, to_arrow(rel))  # a session view of a copy (dropped as a view)
+    else:
+        con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
     return rel
+
+
+def temp_table(rel: duckdb.DuckDBPyRelation, name: str) -> duckdb.DuckDBPyRelation:
+    """Materialise ``rel`` as the session-only table ``name`` on its connection (a working table
+    that must not stay in a database file), and return that table."""
+    con = relation_connection(rel)
+    if con is None:
+        rel.to_table(name)
+        return rel
+    view = f"{name}_src"
+    temp_view(rel, view)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
+    con.execute(f"DROP VIEW IF EXISTS {view}")
+    return con.table(name)
 
 
 def to_arrow(rel: duckdb.DuckDBPyRelation) -> pa.Table:

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from ._atomic import atomic_path, write_json
 from ._log import get_logger, step
 from ._progress import StageProgress
-from ._tables import temp_view
+from ._tables import temp_table, temp_view
 from .errors import ConfigError
 from .manifest import RunManifest, file_fingerprint
 
@@ -477,7 +477,7 @@ def _stage_report(run: _Run, out: Path) -> dict:
                               organisations=inputs.tables.get("organisations"),
                               structures=inputs.tables.get("structures"),
                               candidats=inputs.tables["candidats"])
-    cov.order("candidat_id").to_table("_app_run_cov")
+    temp_table(cov.order("candidat_id"), "_app_run_cov")
     report = build_report(run.con.read_parquet(str(link_dir / "links.parquet")),
                           run.con.table("_app_run_cov"), counts=meta.get("counts", {}),
                           model=model, thresholds=(th.get("match", 0.9), th.get("review", 0.5)),
@@ -565,43 +565,46 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
     manifest.seeds = {"project": config.project.seed, "linkage": config.project.seed,
                       "bootstrap": config.project.seed}
     run = _Run(config, manifest)
-    if dry_run:
-        return _dry_run(run)
-    for table, path in run.input_files().items():
-        manifest.add_input(table, path)
-    run.required_keys()
-    run.out.mkdir(parents=True, exist_ok=True)
-    for leftover in run.out.glob(".*.partial"):
-        shutil.rmtree(leftover)
-    bar = StageProgress(len(selected), enabled=None if progress is None else progress)
-    explicit = stages is not None
-    current = None
     try:
-        for stage in selected:
-            current = stage
-            fingerprint = run.fingerprint(stage)
-            if not (restart or explicit) and run.is_complete(stage, fingerprint):
-                log.info("stage %s: up to date, skipped", stage,
-                         extra={"stage": stage, "event": "skipped"})
-                manifest.count(stage, **run.marker(stage)["counts"])
-                bar.end(stage, skipped=True)
-                continue
-            bar.start(stage)
-            partial = run.partial_dir(stage)
-            with step(log, f"stage {stage}", manifest.timings):
-                counts = _STAGE_FUNCTIONS[stage](run, partial)
-            run.commit(stage, partial, fingerprint, counts)
-            manifest.count(stage, **counts)
-            bar.end(stage)
+        if dry_run:
+            return _dry_run(run)
+        for table, path in run.input_files().items():
+            manifest.add_input(table, path)
+        run.required_keys()
+        run.out.mkdir(parents=True, exist_ok=True)
+        for leftover in run.out.glob(".*.partial"):
+            shutil.rmtree(leftover)
+        bar = StageProgress(len(selected), enabled=None if progress is None else progress)
+        explicit = stages is not None
         current = None
-    except BaseException as exc:
-        if current is not None:
-            bar.end(current, failed=True)
-            manifest.notes.append(f"failed in stage {current}: {type(exc).__name__}")
+        try:
+            for stage in selected:
+                current = stage
+                fingerprint = run.fingerprint(stage)
+                if not (restart or explicit) and run.is_complete(stage, fingerprint):
+                    log.info("stage %s: up to date, skipped", stage,
+                             extra={"stage": stage, "event": "skipped"})
+                    manifest.count(stage, **run.marker(stage)["counts"])
+                    bar.end(stage, skipped=True)
+                    continue
+                bar.start(stage)
+                partial = run.partial_dir(stage)
+                with step(log, f"stage {stage}", manifest.timings):
+                    counts = _STAGE_FUNCTIONS[stage](run, partial)
+                run.commit(stage, partial, fingerprint, counts)
+                manifest.count(stage, **counts)
+                bar.end(stage)
+            current = None
+        except BaseException as exc:
+            if current is not None:
+                bar.end(current, failed=True)
+                manifest.notes.append(f"failed in stage {current}: {type(exc).__name__}")
+            _write_manifest(run, manifest)
+            raise
         _write_manifest(run, manifest)
-        raise
-    _write_manifest(run, manifest)
-    return manifest
+        return manifest
+    finally:  # release the database (a file stays locked while a connection is open)
+        run.con.close()
 
 
 def _write_manifest(run: _Run, manifest: RunManifest) -> None:

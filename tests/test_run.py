@@ -226,3 +226,27 @@ def test_help_documents_exit_codes(capsys):
     for line in ("0 ", "2 ", "3 ", "4 "):
         assert f"\n  {line}" in text
     assert "bad configuration" in text and "crypto" in text
+
+
+def test_database_file_gives_the_same_outputs_and_keeps_no_working_objects(project, tmp_path):
+    """[backend] database = a file: same links and report as in memory, and the file holds the
+    loaded inputs, features and outputs only (no working view or table of the library or of
+    Splink left behind)."""
+    import duckdb
+
+    config = _copy_project(project["pristine"], tmp_path / "ondisk")
+    text = config.read_text(encoding="utf-8")
+    assert 'database = ":memory:"' in text
+    config.write_text(text.replace('database = ":memory:"', 'database = "work.duckdb"'),
+                      encoding="utf-8")
+    assert main(["--quiet", "run", str(config)]) == 0
+    a, b = project["root"], tmp_path / "ondisk"
+    for name in ("link/links.parquet", "link/pairs.parquet", "link/unlinked_platform.parquet",
+                 "report/report.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    con = duckdb.connect(str(b / "work.duckdb"), read_only=True)
+    names = [n for (n,) in con.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
+                                       "SELECT view_name FROM duckdb_views() "
+                                       "WHERE NOT internal").fetchall()]
+    assert "links" in names and "features_platform" in names
+    assert not [n for n in names if n.startswith(("_app_", "_blk_", "__splink__"))], names

@@ -44,7 +44,8 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path
 from .._log import get_logger
-from .._tables import TableLike, _fresh_name, as_relation, connect, to_arrow, temp_view
+from .._tables import (TableLike, _fresh_name, as_relation, connect, temp_table, temp_view,
+                       to_arrow)
 from ..errors import ConfigError, DisclosureError, SchemaError
 from .envelope import decrypt_table, encrypt_table, is_encrypted
 from .keys import PrivateKey, PublicKey, SecretKey
@@ -270,7 +271,7 @@ class PivotAuthority:
             rel = standardise_identities(self.con, self.reference, side="source",
                                          id_column=self.reference_id)
             name = _fresh_name("pivot_reference")
-            rel.to_table(name)
+            temp_table(rel, name)
             self._reference_table = name
             n = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
             _log.info("pivot: reference register standardised (%d persons)", n)
@@ -302,7 +303,7 @@ class PivotAuthority:
         reference = self._reference_relation()
         rows = standardise_identities(con, identities, side=side, id_column=key)
         rows_name = _fresh_name("pivot_rows")
-        rows.to_table(rows_name)
+        temp_table(rows, rows_name)
         try:
             resolved = self._resolve(rows_name, reference)
         finally:

@@ -53,7 +53,7 @@ from typing import Any, Mapping
 import duckdb
 
 from .._log import get_logger
-from .._tables import _fresh_name, as_relation
+from .._tables import _fresh_name, as_relation, temp_view
 from ..errors import ConfigError, SchemaError
 from ..io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
                            ELIGIBILITY_CRITERIA_LEVEL2, REFUSAL_REASONS)
@@ -344,20 +344,20 @@ def build_evaluation_dataset(con: duckdb.DuckDBPyConnection, platform: Any, empl
              ("cand", "app", "spells", "links", "trials", "emp", "out")}
     for key, rel in (("cand", plat["candidats"]), ("app", plat["candidatures"]),
                      ("spells", spells), ("links", link_rel)):
-        rel.create_view(names[key], replace=True)
+        temp_view(rel, names[key])
     s_name, o_name = _fresh_name("cf_struct"), _fresh_name("cf_org")
-    plat["structures"].create_view(s_name, replace=True)
-    plat["organisations"].create_view(o_name, replace=True)
+    temp_view(plat["structures"], s_name)
+    temp_view(plat["organisations"], o_name)
     d_name = None
     if "diagnostics" in plat:
         d_name = _fresh_name("cf_diag")
-        plat["diagnostics"].create_view(d_name, replace=True)
+        temp_view(plat["diagnostics"], d_name)
 
     follow_up_end = design.follow_up_end or con.execute(
         f"SELECT max(date_debut) FROM {names['spells']}").fetchall()[0][0] or dt.date.today()
     try:
         sql = _dataset_sql(design, names, s_name, o_name, d_name, follow_up_end)
-        con.execute(f"CREATE OR REPLACE TABLE {names['out']} AS {sql}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {names['out']} AS {sql}")
     finally:
         for view in (names["cand"], names["app"], names["spells"], names["links"], s_name,
                      o_name, d_name):

@@ -44,7 +44,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .._tables import as_relation
+from .._tables import as_relation, temp_view
 from ..errors import InputError
 
 __all__ = ["probabilities_of", "unassigned_missed", "error_curve", "estimate_errors",
@@ -83,7 +83,7 @@ def probabilities_of(links, *, con: duckdb.DuckDBPyConnection | None = None,
         if col not in rel.columns:
             raise InputError(f"label-free estimates need column {col!r} in links", table="links",
                              column=col)
-    rel.create_view("_app_est_links", replace=True)
+    temp_view(rel, "_app_est_links")
     p = con.execute("SELECT match_probability FROM _app_est_links WHERE method = ? "
                     "AND match_probability IS NOT NULL", [method]).fetchnumpy()
     n_exact = con.execute("SELECT count(*) FROM _app_est_links WHERE method = 'pivot_exact' "
@@ -117,9 +117,9 @@ def unassigned_missed(links, pairs, *, con: duckdb.DuckDBPyConnection | None = N
         0.38
     """
     con = con or duckdb.connect()
-    as_relation(con, links, "links").create_view("_app_est_ul", replace=True)
+    temp_view(as_relation(con, links, "links"), "_app_est_ul")
     prel = as_relation(con, pairs, "pairs")
-    prel.create_view("_app_est_up", replace=True)
+    temp_view(prel, "_app_est_up")
     stage = "stage = 2" if "stage" in prel.columns else "TRUE"
     value = con.execute(f"""
         WITH holder AS (SELECT CAST(person_id AS VARCHAR) AS person_id,

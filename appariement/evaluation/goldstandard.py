@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .._log import get_logger
-from .._tables import as_relation, to_arrow
+from .._tables import as_relation, to_arrow, temp_view
 from ..errors import ConfigError, InputError
 from .estimates import DEFAULT_GRID
 from .quality import score_against_truth
@@ -62,8 +62,8 @@ def nir_gold_pairs(con: duckdb.DuckDBPyConnection, platform_features, source_fea
         >>> nir_gold_pairs(con, p, s).fetchall()
         [('c1', 'p1')]
     """
-    as_relation(con, platform_features, "pf").create_view("_app_gs_p", replace=True)
-    as_relation(con, source_features, "sf").create_view("_app_gs_s", replace=True)
+    temp_view(as_relation(con, platform_features, "pf"), "_app_gs_p")
+    temp_view(as_relation(con, source_features, "sf"), "_app_gs_s")
     ok = ", ".join(f"'{t}'" for t in trusted)
     return con.sql(f"""
         WITH p AS (SELECT CAST(record_id AS VARCHAR) AS id, nir FROM _app_gs_p
@@ -107,7 +107,7 @@ def stage1_gold_pairs(links, *, con: duckdb.DuckDBPyConnection | None = None
         if col not in rel.columns:
             raise InputError(f"gold standard: links lack column {col!r}", table="links",
                              column=col)
-    rel.create_view("_app_gs_links", replace=True)
+    temp_view(rel, "_app_gs_links")
     return con.sql("""SELECT CAST(candidat_id AS VARCHAR) AS candidat_id,
                              CAST(person_id AS VARCHAR) AS person_id
                       FROM _app_gs_links WHERE method = 'pivot_exact' AND decision = 'match'
@@ -141,8 +141,8 @@ def target_prevalence(links, platform_features, *, con: duckdb.DuckDBPyConnectio
         0.35
     """
     con = con or duckdb.connect()
-    as_relation(con, links, "links").create_view("_app_gs_tl", replace=True)
-    as_relation(con, platform_features, "pf").create_view("_app_gs_tp", replace=True)
+    temp_view(as_relation(con, links, "links"), "_app_gs_tl")
+    temp_view(as_relation(con, platform_features, "pf"), "_app_gs_tp")
     n, expected = con.execute("""
         SELECT count(*), coalesce(sum(l.match_probability), 0)
         FROM _app_gs_tp p LEFT JOIN _app_gs_tl l
@@ -235,8 +235,8 @@ def gold_standard_evaluation(platform_features, source_features, gold_pairs, *,
 
 def _gold_curve(con, links, truth, thresholds=DEFAULT_GRID) -> list[dict[str, Any]]:
     """Precision / recall of the gold re-linkage against the threshold (labels: NIR pairs)."""
-    links.create_view("_app_gs_rl", replace=True)
-    truth.create_view("_app_gs_rt", replace=True)
+    temp_view(links, "_app_gs_rl")
+    temp_view(truth, "_app_gs_rt")
     frame = con.execute("""
         SELECT l.match_probability AS p, t.candidat_id IS NOT NULL AS ok
         FROM _app_gs_rl l LEFT JOIN _app_gs_rt t
@@ -271,8 +271,8 @@ def selection_table(con: duckdb.DuckDBPyConnection, covariates, gold_pairs,
         DataFrame ``variable, group, n_gold, n_rest, share_gold, share_rest`` (counts to pass
         through disclosure control).
     """
-    as_relation(con, covariates, "cov").create_view("_app_gs_cov", replace=True)
-    as_relation(con, gold_pairs, "gold").create_view("_app_gs_gold", replace=True)
+    temp_view(as_relation(con, covariates, "cov"), "_app_gs_cov")
+    temp_view(as_relation(con, gold_pairs, "gold"), "_app_gs_gold")
     cols = [v for v in variables if v in con.table("_app_gs_cov").columns]
     frames = []
     for var in cols:

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from .._tables import as_relation
+from .._tables import as_relation, temp_view
 from ..errors import InputError
 
 __all__ = ["score_against_truth", "link_counts"]
@@ -59,8 +59,8 @@ def score_against_truth(links, truth, *, decisions=("match",),
                              table=name, column=missing[0])
     dec = ", ".join(f"'{d}'" for d in decisions)
     filt = f" AND ({where})" if where else ""
-    lrel.create_view("_app_sat_links", replace=True)
-    trel.create_view("_app_sat_truth", replace=True)
+    temp_view(lrel, "_app_sat_links")
+    temp_view(trel, "_app_sat_truth")
     row = con.execute(f"""
         WITH l AS (SELECT DISTINCT CAST(candidat_id AS VARCHAR) AS candidat_id,
                           CAST(person_id AS VARCHAR) AS person_id
@@ -102,7 +102,7 @@ def link_counts(links, *, n_candidates: int | None = None,
     """
     con = con or duckdb.connect()
     rel = _rel(con, links, "links")
-    rel.create_view("_app_lc_links", replace=True)
+    temp_view(rel, "_app_lc_links")
     rows = con.execute("""SELECT method, decision, count(*) AS n FROM _app_lc_links
                           GROUP BY ALL ORDER BY ALL""").fetchall()
     table = [{"method": m, "decision": d, "n": int(n)} for m, d, n in rows]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import write_json, write_text
-from .._tables import as_relation
+from .._tables import as_relation, temp_view
 from . import charts
 from .disclosure import DisclosurePolicy, suppress
 from .estimates import _py, error_curve, estimate_errors, probabilities_of
@@ -95,9 +95,9 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
     match_t, review_t = ((thresholds.match, thresholds.review) if hasattr(thresholds, "match")
                          else tuple(thresholds))
     lrel = as_relation(con, links, "links")
-    lrel.create_view("_app_rp_links", replace=True)
+    temp_view(lrel, "_app_rp_links")
     crel = as_relation(con, covariates, "cov")
-    crel.create_view("_app_rp_cov", replace=True)
+    temp_view(crel, "_app_rp_cov")
     n_candidates = int(con.execute("SELECT count(*) FROM _app_rp_cov").fetchall()[0][0])
     recall_b = counts.get("blocking_recall_on_stage1")
     figures: dict[str, Any] = {"disclosure": policy.to_dict(),

@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from .._atomic import atomic_path
-from .._tables import as_relation
+from .._tables import as_relation, temp_view
 from ..errors import InputError
 
 __all__ = ["draw_review_sample", "export_review_sample", "read_review_labels", "LABELS"]
@@ -58,7 +58,7 @@ def draw_review_sample(links, *, n: int = 200, review: float = 0.5, match: float
         (20, 50)
     """
     con = con or duckdb.connect()
-    as_relation(con, links, "links").create_view("_app_rv_links", replace=True)
+    temp_view(as_relation(con, links, "links"), "_app_rv_links")
     cases = " ".join(f"WHEN match_probability < {hi!r} THEN 'p{lo:.2f}-{min(hi, 1):.2f}'"
                      for lo, hi in zip(_BANDS[:-1], _BANDS[1:]))
     why = "why" if "why" in con.table("_app_rv_links").columns else "NULL"
@@ -135,8 +135,8 @@ def export_review_sample(sample: pd.DataFrame, platform_features, source_feature
     """
     con = con or duckdb.connect()
     con.register("_app_rv_sample", sample)
-    as_relation(con, platform_features, "pf").create_view("_app_rv_p", replace=True)
-    as_relation(con, source_features, "sf").create_view("_app_rv_s", replace=True)
+    temp_view(as_relation(con, platform_features, "pf"), "_app_rv_p")
+    temp_view(as_relation(con, source_features, "sf"), "_app_rv_s")
     pcols = set(con.table("_app_rv_p").columns) & set(con.table("_app_rv_s").columns)
     shown = [c for c in _SHOWN if c in pcols]
     sel = ", ".join(f"p.{c} AS {c}_platform, s.{c} AS {c}_source" for c in shown)

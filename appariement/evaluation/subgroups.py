@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .._tables import as_relation
+from .._tables import as_relation, temp_view
 from ..errors import InputError
 
 __all__ = ["SUBGROUP_VARIABLES", "subgroup_covariates", "candidate_outcomes", "subgroup_rates",
@@ -72,27 +72,26 @@ def subgroup_covariates(con: duckdb.DuckDBPyConnection, features, *, candidature
         if col not in feats.columns:
             raise InputError(f"subgroup covariates need column {col!r} in the platform features",
                              table="features", column=col)
-    feats.create_view("_app_sg_f", replace=True)
+    temp_view(feats, "_app_sg_f")
     ref_year = "year(current_date)"
     joins = []
     if candidats is not None and "date_inscription" in as_relation(con, candidats).columns:
-        as_relation(con, candidats, "candidats").create_view("_app_sg_c", replace=True)
+        temp_view(as_relation(con, candidats, "candidats"), "_app_sg_c")
         joins.append("LEFT JOIN (SELECT CAST(candidat_id AS VARCHAR) AS record_id, "
                      "year(TRY_CAST(date_inscription AS DATE)) AS y FROM _app_sg_c) c "
                      "USING (record_id)")
         ref_year = f"coalesce(c.y, {ref_year})"
     if candidatures is not None:
-        as_relation(con, candidatures, "candidatures").create_view("_app_sg_a", replace=True)
+        temp_view(as_relation(con, candidatures, "candidatures"), "_app_sg_a")
         org = ("(SELECT CAST(organisation_id AS VARCHAR) AS organisation_id, type AS otype "
                "FROM _app_sg_o)")
         st = "(SELECT CAST(structure_id AS VARCHAR) AS structure_id, type AS stype FROM _app_sg_s)"
         if organisations is not None:
-            as_relation(con, organisations, "organisations").create_view("_app_sg_o",
-                                                                        replace=True)
+            temp_view(as_relation(con, organisations, "organisations"), "_app_sg_o")
         else:
             org = "(SELECT NULL::VARCHAR AS organisation_id, NULL::VARCHAR AS otype)"
         if structures is not None:
-            as_relation(con, structures, "structures").create_view("_app_sg_s", replace=True)
+            temp_view(as_relation(con, structures, "structures"), "_app_sg_s")
         else:
             st = "(SELECT NULL::VARCHAR AS structure_id, NULL::VARCHAR AS stype)"
         con.execute(f"""
@@ -149,8 +148,8 @@ def candidate_outcomes(con: duckdb.DuckDBPyConnection, links, candidates,
     Returns:
         Relation ``candidat_id, linked, method, false_part, true_part, missed_part``.
     """
-    as_relation(con, links, "links").create_view("_app_sg_links", replace=True)
-    as_relation(con, candidates, "cands").create_view("_app_sg_cands", replace=True)
+    temp_view(as_relation(con, links, "links"), "_app_sg_links")
+    temp_view(as_relation(con, candidates, "cands"), "_app_sg_cands")
     return con.sql("""
         SELECT CAST(c.candidat_id AS VARCHAR) AS candidat_id,
                coalesce(l.decision = 'match', FALSE) AS linked, l.method,
@@ -200,8 +199,8 @@ def subgroup_rates(con: duckdb.DuckDBPyConnection, outcomes, covariates,
     """
     orel = as_relation(con, outcomes, "outcomes")
     crel = as_relation(con, covariates, "covariates")
-    orel.create_view("_app_sg_out", replace=True)
-    crel.create_view("_app_sg_cov", replace=True)
+    temp_view(orel, "_app_sg_out")
+    temp_view(crel, "_app_sg_cov")
     variables = [v for v in (variables or SUBGROUP_VARIABLES) if v in crel.columns]
     frames = []
     for var in variables:

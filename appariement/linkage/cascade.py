@@ -481,6 +481,7 @@ class Linkage:
             SELECT record_id_l, record_id_r, reason, match_weight, match_probability,
                    competitor_weight
             FROM _app_assign_aside
+            ORDER BY candidat_id, person_id, reason
         """)
         # ---- unlinked records with reasons
         review = cfg.thresholds.review
@@ -535,6 +536,7 @@ class Linkage:
             SELECT record_id_l AS candidat_id, record_id_r AS person_id,
                    * EXCLUDE (record_id_l, record_id_r)
             FROM ({s1_preds}SELECT *, 2 AS stage FROM _app_s2_preds)
+            ORDER BY candidat_id, person_id, stage
         """)
         for scored in ("_app_s1_preds", "_app_s2_preds"):  # now in ``pairs``
             self._drop(scored)
