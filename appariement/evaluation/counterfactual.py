@@ -500,7 +500,9 @@ def _dataset_sql(design: CounterfactualDesign, n: dict, s_name: str, o_name: str
          AND d.date_diagnostic > t.t0 - {int(design.diagnosis_validity_days)}
         QUALIFY row_number() OVER (PARTITION BY trial_id ORDER BY d.date_diagnostic DESC) = 1),
     lk AS (
-        SELECT candidat_id, arg_max(person_id, coalesce(link_probability, 1.0)) AS person_id,
+        SELECT candidat_id,
+               first(person_id ORDER BY coalesce(link_probability, 1.0) DESC, person_id)
+                   AS person_id,
                max(coalesce(link_probability, 1.0)) AS match_probability
         FROM {n['links']} WHERE {link_filter}
         GROUP BY candidat_id),

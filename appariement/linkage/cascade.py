@@ -488,7 +488,10 @@ class Linkage:
         self._sql(f"""
             CREATE OR REPLACE TABLE unlinked_platform AS
             WITH best AS (
-                SELECT record_id_l, arg_max(record_id_r, match_weight) AS best_person_id,
+                SELECT record_id_l,
+                       -- exact ties: the smallest id, the same every run
+                       first(record_id_r ORDER BY match_weight DESC, record_id_r)
+                           AS best_person_id,
                        max(match_probability) AS best_match_probability
                 FROM _app_s2_preds GROUP BY 1),
             flags AS (
