@@ -14,7 +14,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-__all__ = ["connect", "as_relation", "to_arrow", "temp_view", "temp_table", "TableLike"]
+__all__ = ["connect", "as_relation", "to_arrow", "temp_view", "temp_table", "drop_relation",
+           "TableLike"]
 
 TableLike = Any  # pandas.DataFrame | pyarrow.Table | duckdb.DuckDBPyRelation | str | Path
 
@@ -77,6 +78,15 @@ def relation_connection(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyConnecti
     return owner if isinstance(owner, duckdb.DuckDBPyConnection) else None
 
 
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the view or table ``name`` if it exists, whichever it is."""
+    for kind in ("VIEW", "TABLE"):
+        try:
+            con.execute(f"DROP {kind} IF EXISTS {name}")
+        except duckdb.CatalogException:  # the name holds the other kind
+            pass
+
+
 def _in_a_file(con: duckdb.DuckDBPyConnection) -> bool:
     return con.execute("SELECT path IS NOT NULL FROM duckdb_databases() "
                        "WHERE database_name = current_database()").fetchall()[0][0]
@@ -99,11 +109,7 @@ def temp_view(rel: duckdb.DuckDBPyRelation, name: str) -> duckdb.DuckDBPyRelatio
         rel.create_view(name, replace=True)
         return rel
     sql = rel.sql_query()
-    for kind in ("VIEW", "TABLE"):
-        try:
-            con.execute(f"DROP {kind} IF EXISTS temp.main.{name}")
-        except duckdb.CatalogException:  # the name holds the other kind
-            pass
+    drop_relation(con, f"temp.main.{name}")
     if "__duckdb_source_" in sql:
         con.register(name, to_arrow(rel))  # a session view of a copy (dropped as a view)
     else:

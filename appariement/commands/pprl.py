@@ -139,8 +139,7 @@ def _link(args: argparse.Namespace) -> int:
     labels = None
     if args.labels:
         manifest.add_input("labels", args.labels)
-        reader = "read_parquet" if args.labels.lower().endswith(".parquet") else "read_csv"
-        labels = _labels(con, args.labels, reader)
+        labels = _labels(con, args.labels)
     model = LinkageModel.load(args.model) if args.model else None
     result = link_encoded(args.platform, args.source, con=con,
                           thresholds=Thresholds(match=args.match_threshold,
@@ -166,15 +165,16 @@ def _link(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labels(con, path: str, reader: str):
-    """Known true pairs as (record_id_l, record_id_r) from a table with candidat_id, person_id."""
+def _labels(con, path: str):
+    """Known true pairs as (record_id_l, record_id_r) from a table with candidat_id, person_id
+    (link_encoded casts them and removes duplicates)."""
+    from .._tables import as_relation
     from ..errors import SchemaError
 
-    rel = con.sql(f"SELECT * FROM {reader}('{path.replace(chr(39), chr(39) * 2)}')")
+    rel = as_relation(con, path, "labels")
     missing = [c for c in ("candidat_id", "person_id") if c not in rel.columns]
     if missing:
         raise SchemaError(f"the labels file lacks column(s) {missing} (it needs candidat_id and "
                           "person_id)", column=missing[0])
-    return rel.query("_labels", "SELECT DISTINCT CAST(candidat_id AS VARCHAR) AS record_id_l, "
-                                "CAST(person_id AS VARCHAR) AS record_id_r FROM _labels "
-                                "WHERE candidat_id IS NOT NULL AND person_id IS NOT NULL")
+    return rel.filter("candidat_id IS NOT NULL AND person_id IS NOT NULL").project(
+        "candidat_id AS record_id_l, person_id AS record_id_r")

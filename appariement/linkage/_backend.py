@@ -60,17 +60,14 @@ class Backend:
         return db_api.register(spark_df, dataset_display_name=f"{name}_{next(_ids)}")
 
     def to_duckdb(self, splink_df, name: str) -> duckdb.DuckDBPyRelation:
-        """Bring a Splink result into the library's DuckDB connection as ``name``: a view of
-        Splink's own table on DuckDB (no copy: drop the view before the Splink table), a table
-        on Spark."""
+        """Bring a Splink result into the library's DuckDB connection as the session view
+        ``name``: of Splink's own table on DuckDB (no copy), of its rows fetched as Arrow on
+        Spark. Drop it (``DROP VIEW``) before dropping Splink's tables."""
         if self.name == "duckdb":
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS "
                              f"SELECT * FROM {splink_df.physical_name}")
         else:
-            arrow_table = splink_df.as_pyarrow_table()
-            self.con.register("_app_tmp_arrow", arrow_table)
-            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _app_tmp_arrow")
-            self.con.unregister("_app_tmp_arrow")
+            self.con.register(name, splink_df.as_pyarrow_table())
         return self.con.table(name)
 
 

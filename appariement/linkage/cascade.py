@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path, write_json
 from .._log import get_logger, step
-from .._tables import as_relation, to_arrow, temp_view
+from .._tables import as_relation, drop_relation, temp_table, temp_view, to_arrow
 from ..blocking.analysis import BlockingReport, analyse_blocking
 from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
                               get_rules)
@@ -217,11 +217,7 @@ class Linkage:
         return ", ".join(f'"{c}"' for c in wanted if c in present)
 
     def _drop(self, name: str) -> None:
-        for kind in ("VIEW", "TABLE"):
-            try:
-                self._sql(f"DROP {kind} IF EXISTS {name}")
-            except duckdb.CatalogException:  # the name holds the other kind
-                pass
+        drop_relation(self.con, name)
 
     def _view(self, name: str, sql: str) -> None:
         self._drop(name)
@@ -234,8 +230,7 @@ class Linkage:
         if rel.type == "TABLE_RELATION":
             temp_view(rel, name)
         else:
-            temp_view(rel, f"{name}_in")
-            self._sql(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_in")
+            temp_table(rel, name)
 
     def _count(self, table: str, where: str = "TRUE") -> int:
         return int(self._sql(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0])

@@ -556,8 +556,7 @@ class LinkageModel:
             FROM {table_name}_raw
         """)
         # intermediate tables do not stay in the user's database (the on-disk option)
-        con.execute(f"DROP {'VIEW' if backend.name == 'duckdb' else 'TABLE'} IF EXISTS "
-                    f"{table_name}_raw")
+        con.execute(f"DROP VIEW IF EXISTS {table_name}_raw")
         linker.table_management.delete_tables_created_by_splink_from_db()
         if blocked_table is not None:
             con.execute(f"DROP TABLE IF EXISTS {blocked_table}")

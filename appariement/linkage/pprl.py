@@ -69,7 +69,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._log import get_logger, step
-from .._tables import _fresh_name, as_relation, to_arrow, temp_view
+from .._tables import _fresh_name, as_relation, temp_table, temp_view, to_arrow
 from ..blocking.analysis import check_budget
 from ..blocking.rules import BlockingRule, get_rules, rule
 from ..crypto import BloomEncoder, Pseudonymiser, register_bloom_sql
@@ -277,7 +277,8 @@ def pprl_comparisons(levels: tuple[float, float, float] = DICE_LEVELS,
 
     Mirrors the plaintext comparisons: surname (birth and usage names crosswise), first name
     (first of one among the other's first names), birth date (swap, same year and month, typo),
-    sex, birth place and residence (postcode, department). A missing trait gives the null level (weight 0). The SQL needs
+    sex, birth place and residence (postcode, department). A missing trait gives the null level
+    (weight 0). The SQL needs
     :func:`register_pprl_sql` on the connection.
 
     Args:
@@ -571,9 +572,7 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
             raise SchemaError(f"the {'platform' if side == 'P' else 'source'} encodings lack "
                               f"column(s) {missing}; build them with encode_for_pprl",
                               column=missing[0])
-        temp_view(rel, f"_app_pprl_{side}_in")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _app_pprl_{side} AS "
-                    f"SELECT * FROM _app_pprl_{side}_in")
+        temp_table(rel, f"_app_pprl_{side}")
         dups = con.execute(f"SELECT count(*) FROM (SELECT record_id FROM _app_pprl_{side} "
                            "GROUP BY 1 HAVING count(*) > 1 OR record_id IS NULL)").fetchall()[0][0]
         if dups:
@@ -601,7 +600,7 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
         raise ConfigError(f"pairs_per_chunk must be positive, got {pairs_per_chunk}")
     if blocking_rules is not None:
         rules = get_rules(blocking_rules)
-    elif model is not None and getattr(model, "blocking_rules", None):
+    elif model is not None:
         rules = get_rules(model.blocking_rules)
     else:
         rules = pprl_blocking_rules()
