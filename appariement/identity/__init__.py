@@ -23,6 +23,12 @@ first_names_joined         all first names joined by a space ("Jean Pierre" = "J
 sex                        '1' | '2' | NULL
 birth_year/_month/_day     integers, NULL when unknown; birth_date only when a real date
 birth_date_placeholder     day/month unknown, or 01/01 or 31/12
+birth_date_status          how the birth date was read: 'ok' (full date, day first or ISO),
+                           'partial' (day or month unknown), 'us_order' (read as MM/DD/YYYY,
+                           the only possible reading), 'two_digit_year' (century from
+                           ``year_pivot``), 'unparsed' (no accepted form or an impossible part;
+                           the date parts are then NULL); NULL when missing or blank. Counted
+                           by :func:`birth_date_summary`
 birth_dept                 '01'..'95', '2A'/'2B' ('20' for old Corsican codes), '971'.., '99'
 birth_commune              5-char INSEE commune code
 birth_country              INSEE country code; France is '99100'; NULL unknown
@@ -36,7 +42,7 @@ other modules can use them in their own SQL.
 
 from ._sql import SQL_FUNCTION_NAMES, register_sql_functions
 from .consistency import NIRConsistency, check_nir_consistency
-from .dates import BirthDate, parse_birth_date
+from .dates import BirthDate, birth_date_summary, parse_birth_date
 from .names import (NameForms, canonical_first_name, clean_text, normalise_first_names,
                     normalise_name, split_name_forms)
 from .phonetic import phonetic_code, soundex2
@@ -48,6 +54,7 @@ from .standardise import FEATURE_COLUMNS, standardise_identities
 __all__ = [
     "standardise_identities", "register_sql_functions", "FEATURE_COLUMNS", "SQL_FUNCTION_NAMES",
     "check_nir_consistency", "NIRConsistency", "parse_birth_date", "BirthDate",
+    "birth_date_summary",
     "normalise_name", "normalise_first_names", "split_name_forms", "NameForms",
     "canonical_first_name", "clean_text", "soundex2", "phonetic_code", "normalise_sex",
     "normalise_commune", "department_of_commune", "normalise_postcode", "department_of_postcode",

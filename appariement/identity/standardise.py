@@ -12,6 +12,7 @@ from .._log import get_logger
 from .._tables import _fresh_name, as_relation, temp_view
 from ..errors import ConfigError, SchemaError
 from ._sql import register_sql_functions
+from .dates import DEFAULT_YEAR_PIVOT, _check_pivot
 
 __all__ = ["standardise_identities", "FEATURE_COLUMNS"]
 
@@ -26,7 +27,7 @@ FEATURE_COLUMNS = (
     "first_names", "first_name", "first_name_phon", "first_name_canon",
     "sex", "birth_year", "birth_month", "birth_day", "birth_date", "birth_date_placeholder",
     "birth_dept", "birth_commune", "birth_country", "born_abroad", "postcode", "residence_dept",
-    "first_names_joined",
+    "first_names_joined", "birth_date_status",
 )
 
 # side -> (table, id column, column holding the birth name, column holding the usage name,
@@ -45,7 +46,8 @@ def _quote(name: str) -> str:
 
 
 def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "platform",
-                           id_column: str | None = None) -> duckdb.DuckDBPyRelation:
+                           id_column: str | None = None, *,
+                           year_pivot: int = DEFAULT_YEAR_PIVOT) -> duckdb.DuckDBPyRelation:
     """Standardise an identity table into the canonical feature table used by blocking/linkage.
 
     Args:
@@ -56,6 +58,9 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
             absent and are then treated as missing.
         side: ``"platform"`` or ``"source"``.
         id_column: record key; default ``candidat_id`` (platform) / ``person_id`` (source).
+        year_pivot: two-digit birth years ``yy <= year_pivot`` are ``20yy``, the others
+            ``19yy`` (default 10, for files about adults; see :mod:`.dates`). Such dates get
+            ``birth_date_status = 'two_digit_year'``.
 
     Returns:
         A lazy DuckDB relation with one row per input row and the columns of
@@ -63,7 +68,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
         (``.to_table(name)``) before using it several times on large data.
 
     Raises:
-        ConfigError: unknown ``side``.
+        ConfigError: unknown ``side``, or ``year_pivot`` not an integer from 0 to 99.
         SchemaError: the id column or a required name column is missing.
 
     Examples:
@@ -80,6 +85,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
         raise ConfigError(f"side must be 'platform' or 'source', got {side!r}")
     table, default_id, birth_col, usage_col, required = _SIDES[side]
     id_col = id_column or default_id
+    pivot = _check_pivot(year_pivot)
     register_sql_functions(con)
     rel = as_relation(con, data, name=table)
     present = set(rel.columns)
@@ -103,7 +109,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                CAST({col(usage_col)} AS VARCHAR) AS usage_raw,
                CAST({col('prenoms')} AS VARCHAR) AS first_raw,
                app_sex({col('sexe')}) AS sex,
-               app_date_raw(app_date_text({col('date_naissance')})) AS date_raw,
+               app_date_raw(app_date_text({col('date_naissance')}), {pivot}) AS date_raw,
                app_commune({col('commune_naissance')}) AS commune_raw,
                app_country({col('pays_naissance')}) AS country_raw,
                app_postcode({col('code_postal')}) AS postcode,
@@ -195,7 +201,8 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                 THEN make_date(d.year, d.month, d.day) END AS birth_date,
            d.placeholder AS birth_date_placeholder,
            birth_dept, birth_commune, birth_country, born_abroad, postcode, residence_dept,
-           array_to_string(first_names, ' ') AS first_names_joined
+           array_to_string(first_names, ' ') AS first_names_joined,
+           d.status AS birth_date_status
     FROM s4
     """
     out = con.sql(sql)
