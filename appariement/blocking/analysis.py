@@ -16,9 +16,10 @@ import pyarrow as pa
 from .._log import get_logger
 from .._tables import as_relation, to_arrow, temp_view
 from ..errors import BlockingBudgetError, ConfigError
-from .rules import BlockingRule, get_rules
+from .rules import TIGHTENING_KEYS, BlockingRule, get_rules
 
-__all__ = ["BlockingReport", "count_pairs", "analyse_blocking", "choose_rules", "check_budget"]
+__all__ = ["BlockingReport", "count_pairs", "analyse_blocking", "choose_rules", "check_budget",
+           "fit_rules_to_budget"]
 
 log = get_logger(__name__)
 
@@ -271,3 +272,50 @@ def choose_rules(con: duckdb.DuckDBPyConnection, left, right, candidates, *, bud
         kept += gain
         log.info("chose blocking rule %s (+%d pairs, total %d)", r.name, marginal, total)
     return chosen
+
+
+def fit_rules_to_budget(con: duckdb.DuckDBPyConnection, left, right, rules, *,
+                        max_pairs_per_rule: int, present,
+                        tightening: tuple[str, ...] = TIGHTENING_KEYS
+                        ) -> tuple[list[BlockingRule], list[dict]]:
+    """Tighten the rules that alone generate more than ``max_pairs_per_rule`` pairs.
+
+    A rule over the cap gets, in turn, the keys of ``tightening`` that are present on both
+    sides and not yet in it (``dob`` becomes ``dob+first_name_phon``), until it fits; a rule
+    that cannot fit is dropped. Each change is returned (and logged) so that the model says
+    why its rules differ from the defaults. Counting costs one grouped join per rule.
+
+    Returns:
+        (rules, changes) — changes as ``{"rule", "action", "pairs", ...}``.
+    """
+    present = set(present)
+    lv, rv = _view(con, left, "l"), _view(con, right, "r")
+    out: list[BlockingRule] = []
+    changes: list[dict] = []
+    seen = set()
+    for r in get_rules(rules):
+        n = _count_pairs(con, lv, rv, r)
+        original = r
+        extra = [k for k in tightening
+                 if k in present and k not in r.left_columns and k not in r.right_columns]
+        while n > max_pairs_per_rule and extra:
+            key = extra.pop(0)
+            r = BlockingRule(f"{r.name}+{key}", (*r.keys, (key, key)),
+                             f"{r.description} (and same {key}: the rule alone made too "
+                             "many pairs)")
+            n = _count_pairs(con, lv, rv, r)
+        if n > max_pairs_per_rule:
+            changes.append({"rule": original.name, "action": "dropped", "pairs": n,
+                            "reason": f"over {max_pairs_per_rule:,} pairs even tightened"})
+            log.warning("blocking rule %s dropped: %d pairs even tightened (cap %d)",
+                        original.name, n, max_pairs_per_rule)
+            continue
+        if r is not original:
+            changes.append({"rule": r.name, "action": "tightened", "pairs": n,
+                            "from": original.name})
+            log.info("blocking rule %s tightened into %s (%d pairs)", original.name, r.name, n)
+        if frozenset(r.keys) in seen:
+            continue
+        seen.add(frozenset(r.keys))
+        out.append(r)
+    return out, changes

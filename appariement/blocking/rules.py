@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 
 __all__ = ["BlockingRule", "FRENCH_RULES", "DEFAULT_PREDICTION_RULES", "LARGE_FILE_RULES",
-           "DEFAULT_TRAINING_RULES", "rule", "get_rules"]
+           "DEFAULT_TRAINING_RULES", "TRAINING_CANDIDATES", "TIGHTENING_KEYS", "rule", "get_rules", "adapt_rules",
+           "key_rule"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,66 @@ LARGE_FILE_RULES = ("dob_dept", "dob_first_phon", "dob_name_phon", "name_first_y
 
 #: EM training passes: each leaves free the comparisons it does not block on
 DEFAULT_TRAINING_RULES = ("dob", "phon_first_phon_postcode", "first_ym_dept")
+
+#: candidate EM passes, in order of preference: the model runs those with enough pairs until
+#: every comparison has been left free by one (``LinkageModel.plan``)
+TRAINING_CANDIDATES = (*DEFAULT_TRAINING_RULES, "phon_first_phon_yob", "name_first_yob",
+                       "name_yob", "phon_first_phon", "md_postcode_sex")
+
+
+#: keys added, in this order, to a rule that generates too many pairs (see
+#: :func:`appariement.blocking.analysis.fit_rules_to_budget`)
+TIGHTENING_KEYS = ("first_name_phon", "birth_name_phon", "birth_year", "sex", "birth_dept",
+                   "residence_dept")
+
+
+def key_rule(column: str) -> BlockingRule:
+    """Every pair sharing the exact-stage key: scored in stage 2 whatever the NIR checks said
+    (a typo in a birth date must not undo a shared NIR)."""
+    return rule("key", column, description=f"same {column} (every pair sharing the key)")
+
+
+def adapt_rules(rules, present) -> tuple[list[BlockingRule], list[dict]]:
+    """Rules restricted to the features at hand.
+
+    A key whose column is absent on either side is removed from its rule (``md_postcode_sex``
+    without postcode becomes ``md_postcode_sex-postcode`` on month, day and sex); a rule left
+    without keys is dropped; rules that end up with the same keys are kept once.
+
+    Args:
+        rules: names, rules or their JSON form.
+        present: the feature columns populated on both sides.
+
+    Returns:
+        (rules, changes): the adapted rules in order, and one entry per rule changed or dropped
+        (``{"rule", "action", "absent"}``) for the training log.
+
+    Examples:
+        >>> rules, changes = adapt_rules(["dob", "md_postcode_sex"], {"birth_year", "birth_month",
+        ...                              "birth_day", "sex"})
+        >>> [r.name for r in rules], changes[0]["action"]
+        (['dob', 'md_postcode_sex-postcode'], 'reduced')
+    """
+    present = set(present)
+    out: list[BlockingRule] = []
+    seen: set[frozenset] = set()
+    changes: list[dict] = []
+    for r in get_rules(rules):
+        kept = tuple((a, b) for a, b in r.keys if a in present and b in present)
+        absent = sorted({c for a, b in r.keys for c in (a, b) if c not in present})
+        if not kept:
+            changes.append({"rule": r.name, "action": "dropped", "absent": absent})
+            continue
+        if len(kept) < len(r.keys):
+            r = BlockingRule(f"{r.name}-{'-'.join(absent)}", kept,
+                             f"{r.description} (without {', '.join(absent)}: absent)")
+            changes.append({"rule": r.name, "action": "reduced", "absent": absent})
+        if frozenset(kept) in seen:
+            changes.append({"rule": r.name, "action": "dropped", "reason": "duplicate"})
+            continue
+        seen.add(frozenset(kept))
+        out.append(r)
+    return out, changes
 
 
 def get_rules(names_or_rules) -> list[BlockingRule]:

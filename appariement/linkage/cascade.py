@@ -30,13 +30,11 @@ from .._atomic import atomic_path, write_json
 from .._log import get_logger, step
 from .._tables import as_relation, drop_relation, temp_table, temp_view, to_arrow
 from ..blocking.analysis import BlockingReport, analyse_blocking
-from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
-                              get_rules)
-from ..errors import ConfigError, LinkageError
+from ..blocking.rules import get_rules
+from ..errors import AppariementError, ConfigError, LinkageError
 from ._backend import make_backend
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
-from .comparisons import COMPARISON_COLUMNS
-from .model import LinkageModel
+from .model import LinkageModel, _splink_errors
 
 __all__ = ["LinkageConfig", "LinkageResult", "Linkage", "link"]
 
@@ -57,7 +55,11 @@ class LinkageConfig:
             factor (without the random-pair prior) favours a non-match, they go to review.
         thresholds: match / review thresholds on the match probability.
         assignment: ``one_to_one`` or ``many_to_one``.
-        blocking_rules, training_rules: rule names or objects.
+        blocking_rules, training_rules: rule names or objects; None (the default): the
+            library's, adapted to the features at hand (see :meth:`LinkageModel.plan`).
+        key_is_nir: the key holds plaintext NIRs (None: decided from its values).
+        max_pairs_per_rule: a blocking rule making more pairs alone is tightened (None:
+            ``max(1e6, 200 x platform records)``).
         comparison_budget: fail before linking if blocking would generate more pairs.
         pairs_per_chunk: score blocked pairs in chunks of about this many (peak memory).
         min_report_probability: pairs below this probability are not kept at all.
@@ -71,8 +73,10 @@ class LinkageConfig:
     recheck_exact: bool = True
     thresholds: Thresholds = field(default_factory=Thresholds)
     assignment: str = "one_to_one"
-    blocking_rules: tuple = DEFAULT_PREDICTION_RULES
-    training_rules: tuple = DEFAULT_TRAINING_RULES
+    blocking_rules: tuple | None = None
+    training_rules: tuple | None = None
+    key_is_nir: bool | None = None
+    max_pairs_per_rule: int | None = None
     comparison_budget: int = 200_000_000
     pairs_per_chunk: int = 20_000_000
     min_report_probability: float = 0.01
@@ -97,22 +101,26 @@ class LinkageConfig:
             raise ConfigError(f"pairs_per_chunk must be positive, got {self.pairs_per_chunk}")
         if not 0 <= self.min_report_probability <= self.thresholds.review:
             raise ConfigError("min_report_probability must be between 0 and thresholds.review")
-        self.blocking_rules = tuple(self.blocking_rules)
-        self.training_rules = tuple(self.training_rules)
-        get_rules(self.blocking_rules)
-        get_rules(self.training_rules)
+        for name in ("blocking_rules", "training_rules"):
+            rules = getattr(self, name)
+            if rules is not None:
+                setattr(self, name, tuple(rules))
+                get_rules(rules)
 
     def model(self) -> LinkageModel:
         return LinkageModel(blocking_rules=self.blocking_rules,
                             training_rules=self.training_rules, u_max_pairs=self.u_max_pairs,
                             em=self.em, em_max_pairs=self.em_max_pairs,
                             m_from_labels=self.m_from_labels, seed=self.seed,
-                            backend=self.backend)
+                            backend=self.backend, key_column=self.key_column,
+                            key_is_nir=self.key_is_nir,
+                            max_pairs_per_rule=self.max_pairs_per_rule)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["blocking_rules"] = [r.name for r in get_rules(self.blocking_rules)]
-        d["training_rules"] = [r.name for r in get_rules(self.training_rules)]
+        for name in ("blocking_rules", "training_rules"):
+            rules = getattr(self, name)
+            d[name] = [r.name for r in get_rules(rules)] if rules is not None else None
         return d
 
 
@@ -200,19 +208,12 @@ class Linkage:
     def _sql(self, sql: str):
         return self.con.execute(sql)
 
-    def _pool_columns(self) -> str:
-        """The columns stage 2 reads (record_id, the model's, the blocking rules'): the pools
-        copy only these (half of the features with the default model)."""
-        model = self._model if self._model is not None else self.config.model()
-        if model.columns is not None:
-            base = list(model.columns)
-        elif model.comparisons is None:
-            base = list(COMPARISON_COLUMNS)
-        else:
+    def _pool_columns(self, model: LinkageModel) -> str:
+        """The columns stage 2 reads (record_id, the model's, which include its blocking
+        rules'): the pools copy only these (half of the features with the default model)."""
+        if model.comparisons is not None and model.columns is None:
             return "*"  # user comparisons without declared columns may read any of them
-        rules = get_rules(self.config.blocking_rules) + get_rules(model.blocking_rules)
-        wanted = dict.fromkeys(["record_id", *base,
-                                *(c for r in rules for c in (*r.left_columns, *r.right_columns))])
+        wanted = dict.fromkeys(["record_id", *model.columns_])
         present = set(self.con.table("_app_P").columns) & set(self.con.table("_app_S").columns)
         return ", ".join(f'"{c}"' for c in wanted if c in present)
 
@@ -325,7 +326,23 @@ class Linkage:
 
         Returns:
             A :class:`LinkageResult`.
+
+        Raises:
+            LinkageError: the linkage cannot run on these inputs (no usable feature, blocking
+                over budget, ...) — also when Splink itself fails: no Splink or DuckDB
+                exception reaches the caller.
         """
+        try:
+            return self._run(platform, source)
+        except AppariementError:
+            raise
+        except (*_splink_errors(), duckdb.Error) as exc:
+            raise LinkageError(
+                f"the linkage failed ({type(exc).__name__}); run with --verbose / DEBUG logging "
+                "and report it with the log file, or check the identity columns and the "
+                "linkage options") from exc
+
+    def _run(self, platform, source) -> LinkageResult:
         cfg = self.config
         con = self.con
         counts: dict[str, Any] = {}
@@ -355,10 +372,18 @@ class Linkage:
         self._sql("CREATE OR REPLACE TEMP TABLE _app_labels AS "
                   "SELECT record_id_l, record_id_r FROM _app_s1 WHERE guard IS NULL")
 
+        # ---- the model's plan: comparisons and rules from the features at hand
+        model = self._model if self._model is not None else cfg.model()
+        if not hasattr(model, "settings_"):
+            with step(log, "stage 2: choosing comparisons and rules", timings):
+                model.plan(con.table("_app_P"), con.table("_app_S"), con=con)
+        counts["features_absent"] = model.profile_.to_dict()["absent"] if hasattr(
+            model, "profile_") else []
+
         # ---- stage-2 pools
         # anti / semi joins rather than [NOT] IN (subquery): ids are never null here, and a join
         # needs no null-aware plan
-        cols = self._pool_columns()
+        cols = self._pool_columns(model)
         self._sql(f"CREATE OR REPLACE TEMP TABLE _app_P2 AS SELECT {cols} FROM _app_P "
                   "ANTI JOIN _app_labels ON record_id = record_id_l")
         drop_r = (" ANTI JOIN _app_labels ON record_id = record_id_r"
@@ -369,7 +394,7 @@ class Linkage:
         n_labels = counts["stage1_links"]
 
         # ---- blocking budget and analysis (recall on stage-1 links)
-        rules = get_rules(cfg.blocking_rules)
+        rules = model.blocking_rules_
         with step(log, "blocking analysis", timings):
             # budget first (fails before any pair is formed); pairs counted where they are
             # scored (the stage-2 pools); recall measured on the stage-1 links, looked up in
@@ -383,10 +408,8 @@ class Linkage:
         counts["blocking_recall_on_stage1"] = blocking.recall
 
         # ---- model
-        model = self._model
-        if model is None or not hasattr(model, "settings_"):
+        if not hasattr(model, "settings_"):
             # an unfitted model carries the user's own comparisons / rules: train it here
-            model = model if model is not None else cfg.model()
             expected = None
             if n_labels and counts.get("platform_trusted_key"):
                 coverage = n_labels / counts["platform_trusted_key"]
@@ -440,7 +463,9 @@ class Linkage:
             # themselves favour a non-match.
             prior = float(model.settings_["probability_two_random_records_match"])
             prior_weight = math.log2(prior / (1.0 - prior))
-            recheck = (f"CASE WHEN sc.match_weight - ({prior_weight!r}) < 0 "
+            # the key's own weight is not the traits' evidence either
+            key_weight = "coalesce(sc.mw_key, 0)" if "mw_key" in gm_cols else "0"
+            recheck = (f"CASE WHEN sc.match_weight - ({prior_weight!r}) - {key_weight} < 0 "
                        "THEN 'review' ELSE 'match' END" if cfg.recheck_exact else "'match'")
             self._sql(f"""
                 CREATE OR REPLACE TEMP TABLE {s1} AS

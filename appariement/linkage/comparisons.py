@@ -37,8 +37,11 @@ __all__ = [
     "sex_comparison",
     "birth_place_comparison",
     "residence_comparison",
+    "key_comparison",
     "default_comparisons",
+    "comparisons_for",
     "COMPARISON_COLUMNS",
+    "COMPARISON_NEEDS",
 ]
 
 #: feature columns the default comparisons read (all produced by standardise_identities)
@@ -48,6 +51,21 @@ COMPARISON_COLUMNS = (
     "sex", "birth_year", "birth_month", "birth_day", "birth_date", "birth_date_placeholder",
     "birth_dept", "birth_commune", "birth_country", "postcode", "residence_dept",
 )
+
+
+#: comparison name -> (columns that must be populated on both sides for the comparison to be
+#: built, every column its levels read)
+COMPARISON_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "surname": (("birth_name",), ("birth_name", "usage_name", "birth_name_phon",
+                                  "usage_name_phon", "first_name")),
+    "first_name": (("first_name",), ("first_name", "first_names", "first_name_canon",
+                                     "first_name_phon", "birth_name")),
+    "birth_date": (("birth_year",), ("birth_year", "birth_month", "birth_day",
+                                     "birth_date_placeholder")),
+    "sex": (("sex",), ("sex",)),
+    "birth_place": (("birth_dept",), ("birth_dept", "birth_commune", "birth_country")),
+    "residence": (("postcode",), ("postcode", "residence_dept")),
+}
 
 
 def _functions(dialect: SplinkDialect) -> dict[str, str]:
@@ -262,13 +280,72 @@ def residence_comparison(postcode: str = "postcode", department: str = "residenc
     )
 
 
+def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomComparison:
+    """The shared key as evidence: same > (plaintext NIR only) one edit or one transposition in
+    the 13-digit body > different; missing on either side is neutral.
+
+    A pseudonym or pivot code is compared as same / different: a keyed hash says nothing about
+    how close two NIRs were. The comparison is named ``key`` whatever the column.
+
+    Examples:
+        >>> [lv.label for lv in key_comparison("nir").comparison_levels]
+        ['missing', 'same NIR', 'NIR one edit or transposition', 'all other']
+        >>> [lv.label for lv in key_comparison("pivot", nir=False).comparison_levels]
+        ['missing', 'same key', 'all other']
+    """
+    levels = [null_level(column),
+              SqlLevel(f"{column}_l = {column}_r", "same NIR" if nir else "same key")]
+    if nir:
+        levels.append(SqlLevel(f"{{dl}}(substr({column}_l, 1, 13), substr({column}_r, 1, 13)) "
+                               "<= 1", "NIR one edit or transposition"))
+    levels.append(else_level())
+    return cl.CustomComparison(output_column_name="key",
+                               comparison_description=f"shared key ({column})",
+                               comparison_levels=levels)
+
+
+_BUILDERS = {
+    "surname": lambda tf: surname_comparison(term_frequency=tf),
+    "first_name": lambda tf: first_name_comparison(term_frequency=tf),
+    "birth_date": lambda tf: birth_date_comparison(),
+    "sex": lambda tf: sex_comparison(),
+    "birth_place": lambda tf: birth_place_comparison(),
+    "residence": lambda tf: residence_comparison(),
+}
+
+
 def default_comparisons(*, term_frequency: bool = True) -> list:
     """The default comparisons for French identities (a list the user may edit)."""
-    return [
-        surname_comparison(term_frequency=term_frequency),
-        first_name_comparison(term_frequency=term_frequency),
-        birth_date_comparison(),
-        sex_comparison(),
-        birth_place_comparison(),
-        residence_comparison(),
-    ]
+    return [build(term_frequency) for build in _BUILDERS.values()]
+
+
+def comparisons_for(present, *, key_column: str | None = None, key_is_nir: bool = True,
+                    term_frequency: bool = True) -> tuple[list, list[str]]:
+    """The default comparisons that the features at hand can feed.
+
+    Args:
+        present: the feature columns populated on both sides (see
+            :class:`appariement.linkage.FeatureProfile`).
+        key_column: add :func:`key_comparison` on this column (None: no key).
+        key_is_nir: the key holds plaintext NIRs (one-edit level) rather than pseudonyms.
+        term_frequency: term-frequency adjustments on the exact name levels.
+
+    Returns:
+        (comparisons, feature columns they read).
+
+    Examples:
+        >>> comps, cols = comparisons_for({"birth_name", "first_name", "birth_year"})
+        >>> [c.create_output_column_name() for c in comps]
+        ['surname', 'first_name', 'birth_date']
+    """
+    present = set(present)
+    comps, columns = [], []
+    for name, build in _BUILDERS.items():
+        needs, reads = COMPARISON_NEEDS[name]
+        if all(c in present for c in needs):
+            comps.append(build(term_frequency))
+            columns.extend(reads)
+    if key_column is not None:
+        comps.append(key_comparison(key_column, nir=key_is_nir))
+        columns.append(key_column)
+    return comps, list(dict.fromkeys(columns))

@@ -30,11 +30,14 @@ import duckdb
 from .._atomic import write_json
 from .._log import get_logger
 from .._tables import as_relation, temp_view
-from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES, BlockingRule,
-                              get_rules)
+from ..blocking.analysis import count_pairs, fit_rules_to_budget
+from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES,
+                              TRAINING_CANDIDATES, BlockingRule,
+                              adapt_rules, get_rules, key_rule)
 from ..errors import ConfigError, LinkageError
 from ._backend import Backend, make_backend
-from .comparisons import COMPARISON_COLUMNS, default_comparisons
+from .comparisons import COMPARISON_NEEDS, comparisons_for
+from .features import MIN_FILL, FeatureProfile, profile_features
 
 __all__ = ["LinkageModel", "PLATFORM", "SOURCE"]
 
@@ -55,6 +58,41 @@ _U_BLOCKS = 50
 
 #: with ``em="auto"``, EM runs only when fewer labelled pairs estimate m
 MIN_LABELS_WITHOUT_EM = 1000
+
+#: an EM pass needs at least this many blocked pairs to be chosen as a training rule
+MIN_EM_PAIRS = 200
+
+#: the key comparison's m from pairs that agree on every trait needs at least this many pairs
+MIN_KEY_M_PAIRS = 50
+
+#: documented defaults for m when neither labels nor EM can estimate it. The key's: two records
+#: of the same person that both carry a NIR share it in ~95 % of cases in administrative files
+#: (typos ~2 %, another person's NIR ~3 %); a pseudonym cannot be "one edit away".
+DEFAULT_KEY_M = {"nir": (0.95, 0.02, 0.03), "opaque": (0.97, 0.03)}
+#: any other comparison: the most specific level gets this share, the others a geometric
+#: decrease (each half the previous), "all other" included — weak but monotone evidence
+DEFAULT_TOP_M = 0.85
+
+
+def default_m(k: int) -> list[float]:
+    """Default m probabilities of a comparison with ``k`` non-null levels (most specific first).
+
+    Examples:
+        >>> [round(m, 4) for m in default_m(3)]
+        [0.85, 0.1, 0.05]
+    """
+    if k == 1:
+        return [1.0]
+    rest = [0.5 ** i for i in range(k - 1)]
+    total = sum(rest)
+    return [DEFAULT_TOP_M, *((1 - DEFAULT_TOP_M) * r / total for r in rest)]
+
+
+def _splink_errors() -> tuple[type[BaseException], ...]:
+    """What Splink raises when a training step cannot run (no pair in a block, an m value
+    driven to zero): a batch run records it and falls back, it never stops on it."""
+    from splink.internals.exceptions import SplinkException
+    return (ValueError, SplinkException)
 
 
 def _with_parameters(target: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +119,14 @@ def _since(start: float) -> float:
     return round(time.perf_counter() - start, 3)
 
 
+def _reads(comparison) -> tuple[str, ...]:
+    """Feature columns a comparison reads (library comparisons; key: its own column)."""
+    name = comparison.create_output_column_name()
+    if name in COMPARISON_NEEDS:
+        return COMPARISON_NEEDS[name][1]
+    return ()
+
+
 def _rule_to_json(r: BlockingRule):
     """Library rules by name; custom rules in full, so that a saved model reloads anywhere."""
     from ..blocking.rules import FRENCH_RULES
@@ -94,8 +140,17 @@ class LinkageModel:
 
     Args:
         comparisons: Splink comparison creators; default :func:`default_comparisons`.
-        blocking_rules: rules generating the pairs to score (names or :class:`BlockingRule`).
-        training_rules: one EM pass per rule.
+        blocking_rules: rules generating the pairs to score (names or :class:`BlockingRule`);
+            None: the library's defaults. Either way they are adapted to the features at hand
+            (see :meth:`plan`).
+        training_rules: candidate EM passes; None: the library's defaults. The passes run are
+            those with enough pairs (:data:`MIN_EM_PAIRS`), until every comparison has been
+            left free by one.
+        key_column: the exact-stage key, compared in stage 2 too (:func:`key_comparison`).
+        key_is_nir: the key holds plaintext NIRs (None: decided from the values).
+        min_fill: a feature populated on fewer rows of one side is absent.
+        max_pairs_per_rule: a blocking rule making more pairs alone is tightened (None:
+            ``max(1e6, 200 x platform records)``).
         u_max_pairs: pairs sampled to estimate u.
         em: run EM passes after the other estimates: ``True``, ``False``, or ``"auto"`` (the
             default): only when ``fit`` gets fewer than ``MIN_LABELS_WITHOUT_EM`` labelled
@@ -117,21 +172,27 @@ class LinkageModel:
             do disagree, so m values are floored and renormalised.
 
     Examples:
-        >>> model = LinkageModel(u_max_pairs=1e5)
-        >>> model.blocking_rules[:2]
+        >>> model = LinkageModel(blocking_rules=["dob", "name_yob"], u_max_pairs=1e5)
+        >>> model.blocking_rules
         ('dob', 'name_yob')
     """
 
     def __init__(self, comparisons: Sequence | None = None,
-                 blocking_rules: Sequence[str | BlockingRule] = DEFAULT_PREDICTION_RULES,
-                 training_rules: Sequence[str | BlockingRule] = DEFAULT_TRAINING_RULES,
+                 blocking_rules: Sequence[str | BlockingRule] | None = None,
+                 training_rules: Sequence[str | BlockingRule] | None = None,
                  u_max_pairs: float = 3e5, em: bool | str = "auto", m_from_labels: bool = True,
                  seed: int = 42, backend: str = "duckdb", term_frequency: bool = True,
                  m_floor: float = 1e-3, columns: Sequence[str] | None = None,
-                 em_max_pairs: float | None = 5e5):
+                 em_max_pairs: float | None = 5e5, key_column: str | None = None,
+                 key_is_nir: bool | None = None, min_fill: float = MIN_FILL,
+                 max_pairs_per_rule: int | None = None):
         self.comparisons = comparisons
-        self.blocking_rules = tuple(blocking_rules)
-        self.training_rules = tuple(training_rules)
+        self.blocking_rules = tuple(blocking_rules) if blocking_rules is not None else None
+        self.training_rules = tuple(training_rules) if training_rules is not None else None
+        self.key_column = key_column
+        self.key_is_nir = key_is_nir
+        self.min_fill = min_fill
+        self.max_pairs_per_rule = max_pairs_per_rule
         self.u_max_pairs = u_max_pairs
         self.em = em
         self.m_from_labels = m_from_labels
@@ -147,8 +208,123 @@ class LinkageModel:
             raise ConfigError(f"em must be True, False or 'auto', got {em!r}")
         if u_max_pairs <= 0:
             raise ConfigError(f"u_max_pairs must be positive, got {u_max_pairs}")
-        get_rules(self.blocking_rules)  # fail early on unknown rule names
-        get_rules(self.training_rules)
+        get_rules(self.blocking_rules or ())  # fail early on unknown rule names
+        get_rules(self.training_rules or ())
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, left, right, *, con: duckdb.DuckDBPyConnection | None = None
+             ) -> "LinkageModel":
+        """Choose the comparisons, blocking rules and training rules from the data at hand.
+
+        A feature absent from either side, or populated on fewer than ``min_fill`` of its rows,
+        is absent: no comparison reads it (with the default comparisons), no rule joins on it
+        (a rule loses that key, see :func:`~appariement.blocking.rules.adapt_rules`). With a
+        key, a ``key`` comparison and a ``key`` blocking rule are added, so that every pair
+        sharing the key is scored. A blocking rule that alone makes more than
+        ``max_pairs_per_rule`` pairs is tightened. Training rules are the candidates with at
+        least :data:`MIN_EM_PAIRS` pairs, until each comparison is left free by one pass.
+        What was chosen and why is in ``plan_log_`` (and ``model.json``). Called by
+        :meth:`fit`; idempotent.
+
+        Raises:
+            LinkageError: no comparison or no blocking rule can be built from the features
+                (the minimum input is an id plus a surname, or an id plus a key).
+        """
+        if hasattr(self, "blocking_rules_"):
+            return self
+        con = con or duckdb.connect()
+        left_rel = as_relation(con, left, PLATFORM)
+        right_rel = as_relation(con, right, SOURCE)
+        profile = profile_features(con, left_rel, right_rel, key_column=self.key_column,
+                                   min_fill=self.min_fill)
+        present = profile.present_columns
+        log_: list[dict[str, Any]] = [{"step": "features", **profile.to_dict()}]
+        key = self.key_column if self.key_column and profile.present(self.key_column) else None
+        if self.key_column and key is None:
+            log_.append({"step": "key", "status": "absent", "column": self.key_column})
+        key_is_nir = self.key_is_nir if self.key_is_nir is not None else profile.key_is_nir
+        if self.comparisons is None:
+            comps, cols = comparisons_for(present, key_column=key, key_is_nir=key_is_nir,
+                                          term_frequency=self.term_frequency)
+            reads = {name: set(r) for name, (_, r) in COMPARISON_NEEDS.items()}
+            if key:
+                reads["key"] = {key}
+            if not [c for c in comps if c.create_output_column_name() != "key"] and not key:
+                raise LinkageError(
+                    "no comparison can be built from the identity features at hand (absent "
+                    f"or nearly always null: {', '.join(profile.to_dict()['absent']) or '-'}); "
+                    "the minimum input is an id plus a surname, or an id plus a key (NIR, "
+                    "pseudonym or pivot code): map those columns in the configuration")
+        else:
+            comps = list(self.comparisons)
+            cols = [c for c in left_rel.columns if c not in ("record_id", "unique_id",
+                                                              "source_dataset")]
+            reads = {}
+        if self.columns is not None:
+            cols = list(self.columns)
+        log_.append({"step": "comparisons",
+                     "chosen": [c.create_output_column_name() for c in comps],
+                     "key": key, "key_is_nir": bool(key and key_is_nir)})
+        rules, changes = adapt_rules(self.blocking_rules or DEFAULT_PREDICTION_RULES, present)
+        if key and not any(r.keys == ((key, key),) for r in rules):
+            rules.insert(0, key_rule(key))
+        cap = self.max_pairs_per_rule or max(1_000_000, 200 * profile.rows[0])
+        rules, tightened = fit_rules_to_budget(con, left_rel, right_rel, rules,
+                                               max_pairs_per_rule=cap, present=present)
+        if self.blocking_rules is not None and changes:
+            log.warning("blocking rules adapted to the features at hand: %s",
+                        "; ".join(f"{c['rule']} {c['action']}" for c in changes))
+        log_.append({"step": "blocking_rules", "chosen": [r.name for r in rules],
+                     "max_pairs_per_rule": cap, "changes": changes + tightened})
+        if not rules:
+            raise LinkageError(
+                "no blocking rule can be formed from the identity features at hand "
+                f"(absent: {', '.join(profile.to_dict()['absent']) or '-'}); give blocking_rules "
+                "on the columns present, or map more identity columns")
+        self.profile_ = profile
+        self.comparisons_ = comps
+        self.columns_ = tuple(dict.fromkeys([*cols, *(c for r in rules for c in
+                                                      (*r.left_columns, *r.right_columns))]))
+        self.blocking_rules_ = rules
+        self.training_rules_ = self._choose_training_rules(con, left_rel, right_rel, present,
+                                                           comps, reads, log_)
+        self.plan_log_ = log_
+        for entry in log_[1:]:
+            log.info("model plan: %s", json.dumps(entry, default=str)[:400])
+        return self
+
+    def _choose_training_rules(self, con, left_rel, right_rel, present, comps, reads,
+                               log_: list) -> list[BlockingRule]:
+        names = [c.create_output_column_name() for c in comps]
+        # the preferred passes (the user's, or the defaults) run whenever they have pairs; the
+        # other candidates only to leave free a comparison no chosen pass left free
+        preferred = get_rules(self.training_rules or DEFAULT_TRAINING_RULES)
+        candidates, changes = adapt_rules(
+            [*preferred, *([] if self.training_rules else
+                           [r for r in get_rules(TRAINING_CANDIDATES) if r not in preferred])],
+            present)
+        n_preferred = len(adapt_rules(preferred, present)[0])
+        uncovered = set(names)
+        chosen: list[BlockingRule] = []
+        considered = []
+        for i, r in enumerate(candidates):
+            cols = set(r.left_columns) | set(r.right_columns)
+            free = {n for n in names if not reads.get(n, set()) & cols}
+            if i >= n_preferred and not free & uncovered:
+                considered.append({"rule": r.name, "status": "not needed"})
+                continue
+            n = count_pairs(con, left_rel, right_rel, r)
+            if n < MIN_EM_PAIRS:
+                considered.append({"rule": r.name, "status": "too few pairs", "pairs": n})
+                continue
+            chosen.append(r)
+            uncovered -= free
+            considered.append({"rule": r.name, "status": "chosen", "pairs": n,
+                               "frees": sorted(free)})
+        log_.append({"step": "training_rules", "chosen": [r.name for r in chosen],
+                     "considered": considered, "changes": changes,
+                     "never_free": sorted(uncovered)})
+        return chosen
 
     # ------------------------------------------------------------------ inputs
     def splink_input(self, con: duckdb.DuckDBPyConnection, features, dataset: str,
@@ -156,41 +332,42 @@ class LinkageModel:
         """Features as Splink wants them: ``unique_id``, ``source_dataset`` and the compared
         columns (plus ``extra_columns``, e.g. a key used by a blocking rule).
 
-        The compared columns are ``columns`` when given; with the default comparisons, the
-        standardised identity features they read; with custom comparisons, every column."""
+        The compared columns are those :meth:`plan` chose (``columns`` when given)."""
         rel = as_relation(con, features, dataset)
-        if self.columns is not None:
-            base = list(self.columns)
-        elif self.comparisons is None:
-            base = list(COMPARISON_COLUMNS)
-        else:
-            base = [c for c in rel.columns if c not in ("record_id", "unique_id",
-                                                         "source_dataset")]
+        base = list(getattr(self, "columns_", None) or self.columns or ())
+        if not base:
+            raise LinkageError("this LinkageModel has no plan: call fit() or plan() first")
         self.fitted_columns_ = tuple(base)
         wanted = list(dict.fromkeys([*base, *extra_columns]))
         missing = [c for c in ("record_id", *wanted) if c not in rel.columns]
         if missing:
             raise LinkageError(f"the {dataset} features lack columns {missing}; build them with "
                                "appariement.identity.standardise_identities")
-        cols = ", ".join(wanted)
+        cols = ", ".join(f'"{c}"' for c in wanted)
         return rel.query("_f", f"SELECT CAST(record_id AS VARCHAR) AS unique_id, "
                                f"'{dataset}' AS source_dataset, {cols} FROM _f")
 
     def _settings(self, prior: float | None, dialect: str | None = None) -> dict[str, Any]:
         from splink import SettingsCreator
-        comparisons = (list(self.comparisons) if self.comparisons is not None
-                       else default_comparisons(term_frequency=self.term_frequency))
         creator = SettingsCreator(
             link_type="link_only",
-            comparisons=comparisons,
-            blocking_rules_to_generate_predictions=[r.to_splink()
-                                                    for r in get_rules(self.blocking_rules)],
+            comparisons=list(self.comparisons_),
+            blocking_rules_to_generate_predictions=[r.to_splink() for r in self.blocking_rules_],
             probability_two_random_records_match=prior if prior else 1e-4,
             retain_intermediate_calculation_columns=False,
             retain_matching_columns=False,
         )
-        return creator.create_settings_dict(
+        settings = creator.create_settings_dict(
             dialect or ("spark" if self.backend == "spark" else "duckdb"))
+        for comp in settings["comparisons"]:  # documented defaults, replaced by estimates
+            levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+            defaults = (DEFAULT_KEY_M["nir" if len(levels) == 3 else "opaque"]
+                        if comp["output_column_name"] == "key" and len(levels) in (2, 3)
+                        else default_m(len(levels)))
+            for lv, m in zip(levels, defaults):
+                if lv.get("m_probability") is None:
+                    lv["m_probability"] = m
+        return settings
 
     def _linker(self, backend: Backend, left_rel, right_rel, settings: dict[str, Any]):
         from splink import Linker
@@ -223,6 +400,7 @@ class LinkageModel:
         """
         backend = backend or make_backend(self.backend, con)
         con = backend.con
+        self.plan(left, right, con=con)
         left_rel = self.splink_input(con, left, PLATFORM)
         right_rel = self.splink_input(con, right, SOURCE)
         n_left = left_rel.count("*").fetchall()[0][0]
@@ -231,6 +409,8 @@ class LinkageModel:
             raise LinkageError(f"cannot train a model on empty inputs ({n_left} platform, "
                                f"{n_right} source records)")
         log_: list[dict[str, Any]] = []
+        names = [c.create_output_column_name() for c in self.comparisons_]
+        estimated: set[str] = set()
         prior = None
         if expected_matches:
             prior = min(0.999, max(expected_matches, 1.0) / (n_left * n_right))
@@ -244,15 +424,26 @@ class LinkageModel:
         n_labels = 0
         if labels is not None and self.m_from_labels:
             start = time.perf_counter()
-            sql_settings, n_labels = self._m_from_labels_sql(con, left_rel, right_rel,
-                                                             sql_settings, labels)
+            # the labels were selected on the key: they cannot say how often true pairs
+            # disagree on it (m of "same key" would be 1), so the key's m comes from traits
+            sql_settings, n_labels, done = self._m_from_labels_sql(
+                con, left_rel, right_rel, sql_settings, labels, skip=("key",))
+            estimated |= done
             log_.append({"step": "m", "source": "labelled pairs", "n_pairs": n_labels,
                          "seconds": _since(start)})
+        if "key" in names:
+            start = time.perf_counter()
+            sql_settings, entry = self._key_m_from_traits(con, left_rel, right_rel, sql_settings)
+            estimated.add("key") if entry["source"] != "documented defaults" else None
+            log_.append({**entry, "seconds": _since(start)})
         start = time.perf_counter()
         sql_settings, n_sampled = self._u_from_sampling_sql(con, left_rel, right_rel,
                                                             sql_settings, n_left, n_right)
         log_.append({"step": "u", "source": "random sampling", "max_pairs": self.u_max_pairs,
                      "n_pairs": n_sampled, "seconds": _since(start)})
+        if "key" in names:
+            sql_settings = self._key_u_exact(con, left_rel, right_rel, sql_settings,
+                                             n_left * n_right, log_)
         settings = _with_parameters(settings, sql_settings)
         # The Splink linker is only needed for the steps Splink runs (prior from rules, EM); with
         # a known prior and enough labels, none is built.
@@ -266,16 +457,33 @@ class LinkageModel:
 
         if prior is None:
             start = time.perf_counter()
-            rules = [r.sql for r in get_rules(("dob", "name_yob"))]
-            training_linker().training.estimate_probability_two_random_records_match(rules, recall=0.8)
-            log_.append({"step": "prior", "source": "deterministic rules, recall 0.8",
-                         "seconds": _since(start)})
+            prior_rules = [r for r in self.training_rules_ if r.name in ("dob", "name_yob")]
+            try:
+                if not prior_rules:
+                    raise LinkageError("no deterministic rule for the prior")
+                training_linker().training.estimate_probability_two_random_records_match(
+                    [r.sql for r in prior_rules], recall=0.8)
+                log_.append({"step": "prior", "source": "deterministic rules, recall 0.8",
+                             "rules": [r.name for r in prior_rules], "seconds": _since(start)})
+            except (LinkageError, *_splink_errors()):
+                # as many true pairs as platform records in the 200 pairs per record blocking
+                # reaches at most: one match per platform record, a conservative prior
+                prior = min(0.5, 1.0 / n_right)
+                settings["probability_two_random_records_match"] = prior
+                if linker is not None:
+                    linker = self._linker(backend, left_rel, right_rel, settings)
+                log_.append({"step": "prior", "source": "default: one match per platform "
+                             "record", "value": prior, "seconds": _since(start)})
         run_em = self.em is True or (self.em == "auto" and n_labels < MIN_LABELS_WITHOUT_EM)
         if self.em == "auto" and not run_em:
             log_.append({"step": "em", "status": "not run",
                          "reason": f"{n_labels} labelled pairs >= {MIN_LABELS_WITHOUT_EM}"})
+        if run_em and not self.training_rules_:
+            log_.append({"step": "em", "status": "not run",
+                         "reason": "no training rule has enough pairs among the features "
+                                   "at hand"})
         if run_em:
-            for r in get_rules(self.training_rules):
+            for r in self.training_rules_:
                 start = time.perf_counter()
                 # A failed EM pass can leave Splink's settings half-replaced (comparisons of the
                 # blocking rule dropped, prior underflowed): snapshot, and roll back on failure.
@@ -284,11 +492,14 @@ class LinkageModel:
                     linker.training.estimate_parameters_using_expectation_maximisation(
                         r.sql, estimate_without_term_frequencies=True,
                         max_pairs=self.em_max_pairs)
+                    cols = set(r.left_columns) | set(r.right_columns)
+                    estimated |= {c.create_output_column_name() for c in self.comparisons_
+                                  if not set(_reads(c)) & cols}
                     log_.append({"step": "em", "rule": r.name, "status": "ok",
                                  "seconds": _since(start)})
-                except ValueError as exc:  # Splink 5: an m value driven below its minimum
+                except _splink_errors() as exc:  # an m value driven to zero, no pair...
                     log.warning("EM pass on rule %s skipped (parameters rolled back): %s",
-                                r.name, exc)
+                                r.name, type(exc).__name__)
                     log_.append({"step": "em", "rule": r.name, "status": "skipped",
                                  "reason": str(exc)[:300], "seconds": _since(start)})
                     linker.table_management.delete_tables_created_by_splink_from_db()
@@ -296,9 +507,71 @@ class LinkageModel:
         trained = linker.misc.save_model_to_json() if linker is not None else settings
         if linker is not None:  # Splink's working tables do not stay in the user's database
             linker.table_management.delete_tables_created_by_splink_from_db()
+        defaults = [n for n in names if n not in estimated]
+        if defaults:
+            log.warning("m probabilities of %s: documented defaults (no labels, no EM pass "
+                        "could estimate them)", ", ".join(defaults))
+            log_.append({"step": "m", "source": "documented defaults", "comparisons": defaults})
         self.settings_ = self._floor_m(copy.deepcopy(trained), log_)
         self.training_log_ = log_
         return self
+
+    def _key_m_from_traits(self, con, left_rel, right_rel, settings: dict[str, Any]
+                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """m of the key comparison from pairs selected on the traits, not on the key: records
+        equal on birth name, first name and full birth date, unique on both sides with those
+        traits, both with a key. Among them, the share with the same key, one edit away, or
+        another one. Too few such pairs: the documented defaults (:data:`DEFAULT_KEY_M`)."""
+        traits = ("birth_name", "first_name", "birth_year", "birth_month", "birth_day")
+        key = self.profile_.key_column
+        if not all(c in left_rel.columns and self.profile_.present(c) for c in traits):
+            return settings, {"step": "m_key", "source": "documented defaults",
+                              "reason": "names or full birth dates absent"}
+        on = " AND ".join(f'l."{c}" = r."{c}"' for c in traits)
+        part_l = ", ".join(f'"{c}"' for c in traits)
+        temp_view(left_rel, "_app_km_l")
+        temp_view(right_rel, "_app_km_r")
+        comp = next(c for c in settings["comparisons"] if c["output_column_name"] == "key")
+        gamma = self._gamma_sql({"comparisons": [comp]})[0]
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _app_label_vectors AS
+            WITH l AS (SELECT *, count(*) OVER (PARTITION BY {part_l}) AS n FROM _app_km_l),
+                 r AS (SELECT *, count(*) OVER (PARTITION BY {part_l}) AS n FROM _app_km_r),
+                 pairs AS (SELECT l."{key}" AS "{key}_l", r."{key}" AS "{key}_r"
+                           FROM l JOIN r ON {on}
+                           WHERE l.n = 1 AND r.n = 1 AND l."{key}" IS NOT NULL
+                             AND r."{key}" IS NOT NULL)
+            SELECT {gamma} FROM pairs""")
+        for view in ("_app_km_l", "_app_km_r"):
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+        n = int(con.execute("SELECT count(*) FROM _app_label_vectors").fetchall()[0][0])
+        if n < MIN_KEY_M_PAIRS:
+            con.execute("DROP TABLE IF EXISTS _app_label_vectors")
+            return settings, {"step": "m_key", "source": "documented defaults",
+                              "reason": f"{n} pairs agreeing on every trait < {MIN_KEY_M_PAIRS}"}
+        settings, n, _ = self._m_from_vector_table(con, settings, only=("key",))
+        return settings, {"step": "m_key", "source": "pairs agreeing on every trait",
+                          "n_pairs": n}
+
+    def _key_u_exact(self, con, left_rel, right_rel, settings: dict[str, Any], n_pairs: int,
+                     log_: list) -> dict[str, Any]:
+        """u of "same key" computed exactly (pairs sharing a key / all pairs): a sample of 3e5
+        random pairs almost never holds one, and its pseudo-count would overstate u by orders
+        of magnitude for large files. The other levels keep their sampled shares."""
+        key = self.profile_.key_column
+        shared = count_pairs(con, left_rel, right_rel, key_rule(key))
+        u_same = max(shared, 1) / n_pairs
+        settings = copy.deepcopy(settings)
+        comp = next(c for c in settings["comparisons"] if c["output_column_name"] == "key")
+        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+        rest = sum(lv.get("u_probability") or 0.0 for lv in levels[1:])
+        levels[0]["u_probability"] = u_same
+        for lv in levels[1:]:
+            lv["u_probability"] = ((lv.get("u_probability") or 0.0) / rest * (1 - u_same)
+                                   if rest else (1 - u_same) / (len(levels) - 1))
+        log_.append({"step": "u_key", "source": "exact count of pairs sharing the key",
+                     "pairs": shared, "value": u_same})
+        return settings
 
     def _floor_m(self, settings: dict[str, Any], log_: list) -> dict[str, Any]:
         if not self.m_floor:
@@ -428,7 +701,8 @@ class LinkageModel:
         return settings, n_pairs
 
     def _m_from_labels_sql(self, con: duckdb.DuckDBPyConnection, left_rel, right_rel,
-                           settings: dict[str, Any], labels) -> tuple[dict[str, Any], int]:
+                           settings: dict[str, Any], labels, skip: Sequence[str] = ()
+                           ) -> tuple[dict[str, Any], int, set[str]]:
         """m probabilities from the comparison levels of labelled pairs, in DuckDB SQL.
 
         The levels' own ``sql_condition`` (DuckDB dialect) are evaluated on the labelled pairs
@@ -456,19 +730,24 @@ class LinkageModel:
             SELECT {", ".join(gammas)} FROM pairs""")
         for view in ("_app_lab_in", "_app_lab_l", "_app_lab_r"):
             con.execute(f"DROP VIEW IF EXISTS {view}")
-        settings, n_pairs = self._m_from_vector_table(con, settings)
-        return settings, n_pairs
+        return self._m_from_vector_table(con, settings, skip=skip)
 
-    def _m_from_vector_table(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any]
-                             ) -> tuple[dict[str, Any], int]:
-        """m = share of the labelled pairs (``_app_label_vectors``) at each level."""
+    def _m_from_vector_table(self, con: duckdb.DuckDBPyConnection, settings: dict[str, Any],
+                             skip: Sequence[str] = (), only: Sequence[str] | None = None
+                             ) -> tuple[dict[str, Any], int, set[str]]:
+        """m = share of the labelled pairs (``_app_label_vectors``) at each level, for the
+        comparisons in ``only`` (default all) but those in ``skip``. Returns the settings, the
+        number of pairs and the comparisons estimated."""
         n_pairs = int(con.execute("SELECT count(*) FROM _app_label_vectors").fetchall()[0][0])
         settings = copy.deepcopy(settings)
+        done: set[str] = set()
         if n_pairs == 0:
             con.execute("DROP TABLE IF EXISTS _app_label_vectors")
-            return settings, 0
+            return settings, 0, done
         for comp in settings["comparisons"]:
             name = comp["output_column_name"]
+            if name in skip or (only is not None and name not in only):
+                continue
             counts = self._level_counts(con, "_app_label_vectors", name)
             levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
             k = len(levels)
@@ -477,8 +756,9 @@ class LinkageModel:
                 continue  # every labelled pair is null on this comparison: keep the defaults
             for i, lv in enumerate(levels):
                 lv["m_probability"] = (counts.get(k - 1 - i, 0) + _PSEUDO) / (observed + _PSEUDO * k)
+            done.add(name)
         con.execute("DROP TABLE IF EXISTS _app_label_vectors")
-        return settings, n_pairs
+        return settings, n_pairs, done
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self):
@@ -624,14 +904,23 @@ class LinkageModel:
 
     # ------------------------------------------------------------------ persistence
     def get_params(self) -> dict[str, Any]:
-        columns = self.columns if self.columns is not None else getattr(self, "fitted_columns_",
-                                                                         None)
-        return {"blocking_rules": [_rule_to_json(r) for r in get_rules(self.blocking_rules)],
-                "training_rules": [_rule_to_json(r) for r in get_rules(self.training_rules)],
+        """The constructor's parameters; once planned, with the rules and columns chosen (so
+        that a saved model reloads with exactly the plan it was trained with)."""
+        columns = getattr(self, "columns_", None) or self.columns
+        blocking = getattr(self, "blocking_rules_", None) or self.blocking_rules
+        training = getattr(self, "training_rules_", None)
+        if training is None:
+            training = self.training_rules
+        return {"blocking_rules": ([_rule_to_json(r) for r in get_rules(blocking)]
+                                   if blocking is not None else None),
+                "training_rules": ([_rule_to_json(r) for r in get_rules(training)]
+                                   if training is not None else None),
                 "u_max_pairs": self.u_max_pairs, "em": self.em, "em_max_pairs": self.em_max_pairs,
                 "m_from_labels": self.m_from_labels, "seed": self.seed, "backend": self.backend,
                 "term_frequency": self.term_frequency, "m_floor": self.m_floor,
-                "columns": list(columns) if columns is not None else None}
+                "columns": list(columns) if columns is not None else None,
+                "key_column": self.key_column, "key_is_nir": self.key_is_nir,
+                "min_fill": self.min_fill, "max_pairs_per_rule": self.max_pairs_per_rule}
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
@@ -639,6 +928,7 @@ class LinkageModel:
         # data and settings must give the same file
         log_ = [{k: v for k, v in step.items() if k != "seconds"} for step in self.training_log_]
         return {"format": _MODEL_FORMAT, "params": self.get_params(),
+                "plan": getattr(self, "plan_log_", []),
                 "training_log": log_, "splink_settings": self.settings_}
 
     def save(self, path: str | Path) -> Path:
@@ -654,6 +944,12 @@ class LinkageModel:
         model = cls(**params)
         model.settings_ = data["splink_settings"]
         model.training_log_ = data.get("training_log", [])
+        model.plan_log_ = data.get("plan", [])
+        # a fitted model keeps its plan: the rules and columns it was trained with
+        model.blocking_rules_ = get_rules(model.blocking_rules or DEFAULT_PREDICTION_RULES)
+        model.training_rules_ = get_rules(model.training_rules or ())
+        if model.columns is not None:
+            model.columns_ = tuple(model.columns)
         return model
 
     @classmethod

@@ -98,7 +98,7 @@ def test_sql_u_and_m_equal_splink_scoring_of_the_same_pairs(linkage_data):
     load_features(con, linkage_data)
     left = con.sql("SELECT * FROM pf ORDER BY record_id LIMIT 40")
     right = con.sql("SELECT * FROM sf ORDER BY record_id LIMIT 400")
-    model = LinkageModel(u_max_pairs=1e9)
+    model = LinkageModel(u_max_pairs=1e9).plan(con.table("pf"), con.table("sf"), con=con)
     backend = make_backend("duckdb", con)
     left_rel, right_rel = (model.splink_input(con, left, PLATFORM),
                            model.splink_input(con, right, SOURCE))
@@ -116,7 +116,7 @@ def test_sql_u_and_m_equal_splink_scoring_of_the_same_pairs(linkage_data):
     labels = con.sql("SELECT candidat_id AS record_id_l, person_id AS record_id_r FROM truth")
     full_l, full_r = (model.splink_input(con, con.table("pf"), PLATFORM),
                       model.splink_input(con, con.table("sf"), SOURCE))
-    by_sql, n_sql = model._m_from_labels_sql(con, full_l, full_r, settings, labels)
+    by_sql, n_sql, _ = model._m_from_labels_sql(con, full_l, full_r, settings, labels)
     shares, n_splink = _shares_by_splink_scoring(model, backend, full_l, full_r, settings,
                                                  labels)
     assert n_sql == n_splink > 1000
@@ -129,7 +129,8 @@ def test_u_sample_is_seeded(linkage_data):
     load_features(con, linkage_data)
     runs = []
     for seed in (1, 1, 2):
-        model = LinkageModel(u_max_pairs=5e4, seed=seed)
+        model = LinkageModel(u_max_pairs=5e4, seed=seed).plan(con.table("pf"), con.table("sf"),
+                                                              con=con)
         left_rel, right_rel = (model.splink_input(con, con.table("pf"), PLATFORM),
                                model.splink_input(con, con.table("sf"), SOURCE))
         n_l, n_r = left_rel.count("*").fetchall()[0][0], right_rel.count("*").fetchall()[0][0]
