@@ -18,7 +18,8 @@ nir_consistency            'consistent' | 'inconsistent' | 'unverifiable' | 'no_
 birth_name, usage_name     normalised names (:mod:`.names`); usage NULL when equal to birth
 \\*_phon                    Soundex2 codes (:mod:`.phonetic`)
 first_names                ordered list; a hyphenated compound is ONE element "JEAN PIERRE"
-first_name(_phon/_canon)   first element, its code, its canonical transliteration
+first_name(_phon/_canon)   first element, its code, its canonical transliteration (bundled
+                           variants table plus ``first_name_variants``, see :mod:`.names`)
 first_names_joined         all first names joined by a space ("Jean Pierre" = "Jean-Pierre")
 sex                        '1' | '2' | NULL
 birth_year/_month/_day     integers, NULL when unknown; birth_date only when a real date
@@ -29,6 +30,10 @@ birth_date_status          how the birth date was read: 'ok' (full date, day fir
                            ``year_pivot``), 'unparsed' (no accepted form or an impossible part;
                            the date parts are then NULL); NULL when missing or blank. Counted
                            by :func:`birth_date_summary`
+first_name_head            canonical first word of ``first_name`` ("MOHAMMED ALI" -> "MOHAMED",
+                           "JEAN PIERRE" -> "JEAN"), or the canonical of the whole name when
+                           the table knows it ("ABDEL KADER" -> "ABDELKADER"): compares a
+                           compound first name with its first part
 birth_dept                 '01'..'95', '2A'/'2B' ('20' for old Corsican codes), '971'.., '99'
 birth_commune              5-char INSEE commune code
 birth_country              INSEE country code; France is '99100'; NULL unknown
@@ -43,8 +48,9 @@ other modules can use them in their own SQL.
 from ._sql import SQL_FUNCTION_NAMES, register_sql_functions
 from .consistency import NIRConsistency, check_nir_consistency
 from .dates import BirthDate, birth_date_summary, parse_birth_date
-from .names import (NameForms, canonical_first_name, clean_text, normalise_first_names,
-                    normalise_name, split_name_forms)
+from .names import (NameForms, canonical_first_name, clean_text, first_name_head,
+                    load_first_name_variants, normalise_first_names, normalise_name,
+                    split_name_forms)
 from .phonetic import phonetic_code, soundex2
 from .places import (department_of_commune, department_of_postcode, normalise_commune,
                      normalise_country, normalise_postcode)
@@ -56,7 +62,8 @@ __all__ = [
     "check_nir_consistency", "NIRConsistency", "parse_birth_date", "BirthDate",
     "birth_date_summary",
     "normalise_name", "normalise_first_names", "split_name_forms", "NameForms",
-    "canonical_first_name", "clean_text", "soundex2", "phonetic_code", "normalise_sex",
+    "canonical_first_name", "first_name_head", "load_first_name_variants", "clean_text",
+    "soundex2", "phonetic_code", "normalise_sex",
     "normalise_commune", "department_of_commune", "normalise_postcode", "department_of_postcode",
     "normalise_country",
 ]

@@ -19,20 +19,40 @@ Rules (the same in Python and in the DuckDB macros of :data:`SQL_MACROS`):
   comma) is ambiguous and gives ``["JEAN", "PIERRE"]``: compare ``first_names_joined`` (all first
   names joined by a space, identical in both cases) when ``first_name`` differs;
 * :func:`canonical_first_name` maps frequent transliteration variants to one spelling
-  (``MOHAMMED``/``MUHAMMAD`` -> ``MOHAMED``).
+  (``MOHAMMED``/``MUHAMMAD`` -> ``MOHAMED``, ``FATMA`` -> ``FATIMA``, ``USMAN`` -> ``OUSMANE``),
+  from the bundled table ``data/first_name_variants.csv`` (columns ``canonical,variant,group``;
+  groups arabic, berber, west_african, turkish, slavic, french_diminutive; values folded as
+  :func:`clean_text` does, without spaces). The lookup ignores spaces, so ``ABDEL KADER`` is
+  ``ABDELKADER``. A user table with the same columns adds or overrides rows
+  (:func:`load_first_name_variants`); :func:`first_name_head` is the canonical first word of a
+  compound (``MOHAMMED ALI`` -> ``MOHAMED``, ``JEAN PIERRE`` -> ``JEAN``).
+
+The variants table is deliberately conservative: a row is a spelling a file could plausibly hold
+for the same person (transliterations of one Arabic, Berber, West African, Turkish or Slavic
+name, a few French nicknames). Names that merely share an origin but are distinct names in
+practice stay apart (``AISSA``/``AICHA``, ``HASSAN``/``HUSSEIN``, ``MYRIAM``/``MARIAM``,
+``JASMINE``/``YASMINE``, ``MEHMET``/``MOHAMED``), and diminutives used for several names or
+both sexes (``ALEX``, ``STEPH``, ``CHRIS``) are left out.
 
 Normalisation is idempotent: normalising a normalised value returns it unchanged.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, InputError, SchemaError
 
 __all__ = ["clean_text", "normalise_name", "normalise_first_names", "split_name_forms",
-           "NameForms", "canonical_first_name", "PARTICLES", "FIRST_NAME_VARIANTS",
-           "SQL_MACROS"]
+           "NameForms", "canonical_first_name", "first_name_head", "load_first_name_variants",
+           "read_first_name_variants", "PARTICLES", "FIRST_NAME_VARIANTS",
+           "FIRST_NAME_VARIANTS_FILE", "VARIANTS_TABLE", "SQL_MACROS"]
 
 #: particles glued to the following word of a surname
 PARTICLES = ("D", "L", "DE", "DU", "DES", "LA", "LE", "LES", "DEL", "DELA", "DELLA", "DELLE",
@@ -43,37 +63,6 @@ PARTICLES = ("D", "L", "DE", "DU", "DES", "LA", "LE", "LES", "DEL", "DELA", "DEL
 #: markers in a surname field: "<birth> EPOUSE <usage>" / "<usage> NEE <birth>"
 _SPOUSE_MARKERS = ("EPOUSE", "EPSE", "EP", "EPOUX", "VEUVE", "VVE", "VEUF", "DIVORCEE", "DIV")
 _BIRTH_MARKERS = ("NEE",)
-
-#: transliteration variants of frequent first names -> canonical spelling (keys without spaces)
-FIRST_NAME_VARIANTS: dict[str, str] = {}
-for _canon, _variants in {
-    "MOHAMED": ("MOHAMMED", "MOHAMMAD", "MOHAMAD", "MUHAMMAD", "MUHAMMED", "MUHAMED",
-                "MOHAMET", "MOHAMMAD", "MOUHAMED", "MOUHAMMED", "MOHAMEDE", "MEHMED"),
-    "AHMED": ("AHMAD", "AHMET", "AHMEDE", "AHAMED"),
-    "MUSTAPHA": ("MUSTAFA", "MOUSTAPHA", "MOUSTAFA", "MOSTAFA", "MOSTEFA"),
-    "YOUSSEF": ("YOUSSOUF", "YOUSEF", "YUSUF", "YOUCEF", "YOUSSOUFF", "YOSSEF", "YUSSUF"),
-    "HUSSEIN": ("HOUSSEIN", "HUSSAIN", "HOCINE", "HOUSSINE", "HUSEIN"),
-    "OUSMANE": ("OUSMAN", "USMAN", "OTHMANE", "OSMAN", "OTHMAN", "OUSSMANE"),
-    "ABDELKADER": ("ABDELKADER", "ABDELKADIR", "ABDULKADIR", "ABDELKADR", "ABDALKADER",
-                   "ABDELQADER", "ABDULQADIR"),
-    "ABDERRAHMANE": ("ABDERAHMANE", "ABDERRAHMAN", "ABDELRAHMAN", "ABDOURAHMANE",
-                     "ABDURRAHMAN", "ABDERRAHMEN", "ABDELRAHMANE"),
-    "ABDOULAYE": ("ABDULAYE", "ABDOULAY", "ABDULLAHI", "ABDALLAH", "ABDULLAH", "ABDELLAH"),
-    "FATIMA": ("FATMA", "FATIMAH", "FATHIMA"),
-    "AICHA": ("AISHA", "AYSHA", "AICHATOU", "AYCHA", "AISSA"),
-    "KHADIJA": ("KHADIDJA", "KADIDJA", "KHEDIDJA", "KHADIDIA", "KADIJA", "KHADIJAH"),
-    "KARIM": ("KAREEM", "KERIM"),
-    "IBRAHIM": ("IBRAHIME", "EBRAHIM", "IBRAHEEM"),
-    "ISMAEL": ("ISMAIL", "ISMAHEL", "ISMAELE"),
-    "SERGUEI": ("SERGEI", "SERGEY", "SERGIY", "SERHIY"),
-    "DMITRI": ("DMITRIY", "DMITRY", "DIMITRI", "DIMITRY"),
-    "IOURI": ("YURI", "YURIY", "IURII", "YOURI"),
-    "ALEXANDR": ("ALEKSANDR", "OLEKSANDR", "ALEKSANDER"),
-    "OLGA": ("OLHA",),
-    "NATALIA": ("NATALYA", "NATALIYA", "NATALIIA"),
-}.items():
-    for _variant in _variants:
-        FIRST_NAME_VARIANTS[_variant] = _canon
 
 _LIGATURES = {"ß": "SS", "ẞ": "SS", "œ": "OE", "Œ": "OE", "æ": "AE", "Æ": "AE"}
 _APOSTROPHES = re.compile(r"['’‘`´ʼ]")
@@ -203,28 +192,207 @@ def normalise_first_names(text: str | None) -> list[str]:
     return [c for c in (clean_text(p) for p in pieces) if c]
 
 
-def canonical_first_name(name: str | None) -> str | None:
+def canonical_first_name(name: str | None, variants: Mapping[str, str] | None = None
+                         ) -> str | None:
     """Map a normalised first name to its canonical transliteration.
+
+    Args:
+        name: a normalised first name (one element of :func:`normalise_first_names`).
+        variants: a lookup from :func:`load_first_name_variants`; default the bundled table
+            (:data:`FIRST_NAME_VARIANTS`).
+
+    Returns:
+        The canonical spelling when the name without spaces is in the table (as a variant or a
+        canonical), else ``name`` unchanged; None for None.
 
     Examples:
         >>> canonical_first_name("MUHAMMAD"), canonical_first_name("ABDEL KADER")
         ('MOHAMED', 'ABDELKADER')
-        >>> canonical_first_name("PAUL")
-        'PAUL'
+        >>> canonical_first_name("PAUL"), canonical_first_name("JEAN PIERRE")
+        ('PAUL', 'JEAN PIERRE')
     """
     if name is None:
         return None
-    return FIRST_NAME_VARIANTS.get(name.replace(" ", ""), name)
+    lookup = FIRST_NAME_VARIANTS if variants is None else variants
+    return lookup.get(name.replace(" ", ""), name)
+
+
+def first_name_head(name: str | None, variants: Mapping[str, str] | None = None
+                    ) -> str | None:
+    """The canonical first word of a (compound) first name, to compare ``JEAN PIERRE`` with
+    ``JEAN``.
+
+    A name the table knows as a whole (``ABDEL KADER`` is ``ABDELKADER``) gives its canonical;
+    otherwise the first word's canonical.
+
+    Examples:
+        >>> first_name_head("MOHAMMED ALI"), first_name_head("JEAN PIERRE")
+        ('MOHAMED', 'JEAN')
+        >>> first_name_head("ABDEL KADER"), first_name_head("FATMA")
+        ('ABDELKADER', 'FATIMA')
+    """
+    if name is None:
+        return None
+    lookup = FIRST_NAME_VARIANTS if variants is None else variants
+    whole = lookup.get(name.replace(" ", ""))
+    if whole is not None:
+        return whole
+    head = name.split(" ", 1)[0]
+    return lookup.get(head, head)
+
+
+# --- first-name variants tables --------------------------------------------------------------
+
+#: the bundled table of first-name variants
+FIRST_NAME_VARIANTS_FILE = Path(__file__).with_name("data") / "first_name_variants.csv"
+_VARIANT_COLUMNS = ("canonical", "variant")
+
+
+def _key(value) -> str:
+    if value is None or (isinstance(value, float) and value != value) \
+            or type(value).__name__ in ("NAType", "NaTType"):  # None, NaN, pandas NA
+        return ""
+    return (clean_text(str(value)) or "").replace(" ", "")
+
+
+def read_first_name_variants(source) -> list[tuple[str, str, str]]:
+    """Read a first-name variants table: a CSV path or a pandas DataFrame with the columns
+    ``canonical`` and ``variant`` (``group`` optional, default ``"user"``).
+
+    Values are folded as :func:`clean_text` does and spaces removed (``Abdel Kader`` ->
+    ``ABDELKADER``), so a user table may be typed naturally.
+
+    Returns:
+        ``(canonical, variant, group)`` rows, in the source's order.
+
+    Raises:
+        SchemaError: a required column is missing (the message names the file and column).
+        InputError: the file cannot be read, a row has an empty canonical or variant, or one
+            variant is given two canonicals (rows are named by number, never by value).
+        ConfigError: ``source`` is neither a path nor a DataFrame.
+    """
+    label, records = _records(source)
+    columns = records[0] if records else []
+    missing = [c for c in _VARIANT_COLUMNS if c not in columns]
+    if missing:
+        raise SchemaError(f"first-name variants {label} lacks column(s) {', '.join(missing)}; "
+                          "expected canonical,variant,group", table=label, column=missing[0])
+    i_canon, i_variant = columns.index("canonical"), columns.index("variant")
+    i_group = columns.index("group") if "group" in columns else None
+    rows: list[tuple[str, str, str]] = []
+    seen: dict[str, tuple[str, int]] = {}
+    for number, record in enumerate(records[1:], start=2):  # row 1 is the header
+        if not any(_key(v) for v in record):
+            continue  # blank line
+        canon = _key(record[i_canon]) if i_canon < len(record) else ""
+        variant = _key(record[i_variant]) if i_variant < len(record) else ""
+        if not canon or not variant:
+            raise InputError(f"first-name variants {label}, row {number}: empty canonical or "
+                             "variant after folding to letters", table=label,
+                             column="canonical" if not canon else "variant")
+        group = "user"
+        if i_group is not None and i_group < len(record):
+            group = str(record[i_group] or "").strip() or "user"
+        if variant in seen and seen[variant][0] != canon:
+            raise InputError(f"first-name variants {label}: rows {seen[variant][1]} and "
+                             f"{number} give one variant two canonicals", table=label,
+                             column="variant")
+        seen.setdefault(variant, (canon, number))
+        rows.append((canon, variant, group))
+    return rows
+
+
+def _label(source) -> str:
+    return f"file {Path(source).name!r}" if isinstance(source, (str, Path)) else "DataFrame"
+
+
+def _records(source) -> tuple[str, list[list]]:
+    """(label for messages, [header, *rows]) of a CSV path or a DataFrame."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        label = _label(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read first-name variants {label} ({type(exc).__name__}); "
+                             "give a UTF-8 CSV with columns canonical,variant,group",
+                             table=label) from None
+        records = list(csv.reader(io.StringIO(text)))
+        if records:
+            records[0] = [c.strip().lower() for c in records[0]]
+        return label, records
+    if hasattr(source, "columns") and hasattr(source, "itertuples"):  # a pandas DataFrame
+        columns = [str(c).strip().lower() for c in source.columns]
+        return "DataFrame", [columns, *(list(r) for r in source.itertuples(index=False))]
+    raise ConfigError("first_name_variants must be a CSV path or a pandas DataFrame with "
+                      f"columns canonical,variant,group, got {type(source).__name__}")
+
+
+def load_first_name_variants(extra=None) -> dict[str, str]:
+    """The lookup used by :func:`canonical_first_name`: the bundled table, plus ``extra``.
+
+    Args:
+        extra: optional user table (CSV path or DataFrame, see
+            :func:`read_first_name_variants`). Its rows override the bundled ones: a variant
+            given by the user takes the user's canonical, a user canonical is never itself
+            mapped by a bundled row, and a row whose variant equals its canonical removes that
+            name's bundled mapping. Chains are followed, so every name maps to a final
+            canonical (``MOHAMMED`` follows ``MOHAMED`` if the user maps ``MOHAMED``).
+
+    Returns:
+        ``{name: canonical}`` for every variant and every canonical (a canonical maps to
+        itself), keys and values folded upper-case letters without spaces.
+
+    Raises:
+        SchemaError, InputError: see :func:`read_first_name_variants`; InputError also when
+            the user's rows form a cycle.
+    """
+    mapping = {variant: canon for canon, variant, _ in _BUNDLED_ROWS}
+    if extra is not None:
+        user = {variant: canon for canon, variant, _ in read_first_name_variants(extra)}
+        terminal = set(user) | set(user.values())
+        mapping = {k: v for k, v in mapping.items() if k not in terminal}
+        mapping.update({k: v for k, v in user.items() if k != v})
+    resolved: dict[str, str] = {}
+    for name in mapping:
+        seen, current = {name}, mapping[name]
+        while current in mapping:
+            if current in seen:
+                raise InputError(f"first-name variants {_label(extra)}: the rows form a "
+                                 "cycle (a name is, through other rows, a variant of itself)",
+                                 table=_label(extra), column="variant")
+            seen.add(current)
+            current = mapping[current]
+        resolved[name] = current
+    lookup = {canon: canon for canon in resolved.values()}
+    lookup.update(resolved)
+    return lookup
+
+
+_BUNDLED_ROWS = read_first_name_variants(FIRST_NAME_VARIANTS_FILE)
+
+#: the bundled lookup: every variant and canonical (folded, no spaces) -> canonical spelling
+FIRST_NAME_VARIANTS: dict[str, str] = load_first_name_variants()
+
+#: session table holding the bundled lookup (``variant``, ``canonical``), created by
+#: :func:`appariement.identity.register_sql_functions`
+VARIANTS_TABLE = "app_first_name_variants"
+
+
+def create_variants_table(con, name: str, lookup: Mapping[str, str]) -> str:
+    """Create (or replace) the session-only table ``name`` (``variant`` -> ``canonical``) of a
+    lookup on ``con``; returns ``name``. A TEMP table: it never lands in a database file."""
+    keys, values = list(lookup), list(lookup.values())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                "SELECT unnest(?::VARCHAR[]) AS variant, unnest(?::VARCHAR[]) AS canonical",
+                [keys, values])
+    return name
 
 
 # --- SQL (DuckDB macros) -------------------------------------------------------------------
 
 def _sql_list(values) -> str:
     return "[" + ", ".join(f"'{v}'" for v in values) + "]"
-
-
-def _sql_map(mapping: dict[str, str]) -> str:
-    return "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in sorted(mapping.items())) + "}"
 
 
 _SQL_FOLD = r"""regexp_replace(strip_accents(upper(replace(replace(replace(replace(replace(
@@ -266,6 +434,12 @@ SQL_MACROS: dict[str, tuple[str, str]] = {
                  THEN regexp_split_to_array(app_fold(x), '[,;/]')
                  ELSE regexp_split_to_array(trim(app_fold(x)), '\s+') END,
             lambda p: app_clean_text(p)), lambda p: p IS NOT NULL) END"""),
-    "app_first_name_canon": ("x", f"""CASE WHEN x IS NULL THEN NULL ELSE
-        coalesce({_sql_map(FIRST_NAME_VARIANTS)}[replace(x, ' ', '')], x) END"""),
+    # the bundled variants, from the session table VARIANTS_TABLE (a scalar subquery: not
+    # usable inside a lambda; standardise_identities joins the table instead)
+    "app_first_name_canon": ("x", f"""coalesce((SELECT v.canonical FROM {VARIANTS_TABLE} v
+        WHERE v.variant = replace(x, ' ', '')), x)"""),
+    "app_first_name_head": ("x", f"""coalesce(
+        (SELECT v.canonical FROM {VARIANTS_TABLE} v WHERE v.variant = replace(x, ' ', '')),
+        (SELECT v.canonical FROM {VARIANTS_TABLE} v WHERE v.variant = split_part(x, ' ', 1)),
+        split_part(x, ' ', 1))"""),
 }

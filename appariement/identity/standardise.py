@@ -13,6 +13,7 @@ from .._tables import _fresh_name, as_relation, temp_view
 from ..errors import ConfigError, SchemaError
 from ._sql import register_sql_functions
 from .dates import DEFAULT_YEAR_PIVOT, _check_pivot
+from .names import VARIANTS_TABLE, create_variants_table, load_first_name_variants
 
 __all__ = ["standardise_identities", "FEATURE_COLUMNS"]
 
@@ -27,7 +28,7 @@ FEATURE_COLUMNS = (
     "first_names", "first_name", "first_name_phon", "first_name_canon",
     "sex", "birth_year", "birth_month", "birth_day", "birth_date", "birth_date_placeholder",
     "birth_dept", "birth_commune", "birth_country", "born_abroad", "postcode", "residence_dept",
-    "first_names_joined", "birth_date_status",
+    "first_names_joined", "birth_date_status", "first_name_head",
 )
 
 # side -> (table, id column, column holding the birth name, column holding the usage name,
@@ -47,7 +48,8 @@ def _quote(name: str) -> str:
 
 def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "platform",
                            id_column: str | None = None, *,
-                           year_pivot: int = DEFAULT_YEAR_PIVOT) -> duckdb.DuckDBPyRelation:
+                           year_pivot: int = DEFAULT_YEAR_PIVOT,
+                           first_name_variants=None) -> duckdb.DuckDBPyRelation:
     """Standardise an identity table into the canonical feature table used by blocking/linkage.
 
     Args:
@@ -61,6 +63,11 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
         year_pivot: two-digit birth years ``yy <= year_pivot`` are ``20yy``, the others
             ``19yy`` (default 10, for files about adults; see :mod:`.dates`). Such dates get
             ``birth_date_status = 'two_digit_year'``.
+        first_name_variants: optional CSV path or DataFrame (columns ``canonical,variant``,
+            ``group`` optional) adding to or overriding the bundled first-name variants used
+            for ``first_name_canon`` and ``first_name_head`` (see
+            :func:`appariement.identity.names.load_first_name_variants`). Its lookup is held
+            in a session-only table for as long as the connection lives.
 
     Returns:
         A lazy DuckDB relation with one row per input row and the columns of
@@ -69,7 +76,9 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
 
     Raises:
         ConfigError: unknown ``side``, or ``year_pivot`` not an integer from 0 to 99.
-        SchemaError: the id column or a required name column is missing.
+        SchemaError: the id column or a required name column is missing, or the
+            ``first_name_variants`` table lacks a column.
+        InputError: the ``first_name_variants`` table has an empty or conflicting row.
 
     Examples:
         >>> import duckdb, pandas as pd
@@ -87,6 +96,10 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
     id_col = id_column or default_id
     pivot = _check_pivot(year_pivot)
     register_sql_functions(con)
+    variants = VARIANTS_TABLE
+    if first_name_variants is not None:
+        variants = create_variants_table(con, _fresh_name("first_name_variants"),
+                                         load_first_name_variants(first_name_variants))
     rel = as_relation(con, data, name=table)
     present = set(rel.columns)
     missing = [c for c in (id_col, *required) if c not in present]
@@ -123,11 +136,16 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
               FROM (SELECT birth_raw AS raw_v FROM raw WHERE birth_raw IS NOT NULL
                     UNION SELECT usage_raw FROM raw WHERE usage_raw IS NOT NULL))
     ), firsts AS (
-        SELECT raw_v, names AS first_names, names[1] AS first_name,
-               app_phonetic(names[1]) AS first_name_phon,
-               app_first_name_canon(names[1]) AS first_name_canon
+        -- canonical of the whole first name (spaces ignored), else of its first word (head)
+        SELECT f.raw_v, f.names AS first_names, f.names[1] AS first_name,
+               app_phonetic(f.names[1]) AS first_name_phon,
+               coalesce(vw.canonical, f.names[1]) AS first_name_canon,
+               coalesce(vw.canonical, vh.canonical, split_part(f.names[1], ' ', 1))
+                   AS first_name_head
         FROM (SELECT raw_v, app_first_names(raw_v) AS names
-              FROM (SELECT DISTINCT first_raw AS raw_v FROM raw WHERE first_raw IS NOT NULL))
+              FROM (SELECT DISTINCT first_raw AS raw_v FROM raw WHERE first_raw IS NOT NULL)) f
+        LEFT JOIN {variants} vw ON vw.variant = replace(f.names[1], ' ', '')
+        LEFT JOIN {variants} vh ON vh.variant = split_part(f.names[1], ' ', 1)
     ), src AS (
         SELECT raw.*,
                {{'birth': b.birth, 'usage': b.usage, 'plain': b.plain}} AS bf,
@@ -135,7 +153,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                coalesce(b.birth_phon, b.plain_phon, u.birth_phon, u.plain_phon) AS birth_phon_,
                coalesce(u.usage_phon, u.plain_phon, b.usage_phon) AS usage_phon_any,
                coalesce(fi.first_names, []::VARCHAR[]) AS first_names,
-               fi.first_name, fi.first_name_phon, fi.first_name_canon
+               fi.first_name, fi.first_name_phon, fi.first_name_canon, fi.first_name_head
         FROM raw
         LEFT JOIN surnames b ON raw.birth_raw = b.raw_v
         LEFT JOIN surnames u ON raw.usage_raw = u.raw_v
@@ -202,7 +220,8 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
            d.placeholder AS birth_date_placeholder,
            birth_dept, birth_commune, birth_country, born_abroad, postcode, residence_dept,
            array_to_string(first_names, ' ') AS first_names_joined,
-           d.status AS birth_date_status
+           d.status AS birth_date_status,
+           first_name_head
     FROM s4
     """
     out = con.sql(sql)
