@@ -32,11 +32,12 @@ FEATURE_COLUMNS = (
 )
 
 # side -> (table, id column, column holding the birth name, column holding the usage name,
-#          columns that must be present)
+#          columns of which at least one must be present: a surname or a key — the minimum
+#          input of a linkage; every other identity column is optional)
 _SIDES = {
-    "platform": ("candidats", "candidat_id", "nom_naissance", "nom", ("nom", "prenoms")),
+    "platform": ("candidats", "candidat_id", "nom_naissance", "nom", ("nom", "nom_naissance", "nir")),
     "source": ("personnes", "person_id", "nom_naissance", "nom_usage",
-               ("nom_naissance", "prenoms")),
+               ("nom_naissance", "nom_usage", "nir")),
 }
 _OPTIONAL = ("nir", "nom", "nom_naissance", "nom_usage", "sexe", "date_naissance",
              "commune_naissance", "pays_naissance", "code_postal")
@@ -102,11 +103,14 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                                          load_first_name_variants(first_name_variants))
     rel = as_relation(con, data, name=table)
     present = set(rel.columns)
-    missing = [c for c in (id_col, *required) if c not in present]
-    if missing:
-        raise SchemaError(f"table {table!r} lacks column(s) {', '.join(missing)} needed to "
-                          "standardise identities; rename them in the configuration mapping",
-                          table=table, column=missing[0])
+    if id_col not in present:
+        raise SchemaError(f"table {table!r} lacks its id column {id_col!r}; rename it in the "
+                          "configuration mapping", table=table, column=id_col)
+    if not present & set(required):
+        raise SchemaError(f"table {table!r} has neither a surname nor a key (one of "
+                          f"{', '.join(required)}): the minimum input is an id plus a surname, "
+                          "or an id plus a key; rename them in the configuration mapping",
+                          table=table, column=required[0])
     view = _fresh_name(f"{side}_identities")
     temp_view(rel, view)
 

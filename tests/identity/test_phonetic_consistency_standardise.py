@@ -112,5 +112,13 @@ def test_standardise_platform_and_source(con):
 
 
 def test_standardise_missing_column_is_a_clear_error(con):
-    with pytest.raises(SchemaError, match="prenoms"):
-        standardise_identities(con, pd.DataFrame({"candidat_id": ["c1"], "nom": ["X"]}))
+    # the minimum input is an id plus a surname, or an id plus a key
+    with pytest.raises(SchemaError, match="neither a surname nor a key"):
+        standardise_identities(con, pd.DataFrame({"candidat_id": ["c1"], "prenoms": ["X"]}))
+    with pytest.raises(SchemaError, match="id column 'candidat_id'"):
+        standardise_identities(con, pd.DataFrame({"id": ["c1"], "nom": ["X"]}))
+    only_name = standardise_identities(con, pd.DataFrame({"candidat_id": ["c1"], "nom": ["X"]}))
+    assert only_name.fetchall()[0][0] == "c1"
+    only_key = standardise_identities(con, pd.DataFrame({"person_id": ["p1"], "nir": [None]}),
+                                      side="source")
+    assert only_key.fetchall()[0][0] == "p1"
