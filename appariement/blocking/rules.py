@@ -106,6 +106,9 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
     rule("md_postcode_sex", "birth_month", "birth_day", "postcode", "sex",
          description="same day and month of birth, postcode and sex (the same, for people born "
                      "abroad)"),
+    rule("head_ym_sex", "first_name_head", "birth_year", "birth_month", "sex",
+         description="same first part of the first name (Jean-Pierre / Jean, Mohammed Ali / "
+                     "Mohamed), birth year and month, and sex (catches surname changes)"),
     rule("commune_sex_yob", "birth_commune", "sex", "birth_year", "first_name_phon",
          description="same birth commune, sex, year and first-name sound"),
     # tighter rules for large files (millions of source persons): each adds a key to a rule
@@ -136,7 +139,8 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
 DEFAULT_PREDICTION_RULES = ("dob", "name_yob", "usage_birth_yob", "birth_usage_yob",
                             "phon_first_phon", "usage_phon_first_phon", "first_ym_dept",
                             "first_name_dob_swapped", "inverted", "name_first_md",
-                            "birth_usage_first_md", "md_commune_sex", "md_postcode_sex")
+                            "birth_usage_first_md", "md_commune_sex", "md_postcode_sex",
+                            "head_ym_sex")
 
 #: rules for large files: the defaults with a key added to each broad rule (about 25x fewer
 #: pairs at 1M candidates x 10M persons); ``LinkageConfig(blocking_rules=LARGE_FILE_RULES)``
@@ -144,7 +148,7 @@ LARGE_FILE_RULES = ("dob_dept", "dob_first_phon", "dob_name_phon", "name_first_y
                     "name_ym_sex", "usage_birth_first_phon_yob", "birth_usage_first_phon_yob",
                     "phon_first_phon_yob", "usage_phon_first_phon_yob", "first_ym_dept",
                     "first_name_dob_swapped", "inverted", "name_first_md",
-                    "birth_usage_first_md", "md_commune_sex", "md_postcode_sex")
+                    "birth_usage_first_md", "md_commune_sex", "md_postcode_sex", "head_ym_sex")
 
 #: EM training passes: each leaves free the comparisons it does not block on
 DEFAULT_TRAINING_RULES = ("dob", "phon_first_phon_postcode", "first_ym_dept")

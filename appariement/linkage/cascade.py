@@ -31,10 +31,10 @@ from .._log import get_logger, step
 from .._tables import as_relation, drop_relation, temp_table, temp_view, to_arrow
 from ..blocking.analysis import BlockingReport, analyse_blocking
 from ..blocking.rules import get_rules
-from ..errors import AppariementError, ConfigError, LinkageError
+from ..errors import ConfigError, LinkageError
 from ._backend import make_backend
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
-from .model import LinkageModel, _splink_errors
+from .model import LinkageModel, splink_failures
 
 __all__ = ["LinkageConfig", "LinkageResult", "Linkage", "link"]
 
@@ -245,6 +245,29 @@ class Linkage:
             parts.append(f"'{comp}: ' || CASE {col} {cases} ELSE '?' END")
         return " || '; ' || ".join(parts) if parts else "''"
 
+    def _plan_counts(self, model: LinkageModel, counts: dict[str, Any]) -> None:
+        """What the model was built from and with, and how the birth dates were read: into the
+        counts (hence ``linkage_counts.json`` and the run manifest); unread dates are logged."""
+        if hasattr(model, "profile_"):
+            counts["features_absent"] = model.profile_.to_dict()["absent"]
+        for entry in getattr(model, "plan_log_", []):
+            if entry["step"] in ("comparisons", "blocking_rules", "training_rules"):
+                counts[f"model_{entry['step']}"] = entry["chosen"]
+        for side, table in (("platform", "_app_P"), ("source", "_app_S")):
+            rel = self.con.table(table)
+            if "birth_date_status" not in rel.columns:
+                continue
+            from ..identity import birth_date_summary
+            summary = birth_date_summary(rel)
+            counts[f"{side}_birth_dates"] = summary
+            if summary["unparsed"]:
+                log.warning("%s: %d birth dates could not be read (no accepted form or an "
+                            "impossible date); they count as missing", side, summary["unparsed"])
+            for status in ("us_order", "two_digit_year"):
+                if summary[status]:
+                    log.info("%s: %d birth dates read as %s", side, summary[status],
+                             status.replace("_", " "))
+
     # -------------------------------------------------------------- stage 1
     def _stage1(self, counts: dict[str, Any]) -> None:
         cfg = self.config
@@ -332,15 +355,8 @@ class Linkage:
                 over budget, ...) — also when Splink itself fails: no Splink or DuckDB
                 exception reaches the caller.
         """
-        try:
+        with splink_failures("the linkage"):
             return self._run(platform, source)
-        except AppariementError:
-            raise
-        except (*_splink_errors(), duckdb.Error) as exc:
-            raise LinkageError(
-                f"the linkage failed ({type(exc).__name__}); run with --verbose / DEBUG logging "
-                "and report it with the log file, or check the identity columns and the "
-                "linkage options") from exc
 
     def _run(self, platform, source) -> LinkageResult:
         cfg = self.config
@@ -377,8 +393,7 @@ class Linkage:
         if not hasattr(model, "settings_"):
             with step(log, "stage 2: choosing comparisons and rules", timings):
                 model.plan(con.table("_app_P"), con.table("_app_S"), con=con)
-        counts["features_absent"] = model.profile_.to_dict()["absent"] if hasattr(
-            model, "profile_") else []
+        self._plan_counts(model, counts)
 
         # ---- stage-2 pools
         # anti / semi joins rather than [NOT] IN (subquery): ids are never null here, and a join

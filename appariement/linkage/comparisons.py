@@ -59,7 +59,7 @@ COMPARISON_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "surname": (("birth_name",), ("birth_name", "usage_name", "birth_name_phon",
                                   "usage_name_phon", "first_name")),
     "first_name": (("first_name",), ("first_name", "first_names", "first_name_canon",
-                                     "first_name_phon", "birth_name")),
+                                     "first_name_phon", "birth_name", "first_name_head")),
     "birth_date": (("birth_year",), ("birth_year", "birth_month", "birth_day",
                                      "birth_date_placeholder")),
     "sex": (("sex",), ("sex",)),
@@ -163,14 +163,20 @@ def surname_comparison(*, term_frequency: bool = True) -> cl.CustomComparison:
     )
 
 
-def first_name_comparison(*, term_frequency: bool = True) -> cl.CustomComparison:
+def first_name_comparison(*, term_frequency: bool = True,
+                          with_head: bool = False) -> cl.CustomComparison:
     """First names: first first-name, transliteration, lists of first names.
 
     Levels: first first-name exact (TF-adjusted) > same canonical spelling (Mohamed / Mohammed)
     > the first first-name of one side is among the other side's first names (Jean / Jean Pierre,
     first of one = second of the other) > Jaro-Winkler >= 0.92 > same phonetic code
     > any first name in common > Jaro-Winkler >= 0.80 > inverted with the surname > all other.
+    With ``with_head`` (the ``first_name_head`` feature is present), a level "same first part"
+    after "among the other's first names": a compound first name against its first part
+    (Jean-Pierre / Jean), transliterations included (Mohammed Ali / Mohamed).
     """
+    head = ([SqlLevel("first_name_head_l = first_name_head_r",
+                      "same first part of a compound first name")] if with_head else [])
     return cl.CustomComparison(
         output_column_name="first_name",
         comparison_description="first names (ordered lists)",
@@ -182,6 +188,7 @@ def first_name_comparison(*, term_frequency: bool = True) -> cl.CustomComparison
             SqlLevel("({contains}(first_names_r, first_name_l) OR "
                      "{contains}(first_names_l, first_name_r))",
                      "first name among the other's first names"),
+            *head,
             SqlLevel("{jw}(first_name_l, first_name_r) >= 0.92", "first name Jaro-Winkler >= 0.92"),
             SqlLevel("first_name_phon_l = first_name_phon_r", "same phonetic code"),
             SqlLevel("{has_any}(first_names_l, first_names_r)", "a first name in common"),
@@ -305,12 +312,13 @@ def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomCompari
 
 
 _BUILDERS = {
-    "surname": lambda tf: surname_comparison(term_frequency=tf),
-    "first_name": lambda tf: first_name_comparison(term_frequency=tf),
-    "birth_date": lambda tf: birth_date_comparison(),
-    "sex": lambda tf: sex_comparison(),
-    "birth_place": lambda tf: birth_place_comparison(),
-    "residence": lambda tf: residence_comparison(),
+    "surname": lambda tf, head=False: surname_comparison(term_frequency=tf),
+    "first_name": lambda tf, head=False: first_name_comparison(term_frequency=tf,
+                                                               with_head=head),
+    "birth_date": lambda tf, head=False: birth_date_comparison(),
+    "sex": lambda tf, head=False: sex_comparison(),
+    "birth_place": lambda tf, head=False: birth_place_comparison(),
+    "residence": lambda tf, head=False: residence_comparison(),
 }
 
 
@@ -343,8 +351,9 @@ def comparisons_for(present, *, key_column: str | None = None, key_is_nir: bool 
     for name, build in _BUILDERS.items():
         needs, reads = COMPARISON_NEEDS[name]
         if all(c in present for c in needs):
-            comps.append(build(term_frequency))
-            columns.extend(reads)
+            head = "first_name_head" in present
+            comps.append(build(term_frequency, head))
+            columns.extend(c for c in reads if c != "first_name_head" or head)
     if key_column is not None:
         comps.append(key_comparison(key_column, nir=key_is_nir))
         columns.append(key_column)

@@ -18,6 +18,7 @@ Training (unsupervised, with a labelled shortcut where the data give one):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -34,7 +35,7 @@ from ..blocking.analysis import count_pairs, fit_rules_to_budget
 from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES,
                               TRAINING_CANDIDATES, BlockingRule,
                               adapt_rules, get_rules, key_rule)
-from ..errors import ConfigError, LinkageError
+from ..errors import AppariementError, ConfigError, LinkageError
 from ._backend import Backend, make_backend
 from .comparisons import COMPARISON_NEEDS, comparisons_for
 from .features import MIN_FILL, FeatureProfile, profile_features
@@ -86,6 +87,21 @@ def default_m(k: int) -> list[float]:
     rest = [0.5 ** i for i in range(k - 1)]
     total = sum(rest)
     return [DEFAULT_TOP_M, *((1 - DEFAULT_TOP_M) * r / total for r in rest)]
+
+
+@contextlib.contextmanager
+def splink_failures(what: str):
+    """Turn a Splink or DuckDB failure inside ``what`` into a :class:`LinkageError`: no raw
+    library exception reaches a user (its message may quote SQL; the type name is kept, the
+    original stays chained for a debugger)."""
+    try:
+        yield
+    except AppariementError:
+        raise
+    except (*_splink_errors(), duckdb.Error) as exc:
+        raise LinkageError(
+            f"{what} failed ({type(exc).__name__}); check the identity columns and the linkage "
+            "options, or report it with the log file (--log-file, --verbose)") from exc
 
 
 def _splink_errors() -> tuple[type[BaseException], ...]:

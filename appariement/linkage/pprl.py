@@ -77,7 +77,7 @@ from ..crypto.keys import SecretKey
 from ..errors import ConfigError, LinkageError, SchemaError
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
 from .comparisons import SqlLevel, else_level, null_level, residence_comparison
-from .model import LinkageModel
+from .model import LinkageModel, splink_failures
 
 __all__ = ["encode_for_pprl", "pprl_comparisons", "pprl_blocking_rules", "pprl_training_rules",
            "link_encoded", "PprlResult", "register_pprl_sql", "PPRL_COLUMNS", "TOKEN_PURPOSE"]
@@ -557,6 +557,19 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
         >>> # result = link_encoded(enc_p, enc_s, con=con)
         >>> # result.links.filter("decision = 'match'").count("*")
     """
+    with splink_failures("the PPRL linkage"):
+        return _link_encoded(platform_enc, source_enc, con=con, thresholds=thresholds,
+                             assignment=assignment, labels=labels,
+                             expected_matches=expected_matches, model=model,
+                             min_report_probability=min_report_probability,
+                             blocking_rules=blocking_rules,
+                             comparison_budget=comparison_budget,
+                             pairs_per_chunk=pairs_per_chunk, u_max_pairs=u_max_pairs, seed=seed)
+
+
+def _link_encoded(platform_enc, source_enc, *, con, thresholds, assignment, labels,
+                  expected_matches, model, min_report_probability, blocking_rules,
+                  comparison_budget, pairs_per_chunk, u_max_pairs, seed) -> PprlResult:
     if assignment not in ASSIGNMENT_MODES:
         raise ConfigError(f"assignment must be one of {', '.join(ASSIGNMENT_MODES)}, "
                           f"got {assignment!r}")
@@ -601,7 +614,7 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
     if blocking_rules is not None:
         rules = get_rules(blocking_rules)
     elif model is not None:
-        rules = get_rules(model.blocking_rules)
+        rules = get_rules(getattr(model, "blocking_rules_", None) or model.blocking_rules)
     else:
         rules = pprl_blocking_rules()
     with step(log, "PPRL: blocking budget", timings):
