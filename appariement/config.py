@@ -103,6 +103,7 @@ class PivotConfig:
 
     mode: str = _f("none", str, choices=PIVOT_MODES)
     codes_for_inconsistent: bool = _f(False, bool)
+    probabilistic_traits: bool = _f(False, bool)
 
 
 @dataclass(frozen=True)
@@ -573,6 +574,8 @@ mode = "{mode}"             # none: exact stage on the plain NIR (single-machine
                           # pivot: pivot codes from the pivot authority (keys.pivot; with
                           #   keys.pivot_exchange + keys.statistician the files travel encrypted)
 codes_for_inconsistent = false
+probabilistic_traits = false  # pivot: rows without a usable NIR nor a unique exact-traits match
+                          #   are linked to the reference by the traits model (traits_probable)
 
 [identity]
 trusted_consistency = ["consistent", "unverifiable"]   # NIR statuses trusted for exact links

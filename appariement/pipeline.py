@@ -389,9 +389,13 @@ def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
         encrypt_identities(pers, folder / "source.ids.enc", pivot_x.public_key(), side="source")
         cand = read_identities(folder / "platform.ids.enc", pivot_x)
         pers = read_identities(folder / "source.ids.enc", pivot_x)
+    matcher = None
+    if run.cfg.pivot.probabilistic_traits:
+        from .linkage import traits_matcher
+        matcher = traits_matcher(run.cfg.linkage_config(None))
     authority = PivotAuthority(pivot_key, project=project, reference=pers,
                                codes_for_inconsistent=run.cfg.pivot.codes_for_inconsistent,
-                               con=run.con)
+                               matcher=matcher, con=run.con)
     codes = []
     for side, table in (("platform", cand), ("source", pers)):
         result = authority.transcode(table, side=side)

@@ -66,6 +66,9 @@ def register(subparsers) -> None:
                                           "(the statistician's)")
     tr.add_argument("--manifest", help="also write a run manifest (JSON: versions, input "
                                        "fingerprints, key fingerprints, counts) to this path")
+    tr.add_argument("--probabilistic", action="store_true",
+                    help="link rows left without a usable NIR or a unique exact-traits match to "
+                         "the reference with the traits model (quality traits_probable)")
     tr.add_argument("--codes-for-inconsistent", action="store_true",
                     help="give rows whose NIR contradicts their traits the code of that NIR "
                          "(quality nir_inconsistent) instead of no code")
@@ -99,6 +102,13 @@ def _encrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _matcher(args: argparse.Namespace):
+    if not args.probabilistic:
+        return None
+    from ..linkage import traits_matcher
+    return traits_matcher()
+
+
 def _transcode(args: argparse.Namespace) -> int:
     from ..crypto import PrivateKey, PublicKey, load_key
     from ..crypto.pivot import PivotAuthority, read_identities
@@ -109,7 +119,8 @@ def _transcode(args: argparse.Namespace) -> int:
     reference = read_identities(args.reference, private_key)
     pivot = PivotAuthority(load_secret(args.key), project=args.project, reference=reference,
                            reference_id=args.reference_id,
-                           codes_for_inconsistent=args.codes_for_inconsistent)
+                           codes_for_inconsistent=args.codes_for_inconsistent,
+                           matcher=_matcher(args))
     identities = read_identities(args.src, private_key)
     out = pivot.transcode(identities, side=args.side, id_column=args.id_column)
     if recipient is not None:
