@@ -53,7 +53,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_linkage import measure  # noqa: E402
 from unseen import datasets as D  # noqa: E402
 from unseen import methods as M  # noqa: E402
-from unseen import world as W  # noqa: E402
 
 ALL_DATASETS = list(D.DATASETS)
 ALL_METHODS = ["appariement", "pprl", "splink"]
@@ -94,29 +93,44 @@ def _measure(target, *args, timeout: float | None = None) -> dict:
 
 
 def prepare(name: str, size: str | None, data_dir: Path, seed: int, log) -> Path:
-    """The dataset directory (generated / derived on first use, reused afterwards)."""
+    """The dataset directory, generated / derived on first use (in a child process) and reused
+    afterwards."""
     if name == "febrl4":
-        out = data_dir / "datasets" / "febrl4"
-        if not (out / "meta.json").exists():
-            D.build("febrl4").write(out)
+        world_dir, out, n_p, n_c = None, data_dir / "datasets" / "febrl4", 0, 0
+    else:
+        n_p, n_c = _parse_size(size)
+        world_dir = data_dir / "world" / size
+        out = data_dir / "datasets" / name / size
+    if (out / "meta.json").exists():
         return out
-    n_persons, n_cand = _parse_size(size)
-    world_dir = data_dir / "world" / size
-    if not (world_dir / "truth.parquet").exists():
-        t0 = time.perf_counter()
-        prof = W.write_world(world_dir, n_persons, n_cand, seed=seed)
-        log(f"[{size}] world generated in {time.perf_counter() - t0:.1f} s "
-            f"(peak RSS {prof['peak_rss_mb']} MB)")
-        W.print_profile(prof)
-    out = data_dir / "datasets" / name / size
-    if not (out / "meta.json").exists():
-        D.build(name, world_dir).write(out)
+    info = _measure(M.prepare_dataset, name, str(world_dir) if world_dir else None, str(out),
+                    n_p, n_c, seed)
+    if "error_type" in info or "error" in info:
+        raise RuntimeError(f"preparing {name} {size}: {info}")
+    if "world_seconds" in info:
+        log(f"[{size}] world generated in {info['world_seconds']} s "
+            f"(peak RSS {info['world_peak_rss_mb']} MB)")
     return out
+
+
+def _library_version() -> dict:
+    """The library code measured (others edit it while benchmarks run)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "appariement"], cwd=root,
+                               text=True, capture_output=True).stdout.strip()
+        return {"commit": head, "appariement_uncommitted_changes": bool(dirty)}
+    except OSError:
+        return {}
 
 
 def run(args) -> dict:
     data_dir = Path(args.data_dir)
-    results: dict = {"rows": [], "args": vars(args)}
+    results: dict = {"rows": [], "args": vars(args), "library": _library_version()}
     log = lambda m: print(m, flush=True)  # noqa: E731
     plan = []
     for name in args.datasets:
@@ -197,9 +211,17 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     results = run(args)
     results["seconds_total"] = round(time.perf_counter() - t0, 1)
+    if _library_version() != results["library"]:
+        results["library_at_end"] = _library_version()
+        print(f"note: the library changed during the run: {results['library']} -> "
+              f"{results['library_at_end']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))
     print()
+    lib = results["library"]
+    print(f"library at {lib.get('commit')}"
+          + (" (with uncommitted changes in appariement/)"
+             if lib.get("appariement_uncommitted_changes") else ""))
     print(markdown(results["rows"]))
     print(f"\nwritten {args.out}")
     return 0

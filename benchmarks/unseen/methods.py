@@ -29,6 +29,29 @@ else:  # pragma: no cover
     from unseen.datasets import iso_date_sql  # type: ignore
 
 
+def prepare_dataset(name: str, world_dir: str | None, out_dir: str, n_persons: int = 0,
+                    n_candidates: int = 0, seed: int = 7) -> dict:
+    """Generate the world if needed and write dataset ``name`` (run in a child process: the
+    benchmark's parent stays small, so the children's peak RSS is their own — a forked child
+    starts with its parent's RSS as high-water mark)."""
+    if __package__:
+        from . import datasets as D, world as W
+    else:  # pragma: no cover
+        from unseen import datasets as D, world as W  # type: ignore
+    info: dict = {}
+    if world_dir and not Path(world_dir, "truth.parquet").exists():
+        t0 = time.perf_counter()
+        prof = W.write_world(world_dir, n_persons, n_candidates, seed=seed)
+        W.print_profile(prof)
+        info["world_seconds"] = round(time.perf_counter() - t0, 1)
+        info["world_peak_rss_mb"] = prof["peak_rss_mb"]
+    if not Path(out_dir, "meta.json").exists():
+        t0 = time.perf_counter()
+        D.build(name, world_dir).write(out_dir)
+        info["dataset_seconds"] = round(time.perf_counter() - t0, 1)
+    return info
+
+
 def _meta(data_dir: str) -> dict:
     return json.loads(Path(data_dir, "meta.json").read_text())
 
