@@ -120,8 +120,14 @@ def test_bad_pivot_is_a_config_error(pivot, con):
                                                   "prenoms": ["Y"]}), year_pivot=pivot)
 
 
-def test_missing_and_date_objects():
+def test_missing_and_date_objects(sql):
     assert parse_birth_date(None) is None and parse_birth_date("   ") is None
+    for missing in (None, "", " \t\r\n"):
+        assert birth_date_status(missing) is None
+        assert sql("app_parse_date(?)", missing) == {"year": None, "month": None, "day": None,
+                                                     "placeholder": None, "status": None}
+    assert sql("app_parse_date(DATE '1963-11-26').status") == "ok"
+    assert sql("app_parse_date(TIMESTAMP '1963-11-26 00:00:00').day") == 26
     assert parse_birth_date(dt.date(1990, 3, 2)).date == dt.date(1990, 3, 2)
 
 
