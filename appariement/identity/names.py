@@ -248,9 +248,13 @@ FIRST_NAME_VARIANTS_FILE = Path(__file__).with_name("data") / "first_name_varian
 _VARIANT_COLUMNS = ("canonical", "variant")
 
 
+def _is_missing(value) -> bool:  # None, NaN, pandas NA
+    return value is None or (isinstance(value, float) and value != value) \
+        or type(value).__name__ in ("NAType", "NaTType")
+
+
 def _key(value) -> str:
-    if value is None or (isinstance(value, float) and value != value) \
-            or type(value).__name__ in ("NAType", "NaTType"):  # None, NaN, pandas NA
+    if _is_missing(value):
         return ""
     return (clean_text(str(value)) or "").replace(" ", "")
 
@@ -291,8 +295,8 @@ def read_first_name_variants(source) -> list[tuple[str, str, str]]:
                              "variant after folding to letters", table=label,
                              column="canonical" if not canon else "variant")
         group = "user"
-        if i_group is not None and i_group < len(record):
-            group = str(record[i_group] or "").strip() or "user"
+        if i_group is not None and i_group < len(record) and not _is_missing(record[i_group]):
+            group = str(record[i_group]).strip() or "user"
         if variant in seen and seen[variant][0] != canon:
             raise InputError(f"first-name variants {label}: rows {seen[variant][1]} and "
                              f"{number} give one variant two canonicals", table=label,
@@ -348,11 +352,13 @@ def load_first_name_variants(extra=None) -> dict[str, str]:
             the user's rows form a cycle.
     """
     mapping = {variant: canon for canon, variant, _ in _BUNDLED_ROWS}
+    names = set(mapping.values())  # canonicals, which map to themselves
     if extra is not None:
         user = {variant: canon for canon, variant, _ in read_first_name_variants(extra)}
         terminal = set(user) | set(user.values())
         mapping = {k: v for k, v in mapping.items() if k not in terminal}
         mapping.update({k: v for k, v in user.items() if k != v})
+        names |= terminal
     resolved: dict[str, str] = {}
     for name in mapping:
         seen, current = {name}, mapping[name]
@@ -364,7 +370,7 @@ def load_first_name_variants(extra=None) -> dict[str, str]:
             seen.add(current)
             current = mapping[current]
         resolved[name] = current
-    lookup = {canon: canon for canon in resolved.values()}
+    lookup = {name: name for name in names if name not in resolved}
     lookup.update(resolved)
     return lookup
 

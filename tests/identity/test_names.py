@@ -290,6 +290,33 @@ def test_user_table_adds_and_overrides(tmp_path, con):
     assert _standardise_firsts(con, ["Mohamed"]) == [("MOHAMED", "MOHAMED", "MOHAMED")]
 
 
+POOL = sorted(FIRST_NAME_VARIANTS)[::25] + ["ZORGLUB", "BOUZOUF", "JEANNOT"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(POOL), st.sampled_from(POOL)), max_size=8,
+                unique_by=lambda r: r[1]))
+def test_any_user_table_gives_a_consistent_lookup(rows):
+    df = pd.DataFrame(rows, columns=["canonical", "variant"])
+    try:
+        lookup = load_first_name_variants(df)
+    except InputError as exc:
+        assert "cycle" in str(exc)
+        return
+    for key, canon in lookup.items():  # idempotent: a canonical is final
+        assert lookup[canon] == canon
+        assert canonical_first_name(key, lookup) == canon
+    for canon, variant in rows:  # every user row holds, through its canonical's canonical
+        if canon != variant:
+            assert lookup[variant] == lookup.get(canon, canon)
+        else:
+            assert lookup.get(variant, variant) == variant
+    for key in FIRST_NAME_VARIANTS:  # bundled rows the user did not touch are kept
+        touched = {n for r in rows for n in r}
+        if key not in touched and FIRST_NAME_VARIANTS[key] not in touched:
+            assert lookup[key] == FIRST_NAME_VARIANTS[key]
+
+
 @pytest.mark.parametrize("text, error, needle", [
     ("canonical,group\nMOHAMED,arabic\n", SchemaError, "variant"),
     ("variante,canonique\nMOHAMMED,MOHAMED\n", SchemaError, "canonical"),
