@@ -108,10 +108,13 @@ class PivotConfig:
 
 @dataclass(frozen=True)
 class IdentityConfig:
-    """``[identity]``: which NIR consistency statuses are trusted for an exact match."""
+    """``[identity]``: which NIR consistency statuses are trusted for an exact match; how
+    two-digit birth years are read; extra first-name equivalences."""
 
     trusted_consistency: tuple = _f(("consistent", "unverifiable"), ("list", str),
                                     choices=_CONSISTENCY)
+    year_pivot: int = _f(10, int, min=0, max=99)
+    first_name_variants: Path | None = _f(None, "path")
 
 
 @dataclass(frozen=True)
@@ -579,6 +582,8 @@ probabilistic_traits = false  # pivot: rows without a usable NIR nor a unique ex
 
 [identity]
 trusted_consistency = ["consistent", "unverifiable"]   # NIR statuses trusted for exact links
+year_pivot = 10           # two-digit birth years: 00-10 -> 2000-2010, 11-99 -> 1911-1999
+# first_name_variants = "prenoms.csv"   # extra equivalent spellings (canonical,variant,group)
 
 [linkage]
 exact_stage = true        # false: traits-only linkage

@@ -56,7 +56,7 @@ STAGES = ("inputs", "standardise", "pivot", "link", "report", "counterfactual")
 _MARKER = "_SUCCESS.json"
 _UPSTREAM = {"standardise": ("inputs",), "pivot": ("standardise",), "link": ("pivot",),
              "report": ("link",), "counterfactual": ("inputs", "link")}
-_SECTIONS = {"inputs": ("inputs", "project"), "standardise": ("pivot",),
+_SECTIONS = {"inputs": ("inputs", "project"), "standardise": ("pivot", "identity"),
              "pivot": ("pivot", "project"), "link": ("linkage", "identity", "project"),
              "report": ("quality",), "counterfactual": ("counterfactual", "project")}
 
@@ -102,11 +102,13 @@ def load_inputs(con: duckdb.DuckDBPyConnection, platform, source, *, mapping=Non
     return Inputs(con, dict(ds.tables), dict(ds.counts))
 
 
-def standardise_both(con: duckdb.DuckDBPyConnection, candidats, personnes
+def standardise_both(con: duckdb.DuckDBPyConnection, candidats, personnes, **options
                      ) -> tuple[duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation]:
     """Standardised identity features of both sides, materialised as tables ``features_platform``
     and ``features_source`` (sorted by ``record_id``, so that files written from them are
-    identical from one run to the next).
+    identical from one run to the next). ``options`` go to
+    :func:`~appariement.identity.standardise_identities` (``year_pivot``,
+    ``first_name_variants``).
 
     Examples:
         >>> # pf, sf = standardise_both(con, inputs.tables["candidats"], inputs.tables["personnes"])
@@ -114,7 +116,8 @@ def standardise_both(con: duckdb.DuckDBPyConnection, candidats, personnes
     from .identity import standardise_identities
 
     for side, table in (("platform", candidats), ("source", personnes)):
-        standardise_identities(con, table, side).order("record_id").to_table(f"features_{side}")
+        standardise_identities(con, table, side, **options).order("record_id").to_table(
+            f"features_{side}")
     return con.table("features_platform"), con.table("features_source")
 
 
@@ -334,7 +337,10 @@ def _stage_inputs(run: _Run, out: Path) -> dict:
 
 def _stage_standardise(run: _Run, out: Path) -> dict:
     inputs = run.inputs()
-    pf, sf = standardise_both(run.con, inputs.tables["candidats"], inputs.tables["personnes"])
+    ident = run.cfg.identity
+    pf, sf = standardise_both(run.con, inputs.tables["candidats"], inputs.tables["personnes"],
+                              year_pivot=ident.year_pivot,
+                              first_name_variants=ident.first_name_variants)
     counts = {}
     for side, rel in (("platform", pf), ("source", sf)):
         if run.cfg.pivot.mode != "none":
@@ -392,7 +398,9 @@ def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
     matcher = None
     if run.cfg.pivot.probabilistic_traits:
         from .linkage import traits_matcher
-        matcher = traits_matcher(run.cfg.linkage_config(None))
+        # the library's defaults (the pivot stage does not depend on [linkage]: a changed
+        # linkage threshold must not re-run the pivot)
+        matcher = traits_matcher()
     authority = PivotAuthority(pivot_key, project=project, reference=pers,
                                codes_for_inconsistent=run.cfg.pivot.codes_for_inconsistent,
                                matcher=matcher, con=run.con)
@@ -633,10 +641,16 @@ def _dry_run(run: _Run) -> RunManifest:
         inputs = run.inputs()
     manifest.count("inputs", **inputs.counts)
     with step(log, "dry run: standardising identities", manifest.timings):
-        pf, sf = standardise_both(run.con, inputs.tables["candidats"], inputs.tables["personnes"])
+        pf, sf = standardise_both(run.con, inputs.tables["candidats"], inputs.tables["personnes"],
+                                  year_pivot=cfg.identity.year_pivot,
+                                  first_name_variants=cfg.identity.first_name_variants)
     lk = cfg.linkage_config("nir")
     with step(log, "dry run: blocking analysis", manifest.timings):
-        report = analyse_blocking(run.con, pf, sf, lk.blocking_rules)
+        # the rules the model would choose from these features (see LinkageModel.plan)
+        model = lk.model().plan(pf, sf, con=run.con)
+        manifest.count("model_plan", **{e["step"]: e.get("chosen", e.get("absent"))
+                                        for e in model.plan_log_})
+        report = analyse_blocking(run.con, pf, sf, model.blocking_rules_)
     rows = report.table.select(["rule", "pairs", "marginal_pairs",
                                 "cumulative_pairs"]).to_pylist()
     manifest.count("blocking", rules=rows, total_pairs=report.total_pairs,
