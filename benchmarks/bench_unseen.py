@@ -37,6 +37,11 @@ Usage::
 
 ``--sizes PxC`` are source persons x platform candidates of the generator (FEBRL4 has its own
 fixed size); generated files are reused from ``--data-dir`` when present.
+
+Measured (seed 7, 2-core machine; the library as it stood at 1050441 plus work in progress), F1:
+FEBRL4 appariement 0.9553 / Splink 0.9224; 100k x 20k with NIR 0.9982 / 0.9946, traits only
+0.9953 (PPRL 0.9947) / 0.9829, names + birth date only 0.9519 / 0.9011, DARES request (no names)
+0.9673 / 0.9798, without usage names 0.9934 / 0.9775 (``out/bench_unseen.json``).
 """
 
 from __future__ import annotations

