@@ -94,6 +94,9 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
          description="same first name and year, day and month swapped"),
     rule("inverted", ("birth_name", "first_name"), ("first_name", "birth_name"),
          description="name and first name inverted"),
+    rule("inverted_phon", ("birth_name_phon", "first_name_phon"),
+         ("first_name_phon", "birth_name_phon"),
+         description="name and first name inverted, as they sound (typos allowed)"),
     rule("name_first_md", "birth_name", "first_name_canon", "birth_month", "birth_day",
          description="same names, day and month (catches year errors)"),
     rule("birth_usage_first_md", ("birth_name", "usage_name"), "first_name_canon",
@@ -109,6 +112,21 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
     rule("head_ym_sex", "first_name_head", "birth_year", "birth_month", "sex",
          description="same first part of the first name (Jean-Pierre / Jean, Mohammed Ali / "
                      "Mohamed), birth year and month, and sex (catches surname changes)"),
+    rule("name_postcode", "birth_name", "postcode",
+         description="same birth name and postcode (catches errors in the birth date and "
+                     "the first name together)"),
+    rule("first_postcode", "first_name_canon", "postcode", "birth_year",
+         description="same first name, postcode and birth year (catches surname changes)"),
+    rule("address_postcode", "address", "postcode",
+         description="same street address and postcode (households: the traits decide)"),
+    rule("address_only", "address",
+         description="same street address, number included (tightened on large files)"),
+    rule("name_city", "birth_name", "residence_city",
+         description="same birth name and town of residence"),
+    rule("postcode_city", "postcode", "residence_city",
+         description="same postcode and town of residence (tightened on large files)"),
+    rule("city_name_phon", "residence_city", "birth_name_phon",
+         description="same town of residence and birth-name sound"),
     rule("commune_sex_yob", "birth_commune", "sex", "birth_year", "first_name_phon",
          description="same birth commune, sex, year and first-name sound"),
     # tighter rules for large files (millions of source persons): each adds a key to a rule
@@ -138,9 +156,11 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
 
 DEFAULT_PREDICTION_RULES = ("dob", "name_yob", "usage_birth_yob", "birth_usage_yob",
                             "phon_first_phon", "usage_phon_first_phon", "first_ym_dept",
-                            "first_name_dob_swapped", "inverted", "name_first_md",
-                            "birth_usage_first_md", "md_commune_sex", "md_postcode_sex",
-                            "head_ym_sex")
+                            "first_name_dob_swapped", "inverted", "inverted_phon",
+                            "name_first_md", "birth_usage_first_md", "md_commune_sex",
+                            "md_postcode_sex", "head_ym_sex", "name_postcode",
+                            "first_postcode", "address_only", "name_city",
+                            "postcode_city", "city_name_phon")
 
 #: rules for large files: the defaults with a key added to each broad rule (about 25x fewer
 #: pairs at 1M candidates x 10M persons); ``LinkageConfig(blocking_rules=LARGE_FILE_RULES)``

@@ -39,6 +39,8 @@ birth_commune              5-char INSEE commune code
 birth_country              INSEE country code; France is '99100'; NULL unknown
 born_abroad                birth_country <> '99100' (NULL when unknown)
 postcode, residence_dept   5-digit postcode, department of residence (Corsica split 2A/2B)
+address, residence_city    street address and town of residence (``adresse``,
+                           ``commune_residence``), cleaned text; NULL when absent
 =========================  ====================================================================
 
 :func:`register_sql_functions` registers the ``app_`` SQL macros (``app_phonetic`` included) so

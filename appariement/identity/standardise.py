@@ -28,7 +28,7 @@ FEATURE_COLUMNS = (
     "first_names", "first_name", "first_name_phon", "first_name_canon",
     "sex", "birth_year", "birth_month", "birth_day", "birth_date", "birth_date_placeholder",
     "birth_dept", "birth_commune", "birth_country", "born_abroad", "postcode", "residence_dept",
-    "first_names_joined", "birth_date_status", "first_name_head",
+    "first_names_joined", "birth_date_status", "first_name_head", "address", "residence_city",
 )
 
 # side -> (table, id column, column holding the birth name, column holding the usage name,
@@ -40,7 +40,8 @@ _SIDES = {
                ("nom_naissance", "nom_usage", "nir")),
 }
 _OPTIONAL = ("nir", "nom", "nom_naissance", "nom_usage", "sexe", "date_naissance",
-             "commune_naissance", "pays_naissance", "code_postal")
+             "commune_naissance", "pays_naissance", "code_postal", "adresse",
+             "commune_residence")
 
 
 def _quote(name: str) -> str:
@@ -130,7 +131,11 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                app_commune({col('commune_naissance')}) AS commune_raw,
                app_country({col('pays_naissance')}) AS country_raw,
                app_postcode({col('code_postal')}) AS postcode,
-               app_dept_of_postcode({col('code_postal')}) AS residence_dept
+               app_dept_of_postcode({col('code_postal')}) AS residence_dept,
+               -- the street number is part of an address: letters and digits kept
+               nullif(trim(regexp_replace(app_fold({col('adresse')}), '[^A-Z0-9]+', ' ', 'g')),
+                      '') AS address,
+               app_clean_text({col('commune_residence')}) AS residence_city
         FROM {_quote(view)}
     ), surnames AS MATERIALIZED (
         SELECT raw_v, f.birth, f.usage, f.plain,
@@ -225,7 +230,8 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
            birth_dept, birth_commune, birth_country, born_abroad, postcode, residence_dept,
            array_to_string(first_names, ' ') AS first_names_joined,
            d.status AS birth_date_status,
-           first_name_head
+           first_name_head,
+           address, residence_city
     FROM s4
     """
     out = con.sql(sql)

@@ -103,6 +103,8 @@ PLATFORM_TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("commune_naissance"),                 # INSEE commune code (COG), when born in France
         _c("pays_naissance"),                    # INSEE country code (99xxx), when born abroad
         _c("code_postal"),
+        _c("adresse", identifying=True),         # street address of residence (free text)
+        _c("commune_residence", identifying=True),  # town of residence (name)
         _c("date_inscription", "DATE", nullable=False),
         _c("type_inscription", allowed=("autonome", "tiers")),
         *_CRITERIA,
@@ -184,6 +186,8 @@ SOURCE_TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("commune_naissance"),
         _c("pays_naissance"),
         _c("code_postal"),
+        _c("adresse", identifying=True),
+        _c("commune_residence", identifying=True),
     )),
     TableSpec("periodes_emploi", "source", ("person_id", "date_debut", "siret"), (
         _c("person_id", nullable=False),

@@ -300,6 +300,11 @@ class Linkage:
                             THEN 1 ELSE 0 END) OVER (PARTITION BY s.record_id) AS n_for_r,
                    -- traits guard: both names differ, or the whole birth date differs
                    (coalesce(jaro_winkler_similarity(p.birth_name, s.birth_name) >= 0.85, FALSE)
+                    -- an inversion of name and first name is a clerical error, not another
+                    -- person: excluding it would bias the m of the inverted levels to zero
+                    OR coalesce(jaro_winkler_similarity(p.birth_name, s.first_name) >= 0.85
+                                AND jaro_winkler_similarity(p.first_name, s.birth_name) >= 0.85,
+                                FALSE)
                     OR coalesce(p.usage_name = s.birth_name, FALSE)
                     OR coalesce(p.birth_name = s.usage_name, FALSE)
                     OR coalesce(p.usage_name = s.usage_name, FALSE)

@@ -37,6 +37,8 @@ __all__ = [
     "sex_comparison",
     "birth_place_comparison",
     "residence_comparison",
+    "address_comparison",
+    "residence_city_comparison",
     "key_comparison",
     "default_comparisons",
     "comparisons_for",
@@ -57,14 +59,17 @@ COMPARISON_COLUMNS = (
 #: built, every column its levels read)
 COMPARISON_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "surname": (("birth_name",), ("birth_name", "usage_name", "birth_name_phon",
-                                  "usage_name_phon", "first_name")),
+                                  "usage_name_phon", "first_name", "first_names_joined")),
     "first_name": (("first_name",), ("first_name", "first_names", "first_name_canon",
-                                     "first_name_phon", "birth_name", "first_name_head")),
+                                     "first_name_phon", "birth_name", "first_name_head",
+                                     "first_names_joined")),
     "birth_date": (("birth_year",), ("birth_year", "birth_month", "birth_day",
                                      "birth_date_placeholder")),
     "sex": (("sex",), ("sex",)),
     "birth_place": (("birth_dept",), ("birth_dept", "birth_commune", "birth_country")),
     "residence": (("postcode",), ("postcode", "residence_dept")),
+    "address": (("address",), ("address",)),
+    "residence_city": (("residence_city",), ("residence_city",)),
 }
 
 
@@ -156,11 +161,26 @@ def surname_comparison(*, term_frequency: bool = True) -> cl.CustomComparison:
                      "same phonetic code (any pairing)"),
             SqlLevel(_any_pair("{jw}({a}, {b}) >= 0.80", names, names),
                      "name Jaro-Winkler >= 0.80 (any pairing)"),
-            SqlLevel("(birth_name_l = first_name_r AND first_name_l = birth_name_r)",
-                     "name and first name inverted"),
+            SqlLevel(_INVERTED, "name and first name inverted"),
             else_level(),
         ],
     )
+
+
+def _inverted_one_way(a: str, b: str) -> str:
+    """Side ``a``'s surname is ``b``'s first name and ``a``'s first names are ``b``'s surname,
+    typos allowed; the first word of a multi-word surname counts as the first name ("RITA
+    JOANA" / "RITA"), and the first names joined count as a surname whose particle was split
+    off ("LE BEAUSAILLON" / "LEBEAUSAILLON")."""
+    return (f"(({{jw}}(birth_name_{a}, first_name_{b}) >= 0.9 "
+            f"OR {{jw}}(split_part(birth_name_{a}, ' ', 1), first_name_{b}) >= 0.9) "
+            f"AND ({{jw}}(first_name_{a}, birth_name_{b}) >= 0.9 "
+            f"OR {{jw}}(replace(first_names_joined_{a}, ' ', ''), birth_name_{b}) >= 0.9))")
+
+
+#: name and first name inverted, either way, typos allowed (FEBRL's "SIMMONDS JAKE" / "JAEK
+#: SIMMONDS"; "JULIETTE" + "LE BEAUSAILLON" / "LEBEAUSAILLON" + "JULIETTE")
+_INVERTED = f"({_inverted_one_way('l', 'r')} OR {_inverted_one_way('r', 'l')})"
 
 
 def first_name_comparison(*, term_frequency: bool = True,
@@ -193,8 +213,7 @@ def first_name_comparison(*, term_frequency: bool = True,
             SqlLevel("first_name_phon_l = first_name_phon_r", "same phonetic code"),
             SqlLevel("{has_any}(first_names_l, first_names_r)", "a first name in common"),
             SqlLevel("{jw}(first_name_l, first_name_r) >= 0.80", "first name Jaro-Winkler >= 0.80"),
-            SqlLevel("(birth_name_l = first_name_r AND first_name_l = birth_name_r)",
-                     "name and first name inverted"),
+            SqlLevel(_INVERTED, "name and first name inverted"),
             else_level(),
         ],
     )
@@ -206,7 +225,7 @@ def birth_date_comparison() -> cl.CustomComparison:
     Levels: full date exact (not a placeholder) > exact but a placeholder date (01/01 for people
     born abroad) > day and month swapped > one of day / month differs (typo) > same year and month
     with the day unknown on one side > same month and day, year off by one or one digit
-    > same year only > all other.
+    > same month, year off by one, day unknown on one side > same year only > all other.
     """
     full = ("birth_year_l = birth_year_r AND birth_month_l = birth_month_r "
             "AND birth_day_l = birth_day_r")
@@ -234,6 +253,9 @@ def birth_date_comparison() -> cl.CustomComparison:
                      "(abs(birth_year_l - birth_year_r) = 1 OR "
                      "{dl}(CAST(birth_year_l AS VARCHAR), CAST(birth_year_r AS VARCHAR)) <= 1)",
                      "day and month equal, year off by one digit"),
+            SqlLevel("birth_month_l = birth_month_r AND abs(birth_year_l - birth_year_r) = 1 "
+                     "AND (birth_day_l IS NULL OR birth_day_r IS NULL)",
+                     "month equal, year off by one, day unknown"),
             SqlLevel("birth_year_l = birth_year_r", "same year only"),
             else_level(),
         ],
@@ -287,6 +309,40 @@ def residence_comparison(postcode: str = "postcode", department: str = "residenc
     )
 
 
+def address_comparison() -> cl.CustomComparison:
+    """Street address of residence: exact > Jaro-Winkler >= 0.9 > a word of 4+ letters in
+    common (the street name) > other. People move: weak evidence, learnt as such."""
+    return cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="street address of residence",
+        comparison_levels=[
+            null_level("address"),
+            SqlLevel("address_l = address_r", "same address"),
+            SqlLevel("{jw}(address_l, address_r) >= 0.9", "address Jaro-Winkler >= 0.9"),
+            SqlLevel("{has_any}(list_filter(string_split(address_l, ' '), lambda w: "
+                     "length(w) >= 4), string_split(address_r, ' '))",
+                     "a street word in common"),
+            else_level(),
+        ],
+    )
+
+
+def residence_city_comparison() -> cl.CustomComparison:
+    """Town of residence (a name, not a code): exact > Jaro-Winkler >= 0.9 > other."""
+    return cl.CustomComparison(
+        output_column_name="residence_city",
+        comparison_description="town of residence",
+        comparison_levels=[
+            null_level("residence_city"),
+            SqlLevel("residence_city_l = residence_city_r", "same town",
+                     tf_column="residence_city"),
+            SqlLevel("{jw}(residence_city_l, residence_city_r) >= 0.9",
+                     "town Jaro-Winkler >= 0.9"),
+            else_level(),
+        ],
+    )
+
+
 def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomComparison:
     """The shared key as evidence: same > (plaintext NIR only) one edit or one transposition in
     the 13-digit body > different; missing on either side is neutral.
@@ -319,12 +375,16 @@ _BUILDERS = {
     "sex": lambda tf, head=False: sex_comparison(),
     "birth_place": lambda tf, head=False: birth_place_comparison(),
     "residence": lambda tf, head=False: residence_comparison(),
+    "address": lambda tf, head=False: address_comparison(),
+    "residence_city": lambda tf, head=False: residence_city_comparison(),
 }
 
 
 def default_comparisons(*, term_frequency: bool = True) -> list:
-    """The default comparisons for French identities (a list the user may edit)."""
-    return [build(term_frequency) for build in _BUILDERS.values()]
+    """The default comparisons for French identities (a list the user may edit); the address
+    comparisons are added only when the data carry an address (see :func:`comparisons_for`)."""
+    return [build(term_frequency) for name, build in _BUILDERS.items()
+            if name not in ("address", "residence_city")]
 
 
 def comparisons_for(present, *, key_column: str | None = None, key_is_nir: bool = True,

