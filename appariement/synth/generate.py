@@ -216,6 +216,11 @@ def _distinct(rng, high: int, k: int) -> np.ndarray:
 def _table(spec: TableSpec, cols: dict) -> pa.Table:
     arrays = []
     for col in spec.columns:
+        if col.name not in cols and col.name in _NOT_GENERATED:
+            # optional contract columns this generator does not simulate: all null, as in a
+            # file without them (the linkage builds its model from the columns populated)
+            arrays.append(pa.nulls(len(next(iter(cols.values()))), _ARROW_TYPES[col.type]))
+            continue
         values = cols[col.name]
         typ = _ARROW_TYPES[col.type]
         if typ == pa.date32():
@@ -227,6 +232,10 @@ def _table(spec: TableSpec, cols: dict) -> pa.Table:
             arrays.append(pa.array(np.asarray(values, dtype=object) if typ == pa.string()
                                    else values, type=typ))
     return pa.table(arrays, names=list(spec.column_names))
+
+
+#: optional identity columns of the contract the generator leaves null
+_NOT_GENERATED = ("adresse", "commune_residence")
 
 
 def _first_contact(rng, cand: dict, orgs: dict, t0: np.ndarray) -> dict:
