@@ -78,8 +78,9 @@ def test_gold_pairs_are_the_exact_matches(world):
 
 
 def test_planted_bias_flagged_and_clean_group_not(world):
-    """The planted group has degraded identities AND no NIR (a trusted NIR links people whatever
-    their traits, so without that the linkage rightly shows no bias for them)."""
+    """The planted group has degraded identities AND no NIR AND no birth date (a trusted NIR
+    links people whatever their traits, and the linkage now recovers most noisy names when the
+    birth date is there, so without both the linkage rightly shows little bias for them)."""
     import duckdb
 
     from appariement._tables import to_arrow
@@ -92,7 +93,11 @@ def test_planted_bias_flagged_and_clean_group_not(world):
     con.execute("""CREATE TABLE pf_bias AS
         SELECT f.* REPLACE (CASE WHEN t.degraded_group THEN NULL ELSE f.nir END AS nir,
                             CASE WHEN t.degraded_group THEN 'no_nir'
-                                 ELSE f.nir_consistency END AS nir_consistency)
+                                 ELSE f.nir_consistency END AS nir_consistency,
+                            CASE WHEN NOT t.degraded_group THEN f.birth_year END AS birth_year,
+                            CASE WHEN NOT t.degraded_group THEN f.birth_month END AS birth_month,
+                            CASE WHEN NOT t.degraded_group THEN f.birth_day END AS birth_day,
+                            CASE WHEN NOT t.degraded_group THEN f.birth_date END AS birth_date)
         FROM pf_in f JOIN truth_cand t ON t.candidat_id = f.record_id""")
     result = link(con.table("pf_bias"), con.table("sf_in"), con=con, u_max_pairs=2e5)
     p = world.data.platform
