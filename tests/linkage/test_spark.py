@@ -20,7 +20,8 @@ def test_spark_and_duckdb_give_the_same_links():
     con.register("p", data.source["personnes"])
     pf = to_arrow(standardise_identities(con, con.table("c"), "platform"))
     sf = to_arrow(standardise_identities(con, con.table("p"), "source"))
-    config = dict(u_max_pairs=1e4)
+    # a few rules: each is a Spark job on local Spark (the backends, not the rules, are compared)
+    config = dict(u_max_pairs=1e4, blocking_rules=("dob", "name_yob", "phon_first_phon"))
 
     duck = duckdb.connect()
     Linkage(LinkageConfig(**config), con=duck).run(pf, sf)
