@@ -167,6 +167,10 @@ def _splink_inputs(con, data_dir: str) -> list[str]:
             sel["postcode"] = f"lpad(nullif(trim(CAST(code_postal AS VARCHAR)), ''), 5, '0')"
         if "commune_naissance" in cols:
             sel["birth_place"] = _clean("commune_naissance")
+        if "adresse" in cols:
+            sel["address"] = _clean("adresse")
+        if "commune_residence" in cols:
+            sel["city"] = _clean("commune_residence")
         if "nir" in cols:
             sel["nir"] = f"nullif(replace(CAST(nir AS VARCHAR), ' ', ''), '')"
         con.execute(f"CREATE OR REPLACE TABLE b{side} AS SELECT "
@@ -216,6 +220,10 @@ def run_splink(data_dir: str) -> dict:
     for c in ("sex", "postcode", "birth_place"):
         if c in has:
             comparisons.append(cl.ExactMatch(c))
+    if "address" in has:  # as Splink's FEBRL examples do: fuzzy address, exact town
+        comparisons.append(cl.LevenshteinAtThresholds("address", [1, 3]))
+    if "city" in has:
+        comparisons.append(cl.ExactMatch("city").configure(term_frequency_adjustments=True))
     if "nir" in has:
         comparisons.append(cl.LevenshteinAtThresholds("nir", [1, 2]))
         rule("nir")
@@ -234,6 +242,8 @@ def run_splink(data_dir: str) -> dict:
             deterministic.append(block_on("first_name", "surname", "dob"))
     if names:
         em_rules.append(block_on("first_name", "surname"))
+    if "postcode" in has and "surname" in has:
+        rule("postcode", "surname")
     if not names and "birth_ym" in has:  # a request file without names
         keys = [c for c in ("birth_ym", "sex", "postcode") if c in has]
         rule(*keys)
