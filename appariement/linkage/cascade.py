@@ -131,7 +131,8 @@ class LinkageResult:
     Attributes:
         links: candidat_id, person_id, method (pivot_exact / probabilistic), match_weight,
             match_probability, decision (match / review / non_match), why (the comparison levels
-            in words), and the gamma_ / mw_ columns behind it.
+            in words), the gamma_ / mw_ columns behind it, and ``nir_consistency_platform`` /
+            ``nir_consistency_source`` (does each side's NIR agree with its declared traits).
         unlinked_platform: candidat_id, reason, best_person_id, best_match_probability.
         unlinked_source: person_id, reason.
         set_aside: pairs not kept by the assignment or the exact-stage guards, with the reason.
@@ -244,6 +245,16 @@ class Linkage:
                              for g, label in mapping.items())
             parts.append(f"'{comp}: ' || CASE {col} {cases} ELSE '?' END")
         return " || '; ' || ".join(parts) if parts else "''"
+
+    def _consistency_columns(self) -> str:
+        """Which side's declared traits disagree with its own NIR, for every link: information
+        for the reader (the linkage used it as evidence, never as a verdict)."""
+        if not all("nir_consistency" in self.con.table(t).columns for t in ("_app_P", "_app_S")):
+            return ""
+        return (",\n                   (SELECT nir_consistency FROM _app_P WHERE record_id = "
+                "u.record_id_l) AS nir_consistency_platform,\n"
+                "                   (SELECT nir_consistency FROM _app_S WHERE record_id = "
+                "u.record_id_r) AS nir_consistency_source")
 
     def _plan_counts(self, model: LinkageModel, counts: dict[str, Any]) -> None:
         """What the model was built from and with, and how the birth dates were read: into the
@@ -505,9 +516,9 @@ class Linkage:
         # ---- links
         self._sql(f"""
             CREATE OR REPLACE TABLE links AS
-            SELECT record_id_l AS candidat_id, record_id_r AS person_id, * EXCLUDE
-                   (record_id_l, record_id_r)
-            FROM (SELECT * FROM {s1} UNION ALL BY NAME SELECT * FROM _app_s2_links)
+            SELECT u.record_id_l AS candidat_id, u.record_id_r AS person_id, u.* EXCLUDE
+                   (record_id_l, record_id_r){self._consistency_columns()}
+            FROM (SELECT * FROM {s1} UNION ALL BY NAME SELECT * FROM _app_s2_links) u
             ORDER BY candidat_id
         """)
         # ---- set aside: exact-stage guards and assignment losers

@@ -63,6 +63,10 @@ def test_shared_nir_with_a_one_year_birth_date_error_is_linked(world):
     why = lc.execute("""SELECT any_value(why) FROM links JOIN shifted USING (candidat_id, person_id)
                         """).fetchall()[0][0]
     assert "key: same NIR" in why
+    # the links say which side's declared traits disagree with its NIR
+    statuses = lc.execute("""SELECT DISTINCT nir_consistency_platform, nir_consistency_source
+        FROM links JOIN shifted USING (candidat_id, person_id)""").fetchall()
+    assert statuses == [("inconsistent", "consistent")]
 
 
 def test_a_valid_nir_of_someone_else_is_refused_by_the_traits(world):
