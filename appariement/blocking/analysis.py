@@ -276,9 +276,14 @@ def choose_rules(con: duckdb.DuckDBPyConnection, left, right, candidates, *, bud
 
 def fit_rules_to_budget(con: duckdb.DuckDBPyConnection, left, right, rules, *,
                         max_pairs_per_rule: int, present,
-                        tightening: tuple[str, ...] = TIGHTENING_KEYS
+                        tightening: tuple[str, ...] = TIGHTENING_KEYS,
+                        reduced_cap_share: float = 0.05
                         ) -> tuple[list[BlockingRule], list[dict]]:
     """Tighten the rules that alone generate more than ``max_pairs_per_rule`` pairs.
+
+    A rule that :func:`~appariement.blocking.rules.adapt_rules` reduced to a single key (its
+    name holds ``-``) is held to ``reduced_cap_share`` of the cap: it was made selective and is
+    now broad, worth keeping on small files, not on large ones.
 
     A rule over the cap gets, in turn, the keys of ``tightening`` that are present on both
     sides and not yet in it (``dob`` becomes ``dob+first_name_phon``), until it fits; a rule
@@ -296,19 +301,21 @@ def fit_rules_to_budget(con: duckdb.DuckDBPyConnection, left, right, rules, *,
     for r in get_rules(rules):
         n = _count_pairs(con, lv, rv, r)
         original = r
+        cap = (int(max_pairs_per_rule * reduced_cap_share)
+               if len(r.keys) == 1 and "-" in r.name else max_pairs_per_rule)
         extra = [k for k in tightening
                  if k in present and k not in r.left_columns and k not in r.right_columns]
-        while n > max_pairs_per_rule and extra:
+        while n > cap and extra:
             key = extra.pop(0)
             r = BlockingRule(f"{r.name}+{key}", (*r.keys, (key, key)),
                              f"{r.description} (and same {key}: the rule alone made too "
                              "many pairs)")
             n = _count_pairs(con, lv, rv, r)
-        if n > max_pairs_per_rule:
+        if n > cap:
             changes.append({"rule": original.name, "action": "dropped", "pairs": n,
-                            "reason": f"over {max_pairs_per_rule:,} pairs even tightened"})
+                            "reason": f"over {cap:,} pairs even tightened"})
             log.warning("blocking rule %s dropped: %d pairs even tightened (cap %d)",
-                        original.name, n, max_pairs_per_rule)
+                        original.name, n, cap)
             continue
         if r is not original:
             changes.append({"rule": r.name, "action": "tightened", "pairs": n,

@@ -196,8 +196,9 @@ def adapt_rules(rules, present) -> tuple[list[BlockingRule], list[dict]]:
 
     A key whose column is absent on either side is removed from its rule (``md_postcode_sex``
     without postcode becomes ``md_postcode_sex-postcode`` on month, day and sex); a rule left
-    without keys, or with a single key of several, is dropped; rules that end up with the same
-    keys are kept once.
+    without keys is dropped; rules that end up with the same keys are kept once. A rule left
+    with a single key of several is broad (name + town without the town = every namesake):
+    :func:`~appariement.blocking.analysis.fit_rules_to_budget` holds it to a tighter cap.
 
     Args:
         rules: names, rules or their JSON form.
@@ -222,12 +223,6 @@ def adapt_rules(rules, present) -> tuple[list[BlockingRule], list[dict]]:
         absent = sorted({c for a, b in r.keys for c in (a, b) if c not in present})
         if not kept:
             changes.append({"rule": r.name, "action": "dropped", "absent": absent})
-            continue
-        if len(kept) == 1 < len(r.keys):
-            # one key left of several: a rule made to be selective would become a broad one
-            # (name + town without the town = every namesake in the country)
-            changes.append({"rule": r.name, "action": "dropped", "absent": absent,
-                            "reason": "a single key would be left"})
             continue
         if len(kept) < len(r.keys):
             r = BlockingRule(f"{r.name}-{'-'.join(absent)}", kept,

@@ -20,20 +20,19 @@ def test_adapted_rules_only_join_present_columns(present):
     rules, changes = adapt_rules(DEFAULT_PREDICTION_RULES, present)
     for r in rules:
         assert all(a in present and b in present for a, b in r.keys), r
-        original = FRENCH_RULES.get(r.name.split("-")[0])
-        if original is not None and len(original.keys) > 1:
-            assert len(r.keys) >= 2  # never left broad on a single key
     assert len({frozenset(r.keys) for r in rules}) == len(rules)  # no duplicates
     changed = {c["rule"].split("-")[0] for c in changes}
     assert changed | {r.name for r in rules} >= set(DEFAULT_PREDICTION_RULES)  # all accounted
 
 
 def test_adapt_rules_reduces_drops_and_says_so():
-    rules, changes = adapt_rules(["md_postcode_sex", "name_city", "dob"],
+    rules, changes = adapt_rules(["md_postcode_sex", "name_city", "dob", "address_only"],
                                  {"birth_month", "birth_day", "birth_year", "sex", "birth_name"})
-    assert [r.name for r in rules] == ["md_postcode_sex-postcode", "dob"]
+    assert [r.name for r in rules] == ["md_postcode_sex-postcode", "name_city-residence_city",
+                                       "dob"]
     assert {c["rule"]: c["action"] for c in changes} == {
-        "md_postcode_sex-postcode": "reduced", "name_city": "dropped"}
+        "md_postcode_sex-postcode": "reduced", "name_city-residence_city": "reduced",
+        "address_only": "dropped"}
 
 
 def test_fit_rules_to_budget_tightens_a_broad_rule_until_it_fits():
@@ -48,6 +47,14 @@ def test_fit_rules_to_budget_tightens_a_broad_rule_until_it_fits():
     assert [r.name for r in rules] == ["key+first_name_phon"]
     assert count_pairs(con, left, right, rules[0]) <= 500
     assert changes[0]["action"] == "tightened"
+    # a rule reduced to a single key is held to a twentieth of the cap
+    reduced = adapt_rules(["name_city"], {"birth_year", "birth_name"})[0][0]
+    assert reduced.keys == (("birth_name", "birth_name"),)
+    con.register("l2", pd.DataFrame({"birth_name": ["A"] * 30, "sex": ["1"] * 15 + ["2"] * 15}))
+    con.register("r2", pd.DataFrame({"birth_name": ["A"] * 30, "sex": ["1"] * 15 + ["2"] * 15}))
+    rules, _ = fit_rules_to_budget(con, con.table("l2"), con.table("r2"), [reduced],
+                                   max_pairs_per_rule=10_000, present={"birth_name", "sex"})
+    assert [r.name for r in rules] == ["name_city-residence_city+sex"]  # 900 > 500: tightened
     # a rule that cannot fit is dropped, with the reason
     rules, changes = fit_rules_to_budget(con, left, right, [broad], max_pairs_per_rule=10,
                                          present={"birth_year"})
