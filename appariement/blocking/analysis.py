@@ -325,4 +325,8 @@ def fit_rules_to_budget(con: duckdb.DuckDBPyConnection, left, right, rules, *,
             continue
         seen.add(frozenset(r.keys))
         out.append(r)
-    return out, changes
+    # a rule whose keys include all of another's generates no pair that one does not
+    redundant = [r for r in out if any(set(o.keys) < set(r.keys) for o in out)]
+    for r in redundant:
+        changes.append({"rule": r.name, "action": "dropped", "reason": "redundant"})
+    return [r for r in out if r not in redundant], changes

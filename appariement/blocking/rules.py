@@ -115,8 +115,12 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
     rule("name_postcode", "birth_name", "postcode",
          description="same birth name and postcode (catches errors in the birth date and "
                      "the first name together)"),
-    rule("first_postcode", "first_name_canon", "postcode", "birth_year",
-         description="same first name, postcode and birth year (catches surname changes)"),
+    rule("first_postcode", "first_name_canon", "postcode",
+         description="same first name and postcode (catches surname changes, with the birth "
+                     "date wrong or missing)"),
+    rule("first_city", "first_name_canon", "residence_city",
+         description="same first name and town of residence (the same, across a postcode "
+                     "typo)"),
     rule("address_postcode", "address", "postcode",
          description="same street address and postcode (households: the traits decide)"),
     rule("address_only", "address",
@@ -159,7 +163,7 @@ DEFAULT_PREDICTION_RULES = ("dob", "name_yob", "usage_birth_yob", "birth_usage_y
                             "first_name_dob_swapped", "inverted", "inverted_phon",
                             "name_first_md", "birth_usage_first_md", "md_commune_sex",
                             "md_postcode_sex", "head_ym_sex", "name_postcode",
-                            "first_postcode", "address_only", "name_city",
+                            "first_postcode", "first_city", "address_only", "name_city",
                             "postcode_city", "city_name_phon")
 
 #: rules for large files: the defaults with a key added to each broad rule (about 25x fewer
