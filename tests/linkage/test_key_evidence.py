@@ -7,6 +7,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appariement.identity import register_sql_functions, standardise_identities
 from appariement.linkage import link
@@ -117,3 +119,27 @@ def test_ties_between_identical_source_persons_are_reported_as_ties(world):
         FROM pers0 p JOIN twins USING (person_id)""", key=None)
     q = "SELECT candidat_id, person_id, decision FROM links ORDER BY ALL"
     assert lc.execute(q).fetchall() == lc2.execute(q).fetchall()
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.text("0123456789", min_size=15, max_size=15),
+       b=st.text("0123456789", min_size=15, max_size=15),
+       edit=st.sampled_from(["none", "substitute", "transpose", "other"]),
+       i=st.integers(0, 11), digit=st.sampled_from("0123456789"))
+def test_nir_one_edit_level_equals_the_plain_edit_distance(a, b, edit, i, digit):
+    """The level's cheap pre-test (first or last five digits of the body intact) never changes
+    what the edit distance alone decides."""
+    from appariement.linkage.comparisons import key_comparison
+    cond = key_comparison("nir").get_comparison("duckdb").as_dict()[
+        "comparison_levels"][2]["sql_condition"]
+    if edit == "substitute":
+        b = a[:i] + digit + a[i + 1:]
+    elif edit == "transpose":
+        b = a[:i] + a[i + 1] + a[i] + a[i + 2:]
+    elif edit == "none":
+        b = a
+    con = duckdb.connect()
+    got, plain = con.execute(
+        f"SELECT {cond}, damerau_levenshtein(substr(nir_l, 1, 13), substr(nir_r, 1, 13)) <= 1 "
+        "FROM (SELECT ? AS nir_l, ? AS nir_r)", [a, b]).fetchone()
+    assert got == plain
