@@ -450,7 +450,8 @@ class LinkageModel:
         if "key" in names:
             start = time.perf_counter()
             sql_settings, entry = self._key_m_from_traits(con, left_rel, right_rel, sql_settings)
-            estimated.add("key") if entry["source"] != "documented defaults" else None
+            if entry["source"] != "documented defaults":
+                estimated.add("key")
             log_.append({**entry, "seconds": _since(start)})
         start = time.perf_counter()
         sql_settings, n_sampled = self._u_from_sampling_sql(con, left_rel, right_rel,
