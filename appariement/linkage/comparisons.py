@@ -366,9 +366,12 @@ def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomCompari
     how close two NIRs were. The comparison is named ``key`` whatever the column.
 
     Examples:
-        >>> [lv.label for lv in key_comparison("nir").comparison_levels]
+        >>> def labels(c):
+        ...     levels = c.get_comparison("duckdb").as_dict()["comparison_levels"]
+        ...     return [lv["label_for_charts"] for lv in levels]
+        >>> labels(key_comparison("nir"))
         ['missing', 'same NIR', 'NIR one edit or transposition', 'all other']
-        >>> [lv.label for lv in key_comparison("pivot", nir=False).comparison_levels]
+        >>> labels(key_comparison("pivot", nir=False))
         ['missing', 'same key', 'all other']
     """
     levels = [null_level(column),
