@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-__all__ = ["connect", "as_relation", "to_arrow", "temp_view", "temp_table", "drop_relation",
-           "TableLike"]
+__all__ = ["connect", "quote_identifier", "as_relation", "to_arrow", "temp_view", "temp_table",
+           "drop_relation", "TableLike"]
 
 TableLike = Any  # pandas.DataFrame | pyarrow.Table | duckdb.DuckDBPyRelation | str | Path
 
@@ -41,6 +41,16 @@ def connect(database: str = ":memory:", *, threads: int | None = None,
     if temp_directory:
         con.execute("SET temp_directory = ?", [str(temp_directory)])
     return con
+
+
+def quote_identifier(name: str) -> str:
+    """A SQL identifier quoted for DuckDB (embedded double quotes doubled).
+
+    Examples:
+        >>> quote_identifier('date_début'), quote_identifier('a"b')
+        ('"date_début"', '"a""b"')
+    """
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _fresh_name(prefix: str) -> str:

@@ -10,6 +10,7 @@ import duckdb
 
 from .._log import get_logger
 from .._tables import _fresh_name, as_relation, temp_view
+from .._tables import quote_identifier as _quote
 from ..errors import ConfigError, SchemaError
 from ._sql import register_sql_functions
 from .dates import DEFAULT_YEAR_PIVOT, _check_pivot
@@ -42,10 +43,6 @@ _SIDES = {
 _OPTIONAL = ("nir", "nom", "nom_naissance", "nom_usage", "sexe", "date_naissance",
              "commune_naissance", "pays_naissance", "code_postal", "adresse",
              "commune_residence")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "platform",

@@ -38,7 +38,7 @@ from typing import Any, Iterator, Mapping
 import duckdb
 
 from .._log import get_logger
-from .._tables import temp_view
+from .._tables import quote_identifier as _quote, temp_view
 from ..errors import ConfigError, InputError, InvalidValueError, SchemaError
 from .contract import Column, TableSpec, table_spec
 
@@ -66,10 +66,6 @@ def _latin1_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
 
 
 codecs.register_error("_appariement_latin1", _latin1_fallback)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(text: str) -> str:

@@ -32,6 +32,7 @@ from .._tables import as_relation, drop_relation, temp_table, temp_view, to_arro
 from ..blocking.analysis import BlockingReport, analyse_blocking
 from ..blocking.rules import get_rules
 from ..errors import ConfigError, LinkageError
+from ..identity import birth_date_summary
 from ._backend import make_backend
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
 from .model import LinkageModel, splink_failures
@@ -268,7 +269,6 @@ class Linkage:
             rel = self.con.table(table)
             if "birth_date_status" not in rel.columns:
                 continue
-            from ..identity import birth_date_summary
             summary = birth_date_summary(rel)
             counts[f"{side}_birth_dates"] = summary
             if summary["unparsed"]:

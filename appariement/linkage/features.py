@@ -10,12 +10,13 @@ holds plaintext NIRs (an edit distance means something) or opaque pseudonyms (it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import duckdb
 
 from .._tables import as_relation
+from .._tables import quote_identifier as _quote
 from ..errors import ConfigError
 
 __all__ = ["FeatureProfile", "profile_features", "MIN_FILL"]
@@ -25,10 +26,6 @@ MIN_FILL = 0.01
 
 #: a plaintext NIR as ``standardise_identities`` compacts it (Corsica 2A/2B kept)
 _NIR_PATTERN = "^[0-9]{5}[0-9AB][0-9]{9}$"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,6 @@ class FeatureProfile:
     min_fill: float = MIN_FILL
     key_column: str | None = None
     key_is_nir: bool = False
-    columns: tuple[str, ...] = field(default=(), compare=False)
 
     def present(self, column: str) -> bool:
         """Populated on at least ``min_fill`` of the rows of each side."""
@@ -65,10 +61,6 @@ class FeatureProfile:
     @property
     def present_columns(self) -> set[str]:
         return {c for c in self.fill if self.present(c)}
-
-    def absent(self, columns: Sequence[str]) -> list[str]:
-        """The columns of ``columns`` that are absent, in order."""
-        return [c for c in columns if not self.present(c)]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (for ``model.json``, the counts and the manifest): fill rates rounded."""
@@ -133,4 +125,4 @@ def profile_features(con: duckdb.DuckDBPyConnection, left, right,
                 f"'{_NIR_PATTERN}')), count({k})").fetchall()[0]
             shares.append(n_nir / n_any if n_any else 0.0)
         key_is_nir = all(s >= 0.9 for s in shares)
-    return FeatureProfile(fill, (n_l, n_r), min_fill, key_column, key_is_nir, tuple(columns))
+    return FeatureProfile(fill, (n_l, n_r), min_fill, key_column, key_is_nir)

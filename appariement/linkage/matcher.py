@@ -15,6 +15,7 @@ import dataclasses
 import duckdb
 
 from .._log import get_logger
+from .._tables import as_relation
 from .cascade import Linkage, LinkageConfig
 
 __all__ = ["traits_matcher"]
@@ -44,12 +45,11 @@ def traits_matcher(config: LinkageConfig | None = None):
 
     def matcher(con: duckdb.DuckDBPyConnection, unresolved, reference):
         own = duckdb.connect()
-        left = unresolved.to_arrow_table() if hasattr(unresolved, "to_arrow_table") else unresolved
-        right = reference.to_arrow_table() if hasattr(reference, "to_arrow_table") else reference
-        if getattr(left, "num_rows", 1) == 0:
+        if as_relation(con, unresolved, "unresolved").count("*").fetchall()[0][0] == 0:
             return own.sql("SELECT NULL::VARCHAR AS record_id, NULL::VARCHAR AS person_id, "
                            "NULL::DOUBLE AS score WHERE false").to_arrow_table()
-        result = Linkage(cfg, con=own).run(left, right)
+        # relations of the pivot's connection are copied to the matcher's own (as_relation)
+        result = Linkage(cfg, con=own).run(unresolved, reference)
         log.info("pivot traits matcher: %d of %d unresolved rows linked by traits",
                  result.counts["links_match"] + result.counts["links_review"],
                  result.counts["platform_records"])
