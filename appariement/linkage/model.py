@@ -259,6 +259,7 @@ class LinkageModel:
         if self.key_column and key is None:
             log_.append({"step": "key", "status": "absent", "column": self.key_column})
         key_is_nir = self.key_is_nir if self.key_is_nir is not None else profile.key_is_nir
+        self.key_is_nir_ = bool(key and key_is_nir)
         if self.comparisons is None:
             comps, cols = comparisons_for(present, key_column=key, key_is_nir=key_is_nir,
                                           term_frequency=self.term_frequency)
@@ -377,9 +378,8 @@ class LinkageModel:
             dialect or ("spark" if self.backend == "spark" else "duckdb"))
         for comp in settings["comparisons"]:  # documented defaults, replaced by estimates
             levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
-            defaults = (DEFAULT_KEY_M["nir" if len(levels) == 3 else "opaque"]
-                        if comp["output_column_name"] == "key" and len(levels) in (2, 3)
-                        else default_m(len(levels)))
+            defaults = (DEFAULT_KEY_M["nir" if self.key_is_nir_ else "opaque"]
+                        if comp["output_column_name"] == "key" else default_m(len(levels)))
             for lv, m in zip(levels, defaults):
                 if lv.get("m_probability") is None:
                     lv["m_probability"] = m
