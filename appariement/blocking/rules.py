@@ -121,10 +121,12 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
     rule("first_city", "first_name_canon", "residence_city",
          description="same first name and town of residence (the same, across a postcode "
                      "typo)"),
-    rule("address_postcode", "address", "postcode",
-         description="same street address and postcode (households: the traits decide)"),
-    rule("address_only", "address",
-         description="same street address, number included (tightened on large files)"),
+    rule("address_postcode", "address_key", "postcode",
+         description="same street address (spaces ignored) and postcode (households: the "
+                     "traits decide)"),
+    rule("address_only", "address_key",
+         description="same street address, number included, spaces ignored (tightened on "
+                     "large files)"),
     rule("name_city", "birth_name", "residence_city",
          description="same birth name and town of residence"),
     rule("postcode_city", "postcode", "residence_city",
@@ -195,6 +197,16 @@ def key_rule(column: str) -> BlockingRule:
     return rule("key", column, description=f"same {column} (every pair sharing the key)")
 
 
+#: a key absent from the features -> a coarser feature that stands in for it (features built
+#: by an older version lack ``address_key``)
+STAND_INS = {"address_key": "address"}
+
+
+def _stand_in(keys, present) -> tuple:
+    return tuple((STAND_INS.get(a, a) if a not in present else a,
+                  STAND_INS.get(b, b) if b not in present else b) for a, b in keys)
+
+
 def adapt_rules(rules, present) -> tuple[list[BlockingRule], list[dict]]:
     """Rules restricted to the features at hand.
 
@@ -223,6 +235,9 @@ def adapt_rules(rules, present) -> tuple[list[BlockingRule], list[dict]]:
     seen: set[frozenset] = set()
     changes: list[dict] = []
     for r in get_rules(rules):
+        keys = _stand_in(r.keys, present)
+        if keys != r.keys:
+            r = BlockingRule(r.name, keys, r.description)
         kept = tuple((a, b) for a, b in r.keys if a in present and b in present)
         absent = sorted({c for a, b in r.keys for c in (a, b) if c not in present})
         if not kept:

@@ -30,6 +30,21 @@ FEATURE_COLUMNS = (
     "sex", "birth_year", "birth_month", "birth_day", "birth_date", "birth_date_placeholder",
     "birth_dept", "birth_commune", "birth_country", "born_abroad", "postcode", "residence_dept",
     "first_names_joined", "birth_date_status", "first_name_head", "address", "residence_city",
+    "birth_date_digits", "address_key", "address_street",
+)
+
+#: words of an address that name a kind of street, not a street (French and the English of
+#: FEBRL-like files), and the particles and suffixes around them: removed from
+#: ``address_street`` ("12 bis rue de la Paix" -> "PAIX")
+_STREET_WORDS = (
+    "RUE", "R", "AVENUE", "AV", "AVE", "BOULEVARD", "BD", "BLD", "BLVD", "ALLEE", "ALL", "CHEMIN",
+    "CHE", "CH", "IMPASSE", "IMP", "PLACE", "PL", "ROUTE", "RTE", "QUAI", "COURS", "CRS",
+    "RESIDENCE", "RES", "LIEU", "DIT", "HAMEAU", "HAM", "SQUARE", "SQ", "PASSAGE", "PAS", "VOIE",
+    "CITE", "LOTISSEMENT", "LOT", "FAUBOURG", "FG", "PROMENADE", "SENTIER", "VILLA", "ZA", "ZI",
+    "BIS", "TER", "QUATER", "DE", "DU", "DES", "LA", "LE", "LES", "D", "L", "ET", "AUX",
+    "STREET", "ST", "ROAD", "RD", "DRIVE", "DR", "CRESCENT", "CRES", "CIRCUIT", "CCT", "CLOSE",
+    "CL", "COURT", "CT", "LANE", "LN", "WAY", "PARADE", "TERRACE", "TCE", "HIGHWAY", "HWY",
+    "GROVE", "GR", "THE", "OF",
 )
 
 # side -> (table, id column, column holding the birth name, column holding the usage name,
@@ -228,7 +243,22 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
            array_to_string(first_names, ' ') AS first_names_joined,
            d.status AS birth_date_status,
            first_name_head,
-           address, residence_city
+           address, residence_city,
+           -- the date as written, YYYYMMDD, even when a part is impossible ("19175009": the
+           -- month's digits swapped): one typed digit apart is still evidence
+           CASE WHEN date_raw.k IN ('dmy', 'us', 'ymd', 'yy')
+                     AND date_raw.y BETWEEN 0 AND 9999 AND date_raw.m BETWEEN 0 AND 99
+                     AND date_raw.d BETWEEN 0 AND 99
+                THEN printf('%04d%02d%02d', date_raw.y, date_raw.m, date_raw.d)
+                END AS birth_date_digits,
+           -- the address without spaces: "MACKIECRESCENT" is "MACKIE CRESCENT" (blocking)
+           nullif(replace(address, ' ', ''), '') AS address_key,
+           -- the street's name: no number, no kind of street, no spaces (same street,
+           -- another number or none)
+           nullif(array_to_string(list_filter(string_split(address, ' '), lambda w:
+                      NOT regexp_full_match(w, '[0-9]+[A-Z]?')
+                      AND NOT list_contains({list(_STREET_WORDS)!r}, w)), ''), '')
+               AS address_street
     FROM s4
     """
     out = con.sql(sql)

@@ -64,11 +64,12 @@ COMPARISON_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                      "first_name_phon", "birth_name", "first_name_head",
                                      "first_names_joined")),
     "birth_date": (("birth_year",), ("birth_year", "birth_month", "birth_day",
-                                     "birth_date_placeholder", "nir_year", "nir_month")),
+                                     "birth_date_placeholder", "nir_year", "nir_month",
+                                     "birth_date_digits")),
     "sex": (("sex",), ("sex",)),
     "birth_place": (("birth_dept",), ("birth_dept", "birth_commune", "birth_country")),
     "residence": (("postcode",), ("postcode", "residence_dept")),
-    "address": (("address",), ("address",)),
+    "address": (("address",), ("address", "address_key", "address_street")),
     "residence_city": (("residence_city",), ("residence_city",)),
 }
 
@@ -219,22 +220,35 @@ def first_name_comparison(*, term_frequency: bool = True,
     )
 
 
-def birth_date_comparison() -> cl.CustomComparison:
+def birth_date_comparison(*, with_digits: bool = False) -> cl.CustomComparison:
     """Birth dates, with partial dates and day/month swaps.
 
     Levels: full date exact (not a placeholder) > exact but a placeholder date (01/01 for people
     born abroad) > day and month swapped > one of day / month differs (typo) > same year and month
     and month with the day unknown on one side > same year, month unknown > same month and
     day, year off by one or one digit > same month, year off by one, day unknown on one side >
-    the declared date agrees with the other side's NIR > same year only > all other.
+    (``with_digits``) the dates as written, YYYYMMDD, one digit or one swap of two digits apart,
+    which reads a date with an impossible part ("1917-50-09" for "1917-05-09") > the declared
+    date agrees with the other side's NIR > same year only > all other.
+
+    With ``with_digits`` (feature ``birth_date_digits``), a date is missing only when neither
+    its parts nor its digits are known: an unparsed date is compared by its digits.
     """
     full = ("birth_year_l = birth_year_r AND birth_month_l = birth_month_r "
             "AND birth_day_l = birth_day_r")
+    missing = null_level("birth_year")
+    digits = []
+    if with_digits:
+        missing = SqlLevel("(birth_year_l IS NULL AND birth_date_digits_l IS NULL) "
+                           "OR (birth_year_r IS NULL AND birth_date_digits_r IS NULL)",
+                           "missing", null=True)
+        digits = [SqlLevel("{dl}(birth_date_digits_l, birth_date_digits_r) <= 1",
+                           "dates as written one digit or one swap apart")]
     return cl.CustomComparison(
         output_column_name="birth_date",
         comparison_description="birth date (year, month, day; partial dates)",
         comparison_levels=[
-            null_level("birth_year"),
+            missing,
             SqlLevel(f"({full}) AND NOT coalesce(birth_date_placeholder_l, FALSE) "
                      "AND NOT coalesce(birth_date_placeholder_r, FALSE)", "date exact"),
             SqlLevel(f"({full})", "date exact, placeholder"),
@@ -261,6 +275,7 @@ def birth_date_comparison() -> cl.CustomComparison:
             SqlLevel("birth_month_l = birth_month_r AND abs(birth_year_l - birth_year_r) = 1 "
                      "AND (birth_day_l IS NULL OR birth_day_r IS NULL)",
                      "month equal, year off by one, day unknown"),
+            *digits,
             SqlLevel(f"{_date_agrees_with_nir('l', 'r')} OR {_date_agrees_with_nir('r', 'l')}",
                      "declared date agrees with the other side's NIR (year and month)"),
             SqlLevel("birth_year_l = birth_year_r", "same year only"),
@@ -324,19 +339,30 @@ def residence_comparison(postcode: str = "postcode", department: str = "residenc
     )
 
 
-def address_comparison() -> cl.CustomComparison:
-    """Street address of residence: exact > Jaro-Winkler >= 0.9 > a word of 4+ letters in
-    common (the street name) > other. People move: weak evidence, learnt as such."""
+def address_comparison(*, with_key: bool = False,
+                       with_street: bool = False) -> cl.CustomComparison:
+    """Street address of residence: exact (with ``with_key``: spaces ignored, feature
+    ``address_key``) > Jaro-Winkler >= 0.9 > (``with_street``) the same street, another number
+    or none (Jaro-Winkler >= 0.9 on ``address_street``, the address without its number and
+    kind of street) > other. People move: weak evidence, learnt as such.
+
+    A street word in common ("RUE", "STREET" ...) was a level before ``address_street``: its u
+    probability, high, made it count against a match.
+    """
+    same = "address_key_l = address_key_r" if with_key else "address_l = address_r"
+    street = ([SqlLevel("{jw}(address_street_l, address_street_r) >= 0.9", "same street")]
+              if with_street else
+              [SqlLevel("{has_any}(list_filter(string_split(address_l, ' '), lambda w: "
+                        "length(w) >= 4), string_split(address_r, ' '))",
+                        "a street word in common")])
     return cl.CustomComparison(
         output_column_name="address",
         comparison_description="street address of residence",
         comparison_levels=[
             null_level("address"),
-            SqlLevel("address_l = address_r", "same address"),
+            SqlLevel(same, "same address"),
             SqlLevel("{jw}(address_l, address_r) >= 0.9", "address Jaro-Winkler >= 0.9"),
-            SqlLevel("{has_any}(list_filter(string_split(address_l, ' '), lambda w: "
-                     "length(w) >= 4), string_split(address_r, ' '))",
-                     "a street word in common"),
+            *street,
             else_level(),
         ],
     )
@@ -390,23 +416,32 @@ def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomCompari
                                comparison_levels=levels)
 
 
+#: comparison name -> builder(term_frequency, present features); a builder adds the levels of
+#: the optional features (:data:`OPTIONAL_COLUMNS`) the data carry
 _BUILDERS = {
-    "surname": lambda tf, head=False: surname_comparison(term_frequency=tf),
-    "first_name": lambda tf, head=False: first_name_comparison(term_frequency=tf,
-                                                               with_head=head),
-    "birth_date": lambda tf, head=False: birth_date_comparison(),
-    "sex": lambda tf, head=False: sex_comparison(),
-    "birth_place": lambda tf, head=False: birth_place_comparison(),
-    "residence": lambda tf, head=False: residence_comparison(),
-    "address": lambda tf, head=False: address_comparison(),
-    "residence_city": lambda tf, head=False: residence_city_comparison(),
+    "surname": lambda tf, present: surname_comparison(term_frequency=tf),
+    "first_name": lambda tf, present: first_name_comparison(
+        term_frequency=tf, with_head="first_name_head" in present),
+    "birth_date": lambda tf, present: birth_date_comparison(
+        with_digits="birth_date_digits" in present),
+    "sex": lambda tf, present: sex_comparison(),
+    "birth_place": lambda tf, present: birth_place_comparison(),
+    "residence": lambda tf, present: residence_comparison(),
+    "address": lambda tf, present: address_comparison(with_key="address_key" in present,
+                                                      with_street="address_street" in present),
+    "residence_city": lambda tf, present: residence_city_comparison(),
 }
+
+#: feature columns that add a level when present and are not needed otherwise (features built
+#: by an older version, or by hand, may lack them)
+OPTIONAL_COLUMNS = frozenset({"first_name_head", "birth_date_digits", "address_key",
+                              "address_street"})
 
 
 def default_comparisons(*, term_frequency: bool = True) -> list:
     """The default comparisons for French identities (a list the user may edit); the address
     comparisons are added only when the data carry an address (see :func:`comparisons_for`)."""
-    return [build(term_frequency) for name, build in _BUILDERS.items()
+    return [build(term_frequency, ()) for name, build in _BUILDERS.items()
             if name not in ("address", "residence_city")]
 
 
@@ -434,9 +469,8 @@ def comparisons_for(present, *, key_column: str | None = None, key_is_nir: bool 
     for name, build in _BUILDERS.items():
         needs, reads = COMPARISON_NEEDS[name]
         if all(c in present for c in needs):
-            head = "first_name_head" in present
-            comps.append(build(term_frequency, head))
-            columns.extend(c for c in reads if c != "first_name_head" or head)
+            comps.append(build(term_frequency, present))
+            columns.extend(c for c in reads if c not in OPTIONAL_COLUMNS or c in present)
     if key_column is not None:
         comps.append(key_comparison(key_column, nir=key_is_nir))
         columns.append(key_column)

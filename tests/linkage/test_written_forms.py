@@ -1,0 +1,123 @@
+"""Dates and addresses as they are typed: a date with an impossible part is still compared by its
+digits, an address is the same with or without its spaces, and the same street with another
+number is a level of its own (FEBRL4's errors, which French files share)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appariement.blocking.rules import adapt_rules
+from appariement.identity import standardise_identities
+from appariement.linkage.comparisons import (address_comparison, birth_date_comparison,
+                                             comparisons_for)
+
+
+_CON = duckdb.connect()  # one connection: the identity macros are registered once
+
+
+def _features(rows: list[dict], side: str = "platform"):
+    con = _CON
+    id_col = "candidat_id" if side == "platform" else "person_id"
+    base = {id_col: None, "nom_naissance": "MARTIN", "prenoms": "PAUL", "date_naissance": None,
+            "adresse": None}
+    table = pa.Table.from_pylist([{**base, id_col: str(i), **r} for i, r in enumerate(rows)])
+    return con, standardise_identities(con, table, side)
+
+
+def _level(comparison, left: dict, right: dict) -> str:
+    """The label of the level a pair of feature rows falls in (the comparison's own SQL)."""
+    levels = comparison.get_comparison("duckdb").as_dict()["comparison_levels"]
+    label = lambda lv: lv["label_for_charts"].replace("'", "''")  # noqa: E731
+    case = " ".join(f"WHEN {lv['sql_condition']} THEN '{label(lv)}'"
+                    for lv in levels if lv["sql_condition"] != "ELSE")
+    con = duckdb.connect()
+    con.register("l", pa.Table.from_pylist([{f"{k}_l": v for k, v in left.items()}]))
+    con.register("r", pa.Table.from_pylist([{f"{k}_r": v for k, v in right.items()}]))
+    return con.execute(f"SELECT CASE {case} ELSE 'all other' END FROM l, r").fetchall()[0][0]
+
+
+_DATE_COLS = ("birth_year", "birth_month", "birth_day", "birth_date_placeholder", "nir_year",
+              "nir_month", "birth_date_digits")
+
+
+def _date_row(text: str) -> dict:
+    con, rel = _features([{"date_naissance": text}])
+    return dict(zip(_DATE_COLS, rel.project(", ".join(_DATE_COLS)).fetchall()[0]))
+
+
+def test_an_impossible_month_keeps_its_digits_and_is_compared_by_them():
+    row = _date_row("19175009")  # 1917-05-09 with the month's digits swapped
+    assert row["birth_year"] is None and row["birth_date_digits"] == "19175009"
+    assert _date_row("09/05/1917")["birth_date_digits"] == "19170509"
+    assert _date_row("11/26/1963")["birth_date_digits"] == "19631126"  # US order read first
+    assert _date_row("1917")["birth_date_digits"] is None  # a year alone has no digits to swap
+    comp = birth_date_comparison(with_digits=True)
+    assert (_level(comp, _date_row("09/05/1917"), _date_row("19175009"))
+            == "dates as written one digit or one swap apart")
+    # without the digits feature the unparsed date is missing: neutral, not evidence
+    assert _level(birth_date_comparison(), _date_row("09/05/1917"),
+                  _date_row("19175009")) == "missing"
+    assert _level(comp, _date_row("09/05/1917"), _date_row("19630412")) == "all other"
+    assert _level(comp, _date_row("09/05/1917"), _date_row("")) == "missing"
+
+
+def _date_rows(texts: list[str]) -> list[dict]:
+    con, rel = _features([{"date_naissance": t} for t in texts])
+    rows = rel.project("CAST(record_id AS INTEGER) AS i, " + ", ".join(_DATE_COLS)).fetchall()
+    return [dict(zip(_DATE_COLS, r[1:])) for r in sorted(rows)]
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.tuples(st.dates(min_value=dt.date(1900, 1, 1),
+                                   max_value=dt.date(2010, 12, 31)), st.integers(0, 6)),
+                min_size=1, max_size=25))
+def test_two_swapped_digits_of_a_date_fall_in_the_digits_level_or_a_better_one(cases):
+    written = [d.strftime("%Y%m%d") for d, _ in cases]
+    swapped = [w[:i] + w[i + 1] + w[i] + w[i + 2:] for w, (_, i) in zip(written, cases)]
+    comp = birth_date_comparison(with_digits=True)
+    for left, right in zip(_date_rows(written), _date_rows(swapped)):
+        assert _level(comp, left, right) not in ("all other", "missing", "same year only")
+
+
+def _address_row(text: str | None) -> dict:
+    con, rel = _features([{"adresse": text}])
+    return dict(zip(("address", "address_key", "address_street"),
+                    rel.project("address, address_key, address_street").fetchall()[0]))
+
+
+def test_address_features_ignore_spaces_numbers_and_kinds_of_street():
+    assert _address_row("12 bis, rue de la Paix")["address_street"] == "PAIX"
+    assert _address_row("MACKIE CRESCENT")["address_key"] == "MACKIECRESCENT"
+    assert _address_row("  ") == {"address": None, "address_key": None, "address_street": None}
+    assert _address_row("12 RUE")["address_street"] is None  # a kind of street is no street
+    comp = address_comparison(with_key=True, with_street=True)
+    assert _level(comp, _address_row("MACKIECRESCENT"),
+                  _address_row("MACKIE CRESCENT")) == "same address"
+    assert _level(comp, _address_row("137 FITCHETT STREET"),
+                  _address_row("FITCHETT STREET")) == "same street"
+    assert _level(comp, _address_row("3 rue Victor Hugo"),
+                  _address_row("3 rue Jean Jaures")) == "all other"
+
+
+def test_the_optional_features_are_read_only_when_present():
+    present = {"birth_name", "first_name", "birth_year", "address"}
+    _, cols = comparisons_for(present)
+    assert "birth_date_digits" not in cols and "address_key" not in cols
+    _, cols = comparisons_for(present | {"birth_date_digits", "address_key", "address_street"})
+    assert {"birth_date_digits", "address_key", "address_street"} <= set(cols)
+    # features without address_key block on the address itself, not on the postcode alone
+    rules, _ = adapt_rules(["address_postcode"], {"address", "postcode"})
+    assert [k for k, _ in rules[0].keys] == ["address", "postcode"]
+    rules, _ = adapt_rules(["address_postcode"], {"address", "address_key", "postcode"})
+    assert [k for k, _ in rules[0].keys] == ["address_key", "postcode"]
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "A-B", "Ｐａｉｘ"])
+def test_odd_addresses_give_no_error(text):
+    assert set(_address_row(text)) == {"address", "address_key", "address_street"}
