@@ -381,7 +381,7 @@ def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
     import pyarrow as pa
 
     from .crypto import (PivotAuthority, PrivateKey, SecretKey, encrypt_identities,
-                         encrypt_table, read_identities, read_pivot_codes)
+                         encrypt_pivot_codes, read_identities, read_pivot_codes)
 
     pivot_key = run.key("pivot", SecretKey)
     exchange = bool(run.cfg.keys.pivot_exchange)
@@ -391,10 +391,13 @@ def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         # producers: identity columns only, encrypted for the pivot
         encrypt_identities(cand, folder / "platform.ids.enc", pivot_x.public_key(),
-                           side="platform")
-        encrypt_identities(pers, folder / "source.ids.enc", pivot_x.public_key(), side="source")
-        cand = read_identities(folder / "platform.ids.enc", pivot_x)
-        pers = read_identities(folder / "source.ids.enc", pivot_x)
+                           project=project, side="platform")
+        encrypt_identities(pers, folder / "source.ids.enc", pivot_x.public_key(),
+                           project=project, side="source")
+        cand = read_identities(folder / "platform.ids.enc", pivot_x, project=project,
+                               side="platform")
+        pers = read_identities(folder / "source.ids.enc", pivot_x, project=project,
+                               side="source")
     matcher = None
     if run.cfg.pivot.probabilistic_traits:
         from .linkage import traits_matcher
@@ -409,8 +412,9 @@ def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
         result = authority.transcode(table, side=side)
         if exchange:
             path = folder / f"{side}.codes.enc"
-            encrypt_table(result, path, stat_x.public_key())
-            result = read_pivot_codes(path, stat_x)  # the statistician's view: no identity
+            encrypt_pivot_codes(result, path, stat_x.public_key(), project=project, side=side)
+            # the statistician's view: no identity
+            result = read_pivot_codes(path, stat_x, project=project, side=side)
         codes.append(pa.table({"row_id": result.column("row_id"),
                                "code": result.column("pivot_code"),
                                "quality": result.column("quality")}))

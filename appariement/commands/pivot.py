@@ -4,24 +4,32 @@
 - ``pivot transcode`` (pivot)         encrypted identities -> row_id, pivot_code, quality, score;
 - ``pivot decrypt``   (statistician)  encrypted pivot codes -> Parquet, checked to hold no
   identity column.
+
+Files between the roles are authenticated envelopes bound to the project, the side, the content
+(identities / pivot codes) and the roles: ``transcode`` and ``decrypt`` refuse anything else — a
+plain file, a tampered, truncated or older one, or an authentic file of another project or side
+— with exit code 4 and write nothing. A plaintext output is never written under a ``.enc`` name.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["register"]
 
 _EPILOG = """roles and files:
-  producer:      appariement pivot encrypt --recipient pivot_x25519.key.pub --in candidats.parquet \\
-                     --side platform --out candidats.ids.enc
+  producer:      appariement pivot encrypt --recipient pivot_x25519.key.pub --project P \\
+                     --in candidats.parquet --side platform --out candidats.ids.enc
   pivot:         appariement pivot transcode --key pivot.key --project P \\
                      --private-key pivot_x25519.key --reference personnes.parquet \\
                      --in candidats.ids.enc --side platform --out candidats.codes.enc \\
                      --encrypt-for statistician.key.pub
-  statistician:  appariement pivot decrypt --private-key statistician.key \\
-                     --in candidats.codes.enc --out candidats.codes.parquet
+  statistician:  appariement pivot decrypt --private-key statistician.key --project P \\
+                     --side platform --in candidats.codes.enc --out candidats.codes.parquet
 Keys come from `appariement keygen` (--type secret for pivot.key, --type x25519 for the pairs).
+Each encrypted file is bound to its project, side and content: give the same --project and
+--side to the three commands (a file of another project or side is refused, exit code 4).
 """
 
 
@@ -44,6 +52,8 @@ def register(subparsers) -> None:
                                        "encrypt them for the pivot's public key. No plaintext "
                                        "file is written.")
     enc.add_argument("--recipient", required=True, help="the pivot's X25519 public key file")
+    enc.add_argument("--project", required=True,
+                     help="project name (bound in the encrypted file's header)")
     enc.add_argument("--in", dest="src", required=True, help="candidats or personnes table")
     enc.add_argument("--out", required=True, help="encrypted identity file to create")
     _side_arguments(enc)
@@ -56,12 +66,17 @@ def register(subparsers) -> None:
                                       "row_id, pivot_code, quality, score.")
     tr.add_argument("--key", help="pivot secret key file (default: env APPARIEMENT_KEY)")
     tr.add_argument("--project", required=True, help="project name (codes are per project)")
-    tr.add_argument("--private-key", help="pivot X25519 private key (for encrypted inputs)")
+    tr.add_argument("--private-key", required=True,
+                    help="pivot X25519 private key (decrypts the producers' files)")
     tr.add_argument("--reference", required=True,
-                    help="reference register (personnes-shaped Parquet/CSV, or encrypted)")
+                    help="reference register: the pivot's own personnes-shaped Parquet/CSV, or "
+                         "a source-side identity file from `pivot encrypt --side source`")
     tr.add_argument("--reference-id", default="person_id", help="id column of the reference")
-    tr.add_argument("--in", dest="src", required=True, help="identity file (encrypted or not)")
-    tr.add_argument("--out", required=True, help="pivot-code file to create (Parquet)")
+    tr.add_argument("--in", dest="src", required=True,
+                    help="identity file from `pivot encrypt` (same --project and --side)")
+    tr.add_argument("--out", required=True,
+                    help="pivot-code file to create (encrypted with --encrypt-for, else plain "
+                         "Parquet, refused under a .enc name)")
     tr.add_argument("--encrypt-for", help="encrypt the output for this X25519 public key "
                                           "(the statistician's)")
     tr.add_argument("--manifest", help="also write a run manifest (JSON: versions, input "
@@ -76,11 +91,17 @@ def register(subparsers) -> None:
     tr.set_defaults(func=_transcode)
 
     dec = roles.add_parser("decrypt", help="statistician: decrypt a pivot-code file",
-                           description="Decrypt a pivot-code file and check it holds only "
-                                       "row_id, pivot_code, quality, score.")
+                           description="Decrypt a pivot-code file, check it was made by the "
+                                       "pivot for the statistician for this --project and "
+                                       "--side, and that it holds only row_id, pivot_code, "
+                                       "quality, score.")
     dec.add_argument("--private-key", required=True, help="your X25519 private key file")
+    dec.add_argument("--project", required=True, help="project the codes must belong to")
+    dec.add_argument("--side", choices=("platform", "source"), default="platform",
+                     help="side the codes must be for; default platform")
     dec.add_argument("--in", dest="src", required=True, help="encrypted pivot-code file")
-    dec.add_argument("--out", required=True, help="Parquet file to create")
+    dec.add_argument("--out", required=True,
+                     help="Parquet file to create (or CSV if it ends in .csv; not .enc)")
     dec.set_defaults(func=_decrypt)
 
 
@@ -96,8 +117,8 @@ def _encrypt(args: argparse.Namespace) -> int:
     from .pseudonymise import read_table
 
     recipient = load_key(args.recipient, expect=PublicKey)
-    path = encrypt_identities(read_table(args.src), args.out, recipient, side=args.side,
-                              id_column=args.id_column)
+    path = encrypt_identities(read_table(args.src), args.out, recipient, project=args.project,
+                              side=args.side, id_column=args.id_column)
     print(f"wrote {path} (encrypted for {recipient.fingerprint})")
     return 0
 
@@ -109,23 +130,38 @@ def _matcher(args: argparse.Namespace):
     return traits_matcher()
 
 
+def _read_reference(path: str, private_key, project: str):
+    """The pivot's own plain register, or a source-side identity envelope of the project."""
+    from ..crypto import is_encrypted
+    from ..crypto.pivot import read_identities
+
+    if Path(path).is_file() and not is_encrypted(path) and Path(path).suffix.lower() != ".enc":
+        return read_identities(path)
+    # an envelope, or a file named like one: it must be an authentic source identity file
+    return read_identities(path, private_key, project=project, side="source")
+
+
 def _transcode(args: argparse.Namespace) -> int:
     from ..crypto import PrivateKey, PublicKey, load_key
-    from ..crypto.pivot import PivotAuthority, read_identities
+    from ..crypto.pivot import PivotAuthority, _check_plain_output, read_identities
     from .pseudonymise import load_secret
 
-    private_key = load_key(args.private_key, expect=PrivateKey) if args.private_key else None
+    if not args.encrypt_for:
+        _check_plain_output(args.out)  # before any work: nothing is written
+    private_key = load_key(args.private_key, expect=PrivateKey)
     recipient = load_key(args.encrypt_for, expect=PublicKey) if args.encrypt_for else None
-    reference = read_identities(args.reference, private_key)
-    pivot = PivotAuthority(load_secret(args.key), project=args.project, reference=reference,
+    secret = load_secret(args.key)
+    # the producer's file first: a wrong or replayed file is refused before the reference work
+    identities = read_identities(args.src, private_key, project=args.project, side=args.side)
+    reference = _read_reference(args.reference, private_key, args.project)
+    pivot = PivotAuthority(secret, project=args.project, reference=reference,
                            reference_id=args.reference_id,
                            codes_for_inconsistent=args.codes_for_inconsistent,
                            matcher=_matcher(args))
-    identities = read_identities(args.src, private_key)
     out = pivot.transcode(identities, side=args.side, id_column=args.id_column)
     if recipient is not None:
-        from ..crypto import encrypt_table
-        encrypt_table(out, args.out, recipient)
+        from ..crypto import encrypt_pivot_codes
+        encrypt_pivot_codes(out, args.out, recipient, project=args.project, side=args.side)
     else:
         from .pseudonymise import write_table
         write_table(out, args.out)
@@ -160,10 +196,12 @@ def _write_manifest(args, pivot_fingerprint, private_key, recipient, n_rows, cou
 
 def _decrypt(args: argparse.Namespace) -> int:
     from ..crypto import PrivateKey, load_key
-    from ..crypto.pivot import read_pivot_codes
+    from ..crypto.pivot import _check_plain_output, read_pivot_codes
     from .pseudonymise import write_table
 
-    table = read_pivot_codes(args.src, load_key(args.private_key, expect=PrivateKey))
+    _check_plain_output(args.out)  # the decrypted codes are plain: never under a .enc name
+    table = read_pivot_codes(args.src, load_key(args.private_key, expect=PrivateKey),
+                             project=args.project, side=args.side)
     write_table(table, args.out)
     print(f"wrote {args.out}: {table.num_rows} pivot codes")
     return 0

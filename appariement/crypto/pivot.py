@@ -15,6 +15,15 @@ Three roles (see DESIGN.md and SECURITY.md):
 - **statistician**: receives only ``row_id -> pivot_code`` files (:func:`read_pivot_codes`
   refuses a file carrying identity columns), never a NIR.
 
+Files between the roles are authenticated envelopes (:mod:`.envelope`) whose header binds the
+project (its fingerprint), the side, the content kind and the roles: :func:`encrypt_identities`
+writes ``identities`` from the ``producer`` for the ``pivot``, :func:`encrypt_pivot_codes` writes
+``pivot-codes`` from the ``pivot`` for the ``statistician``. The readers
+(:func:`read_identities` with a private key, :func:`read_pivot_codes`) take the project and side
+they expect and refuse a plain file, a tampered or truncated one, an older format, or an
+authentic file of another project, side, kind or role (:class:`~appariement.errors.CryptoError`,
+exit code 4).
+
 Quality indicators (column ``quality``):
 
 ================  ==========================================================================
@@ -46,15 +55,16 @@ from .._atomic import atomic_path
 from .._log import get_logger
 from .._tables import (TableLike, _fresh_name, as_relation, connect, temp_table, temp_view,
                        to_arrow)
-from ..errors import ConfigError, DisclosureError, SchemaError
-from .envelope import decrypt_table, encrypt_table, is_encrypted
+from ..errors import ConfigError, CryptoError, DisclosureError, InputError, SchemaError
+from .envelope import EnvelopeContext, decrypt_table, encrypt_table, is_encrypted
 from .keys import PrivateKey, PublicKey, SecretKey
 from .pseudonymise import DEFAULT_LENGTH, Pseudonymiser
 
 __all__ = [
     "PivotAuthority", "encrypt_identities", "identity_columns", "read_identities",
-    "read_pivot_codes",
-    "QUALITIES", "PIVOT_PURPOSE", "OUTPUT_COLUMNS", "Matcher",
+    "read_pivot_codes", "encrypt_pivot_codes", "identities_context", "pivot_codes_context",
+    "QUALITIES", "PIVOT_PURPOSE", "OUTPUT_COLUMNS", "Matcher", "KIND_IDENTITIES",
+    "KIND_PIVOT_CODES",
 ]
 
 _log = get_logger(__name__)
@@ -63,6 +73,10 @@ _log = get_logger(__name__)
 PIVOT_PURPOSE = "pivot"
 QUALITIES = ("nir_exact", "traits_exact", "traits_probable", "nir_inconsistent", "not_found")
 OUTPUT_COLUMNS = ("row_id", "pivot_code", "quality", "score")
+#: content kinds bound in the headers of the two files of the protocol
+KIND_IDENTITIES = "identities"
+KIND_PIVOT_CODES = "pivot-codes"
+_PRODUCER, _PIVOT, _STATISTICIAN = "producer", "pivot", "statistician"
 
 #: matcher(con, unresolved, reference) -> table (record_id, person_id, score); ``unresolved`` and
 #: ``reference`` are standardised identity relations (see appariement.identity), ``reference``
@@ -86,9 +100,64 @@ def _trusted(alias: str) -> str:
 
 
 def _id_column(side: str, id_column: str | None) -> str:
+    _check_side(side)
+    return id_column or _DEFAULT_ID[side]
+
+
+def _check_side(side: str) -> None:
     if side not in _DEFAULT_ID:
         raise ConfigError(f"side must be 'platform' or 'source', got {side!r}")
-    return id_column or _DEFAULT_ID[side]
+
+
+def _check_project(project: str | None) -> str:
+    # the project name itself is never repeated: a key pasted by mistake must not be echoed
+    if not isinstance(project, str) or not project:
+        raise ConfigError("project must be given (a non-empty name): encrypted pivot files are "
+                          "bound to their project")
+    return project
+
+
+def identities_context(project: str, side: str) -> EnvelopeContext:
+    """Header context of a producer's identity file for the pivot (``project`` by name).
+
+    Examples:
+        >>> identities_context("demo", "source").kind
+        'identities'
+    """
+    _check_side(side)
+    return EnvelopeContext.for_project(_check_project(project), kind=KIND_IDENTITIES,
+                                       side=side, sender=_PRODUCER, recipient=_PIVOT)
+
+
+def pivot_codes_context(project: str, side: str) -> EnvelopeContext:
+    """Header context of a pivot-code file for the statistician (``project`` by name).
+
+    Examples:
+        >>> pivot_codes_context("demo", "platform").recipient
+        'statistician'
+    """
+    _check_side(side)
+    return EnvelopeContext.for_project(_check_project(project), kind=KIND_PIVOT_CODES,
+                                       side=side, sender=_PIVOT, recipient=_STATISTICIAN)
+
+
+def _check_plain_output(dst: str | os.PathLike) -> None:
+    """Refuse to write a plaintext file under an encrypted file's name (``*.enc``): whoever
+    receives it would believe it protected."""
+    if Path(dst).suffix.lower() == ".enc":
+        raise CryptoError(f"{Path(dst).name} is named like an encrypted file (.enc) but would be "
+                          "written in plain: give the recipient's public key (--encrypt-for) "
+                          "or an output name that does not end in .enc")
+
+
+def _read_envelope(path: str | os.PathLike, private_key: PrivateKey,
+                   expect: EnvelopeContext) -> pa.Table:
+    if not isinstance(private_key, PrivateKey):
+        raise ConfigError(f"{Path(path).name}: an encrypted pivot file needs the recipient's "
+                          "X25519 PrivateKey")
+    if not Path(path).is_file():
+        raise InputError(f"{Path(path).name} does not exist or is not a file")
+    return decrypt_table(path, private_key, expect=expect)
 
 
 def identity_columns(data: pa.Table, *, side: str = "platform",
@@ -118,13 +187,15 @@ def identity_columns(data: pa.Table, *, side: str = "platform",
 
 
 def encrypt_identities(data: TableLike, dst: str | os.PathLike, pivot_public_key: PublicKey, *,
-                       side: str = "platform", id_column: str | None = None) -> Path:
+                       project: str, side: str = "platform", id_column: str | None = None
+                       ) -> Path:
     """Producer role: encrypt the identity columns of a table for the pivot authority.
 
     Args:
         data: table (Arrow, pandas, DuckDB relation or Parquet/CSV path).
         dst: encrypted output (no plaintext file is written).
         pivot_public_key: the pivot authority's X25519 :class:`PublicKey`.
+        project: project name, bound (as a fingerprint) in the header with the side.
         side: ``"platform"`` (candidats) or ``"source"`` (personnes).
         id_column: row key (default ``candidat_id`` / ``person_id``).
 
@@ -137,35 +208,49 @@ def encrypt_identities(data: TableLike, dst: str | os.PathLike, pivot_public_key
         >>> pivot = generate_keypair()
         >>> t = pa.table({"candidat_id": ["c1"], "nom": ["X"], "prenoms": ["Y"]})
         >>> p = encrypt_identities(t, pathlib.Path(tempfile.mkdtemp()) / "ids.enc",
-        ...                        pivot.public_key())
+        ...                        pivot.public_key(), project="demo")
+        >>> read_identities(p, pivot, project="demo").column_names
+        ['candidat_id', 'nom', 'prenoms']
     """
+    context = identities_context(project, side)
     con = connect()
     table = identity_columns(to_arrow(as_relation(con, data, name="identities")), side=side,
                              id_column=id_column)
-    path = encrypt_table(table, dst, pivot_public_key)
+    path = encrypt_table(table, dst, pivot_public_key, context=context)
     _log.info("producer: %d identity rows (%s) encrypted for the pivot", table.num_rows, side)
     return path
 
 
-def read_identities(path: str | os.PathLike, private_key: PrivateKey | None = None
-                    ) -> pa.Table:
-    """Read a table that may be encrypted: envelope file, Parquet, or CSV (all text).
+def read_identities(path: str | os.PathLike, private_key: PrivateKey | None = None, *,
+                    project: str | None = None, side: str = "platform") -> pa.Table:
+    """Read an identity file: a producer's envelope (with a key), or a plain table (without).
 
     Args:
         path: file to read.
-        private_key: decrypts an encrypted file (decrypted in memory only).
+        private_key: the pivot's X25519 private key. When given, ``path`` must be an
+            authentic identity file of ``project`` and ``side`` made by a producer for the pivot
+            (decrypted in memory only); a plain file is refused. Without it, ``path`` is plain
+            Parquet or CSV (all columns as text) and an encrypted file is refused.
+        project: project name the file must belong to (required with ``private_key``).
+        side: side the file must come from (``"platform"`` or ``"source"``).
 
     Returns:
         Arrow table.
 
+    Raises:
+        CryptoError: with a key, a plain, tampered, truncated or older-format file, a wrong
+            key, or a file of another project, side, kind or role.
+
     Examples:
-        >>> # read_identities("candidats.ids.enc", private_key=pivot_x25519)
+        >>> # read_identities("candidats.ids.enc", pivot_x25519, project="iae", side="platform")
     """
+    if private_key is not None:
+        return _read_envelope(path, private_key, identities_context(project, side))
+    if not Path(path).is_file():
+        raise InputError(f"{Path(path).name} does not exist or is not a file")
     if is_encrypted(path):
-        if private_key is None:
-            raise ConfigError(f"{Path(path).name} is encrypted: give the private key that "
-                              "decrypts it")
-        return decrypt_table(path, private_key)
+        raise ConfigError(f"{Path(path).name} is encrypted: give the private key that "
+                          "decrypts it")
     if str(path).lower().endswith(".parquet"):
         return pq.read_table(path)
     return _read_csv_as_text(Path(path))
@@ -415,29 +500,34 @@ class PivotAuthority:
         con.execute(f'DROP VIEW IF EXISTS "{cand_name}"')
 
     def transcode_file(self, src: str | os.PathLike, dst: str | os.PathLike, *,
-                       private_key: PrivateKey | None = None, side: str = "platform",
+                       private_key: PrivateKey, side: str = "platform",
                        id_column: str | None = None, recipient: PublicKey | None = None
                        ) -> Path:
         """Pivot role on files: decrypt a producer file in memory, transcode, write codes.
 
         Args:
-            src: identity file from :func:`encrypt_identities` (or plain Parquet/CSV in
-                single-machine mode).
-            dst: output Parquet ``row_id, pivot_code, quality, score``.
-            private_key: the pivot's X25519 private key (needed for an encrypted ``src``).
+            src: identity file from :func:`encrypt_identities` for this project and ``side``
+                (single-machine mode: call :meth:`transcode` on tables instead).
+            dst: output ``row_id, pivot_code, quality, score``.
+            private_key: the pivot's X25519 private key.
             side, id_column: see :meth:`transcode`.
-            recipient: if given, ``dst`` is encrypted for this public key (the statistician).
+            recipient: if given, ``dst`` is encrypted for this public key (the statistician)
+                with :func:`encrypt_pivot_codes`; otherwise plain Parquet, refused under a
+                ``.enc`` name.
 
         Returns:
             ``dst`` as a Path.
 
         Examples:
-            >>> # pivot.transcode_file("ids.enc", "codes.parquet", private_key=pivot_x25519)
+            >>> # pivot.transcode_file("ids.enc", "codes.enc", private_key=pivot_x25519,
+            >>> #                      recipient=statistician_public_key)
         """
-        table = read_identities(src, private_key)
+        if recipient is None:
+            _check_plain_output(dst)
+        table = read_identities(src, private_key, project=self.project, side=side)
         out = self.transcode(table, side=side, id_column=id_column)
         if recipient is not None:
-            return encrypt_table(out, dst, recipient)
+            return encrypt_pivot_codes(out, dst, recipient, project=self.project, side=side)
         with atomic_path(dst) as tmp:
             pq.write_table(out, tmp)
         return Path(dst)
@@ -450,29 +540,65 @@ def _value_counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
     return [(v["values"], v["counts"]) for v in counts.to_pylist()]
 
 
-def read_pivot_codes(path: str | os.PathLike, private_key: PrivateKey | None = None
-                     ) -> pa.Table:
-    """Statistician role: read a pivot-code file, checking it carries no identity column.
+def _check_code_columns(table: pa.Table, where: str) -> None:
+    extra = [c for c in table.column_names if c not in OUTPUT_COLUMNS]
+    if extra or "pivot_code" not in table.column_names:
+        raise DisclosureError(
+            f"{where} is not a pivot-code table: expected columns "
+            f"{list(OUTPUT_COLUMNS)}, found unexpected {extra}; identity columns must never "
+            "reach the statistician")
+
+
+def encrypt_pivot_codes(codes: pa.Table, dst: str | os.PathLike, recipient: PublicKey, *,
+                        project: str, side: str) -> Path:
+    """Pivot role: encrypt a pivot-code table for the statistician, bound to project and side.
 
     Args:
-        path: Parquet file written by the pivot (encrypted or not).
-        private_key: the statistician's private key, when the file is encrypted.
+        codes: ``row_id, pivot_code, quality, score`` (from :meth:`PivotAuthority.transcode`).
+        dst: encrypted output.
+        recipient: the statistician's X25519 :class:`PublicKey`.
+        project: project name (bound as a fingerprint in the header).
+        side: ``"platform"`` or ``"source"``: the side the codes are for.
+
+    Raises:
+        DisclosureError: the table has a column other than the pivot-code columns.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from appariement.crypto import generate_keypair
+        >>> stat = generate_keypair(); p = pathlib.Path(tempfile.mkdtemp()) / "codes.enc"
+        >>> codes = pa.table({"row_id": ["c1"], "pivot_code": ["X"], "quality": ["nir_exact"]})
+        >>> _ = encrypt_pivot_codes(codes, p, stat.public_key(), project="demo", side="source")
+        >>> read_pivot_codes(p, stat, project="demo", side="source").num_rows
+        1
+    """
+    context = pivot_codes_context(project, side)
+    _check_code_columns(codes, Path(dst).name)
+    return encrypt_table(codes, dst, recipient, context=context)
+
+
+def read_pivot_codes(path: str | os.PathLike, private_key: PrivateKey, *, project: str,
+                     side: str) -> pa.Table:
+    """Statistician role: read a pivot-code envelope, checking what it is and what it holds.
+
+    Args:
+        path: file written by :func:`encrypt_pivot_codes` (``pivot transcode --encrypt-for``).
+        private_key: the statistician's X25519 private key.
+        project: the project the codes must belong to.
+        side: the side they must be for (``"platform"`` or ``"source"``).
 
     Returns:
         Arrow table ``row_id, pivot_code, quality, score``.
 
     Raises:
+        CryptoError: a plain file, a tampered, truncated or older-format envelope, a wrong key,
+            or an authentic file of another project, side, kind or role.
         DisclosureError: the file has other columns (a NIR or a trait must never reach the
             statistician).
 
     Examples:
-        >>> # codes = read_pivot_codes("codes.parquet.enc", private_key=statistician_key)
+        >>> # see encrypt_pivot_codes
     """
-    table = read_identities(path, private_key)
-    extra = [c for c in table.column_names if c not in OUTPUT_COLUMNS]
-    if extra or "pivot_code" not in table.column_names:
-        raise DisclosureError(
-            f"{Path(path).name} is not a pivot-code file: expected columns "
-            f"{list(OUTPUT_COLUMNS)}, found unexpected {extra}; identity columns must never "
-            "reach the statistician")
+    table = _read_envelope(path, private_key, pivot_codes_context(project, side))
+    _check_code_columns(table, Path(path).name)
     return table

@@ -10,12 +10,19 @@ from hypothesis import strategies as st
 from appariement.crypto import (decrypt_bytes, decrypt_file, decrypt_table, encrypt_bytes,
                                 encrypt_file, encrypt_table, generate_keypair, is_encrypted,
                                 read_header)
-from appariement.crypto.envelope import _HEADER
+from appariement.crypto.envelope import (_HEADER, EnvelopeContext, _read_header,
+                                         project_fingerprint)
 from appariement.errors import CryptoError, DecryptionError
 
 KEY = generate_keypair()
 OTHER = generate_keypair()
 CHUNK = 1024
+
+
+def _header_size(blob: bytes) -> int:
+    """Bytes of the header (fixed part + context) at the start of an envelope."""
+    import io
+    return len(_read_header(io.BytesIO(blob), "test")._raw)
 
 
 @settings(max_examples=30, deadline=None)
@@ -54,7 +61,7 @@ def test_any_truncation_is_detected(data):
 def test_truncation_at_chunk_boundary_reordering_and_appending_are_detected():
     blob = encrypt_bytes(b"a" * CHUNK + b"b" * CHUNK + b"c" * 5, KEY.public_key(),
                          chunk_size=CHUNK)
-    head, block = _HEADER.size, CHUNK + 16
+    head, block = _header_size(blob), CHUNK + 16
     c0, c1, c2 = (blob[head:head + block], blob[head + block:head + 2 * block],
                   blob[head + 2 * block:])
     assert decrypt_bytes(blob, KEY) == b"a" * CHUNK + b"b" * CHUNK + b"c" * 5
@@ -128,21 +135,107 @@ def test_format_matches_its_documentation():
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
     plaintext = bytes(range(256)) * 9  # 2,304 bytes = 2 full chunks of 1,024 + 256
-    blob = encrypt_bytes(plaintext, KEY.public_key(), chunk_size=CHUNK)
-    magic, version, suite, recipient, ephemeral, prefix, chunk = struct.unpack(
-        ">6sBB16s32s7sI", blob[:67])
-    assert (magic, version, suite, chunk) == (b"APPENC", 1, 1, CHUNK)
+    context = EnvelopeContext.for_project("doc", kind="pivot-codes", side="source",
+                                          sender="pivot", recipient="statistician")
+    blob = encrypt_bytes(plaintext, KEY.public_key(), chunk_size=CHUNK, context=context)
+    magic, version, suite, recipient, ephemeral, prefix, chunk, n_context = struct.unpack(
+        ">6sBB16s32s7sIH", blob[:69])
+    assert (magic, version, suite, chunk) == (b"APPENC", 2, 1, CHUNK)
     assert "pk:" + recipient.hex() == KEY.fingerprint
+    raw_context, fields, pos = blob[69:69 + n_context], [], 0
+    while pos < n_context:
+        fields.append(raw_context[pos + 1:pos + 1 + raw_context[pos]].decode("ascii"))
+        pos += 1 + raw_context[pos]
+    assert fields == [project_fingerprint("doc"), "pivot-codes", "source", "pivot",
+                      "statistician"]
     shared = KEY._key.exchange(X25519PublicKey.from_public_bytes(ephemeral))
     recipient_raw = KEY.public_key()._key.public_bytes(serialization.Encoding.Raw,
                                                        serialization.PublicFormat.Raw)
-    header = blob[:67]
+    header = blob[:69 + n_context]
     key = HKDF(hashes.SHA256(), 32, salt=ephemeral + recipient_raw,
-               info=b"appariement/v1/envelope" + header).derive(shared)
-    body, out, counter = blob[67:], b"", 0
+               info=b"appariement/v2/envelope" + header).derive(shared)
+    body, out, counter = blob[len(header):], b"", 0
     while body:
         piece, body = body[:CHUNK + 16], body[CHUNK + 16:]
         nonce = prefix + counter.to_bytes(4, "big") + (b"\x01" if not body else b"\x00")
         out += AESGCM(key).decrypt(nonce, piece, header)
         counter += 1
     assert out == plaintext and counter == 3
+
+
+CONTEXT = EnvelopeContext.for_project("p1", kind="pivot-codes", side="platform",
+                                      sender="pivot", recipient="statistician")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("project", project_fingerprint("p2"), 'expected project "prj:'),
+    ("side", "source", 'expected side "platform", file says "source"'),
+    ("kind", "identities", 'expected content "pivot-codes", file says "identities"'),
+    ("sender", "producer", 'expected made by "pivot", file says "producer"'),
+    ("recipient", "pivot", 'expected made for "statistician", file says "pivot"'),
+])
+def test_context_is_checked_against_what_the_caller_expects(field, value, message):
+    import dataclasses
+
+    other = dataclasses.replace(CONTEXT, **{field: value})
+    blob = encrypt_bytes(b"payload", KEY.public_key(), context=other)
+    assert decrypt_bytes(blob, KEY) == b"payload"  # no expectation: any context
+    assert decrypt_bytes(blob, KEY, expect=other) == b"payload"
+    with pytest.raises(DecryptionError, match="not the file expected here") as err:
+        decrypt_bytes(blob, KEY, expect=CONTEXT)
+    assert message in str(err.value) and err.value.exit_code == 4
+    assert "p1" not in str(err.value).replace(project_fingerprint("p1"), "")  # no project name
+
+
+def test_context_is_authenticated_and_read_from_the_header(tmp_path):
+    blob = bytearray(encrypt_bytes(b"payload", KEY.public_key(), context=CONTEXT))
+    assert read_header_bytes(bytes(blob)).context == CONTEXT
+    # rewrite "platform" as "pla-form" in the header: same length, still well-formed
+    pos = bytes(blob).index(b"platform")
+    blob[pos + 3] = ord("-")
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        decrypt_bytes(bytes(blob), KEY, expect=CONTEXT)
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        decrypt_bytes(bytes(blob), KEY)
+    path = encrypt_file(_write(tmp_path / "x", b"abc"), tmp_path / "x.enc", KEY.public_key(),
+                        context=CONTEXT)
+    assert read_header(path).context == CONTEXT
+    with pytest.raises(DecryptionError, match="expected side"):
+        decrypt_file(path, tmp_path / "y", KEY,
+                     expect=EnvelopeContext(CONTEXT.project, "pivot-codes", "source", "pivot",
+                                            "statistician"))
+    assert not (tmp_path / "y").exists()
+
+
+def test_context_fields_are_short_tokens_and_project_is_fingerprinted():
+    with pytest.raises(ValueError):
+        EnvelopeContext(kind="Jean Martin")
+    with pytest.raises(ValueError):
+        EnvelopeContext(side="x" * 65)
+    with pytest.raises(ValueError):
+        project_fingerprint("")
+    assert project_fingerprint("a") != project_fingerprint("b")
+    assert project_fingerprint("a").startswith("prj:")
+
+
+def test_older_format_empty_and_truncated_headers_are_refused():
+    blob = encrypt_bytes(b"hello", KEY.public_key())
+    old = bytearray(blob)
+    old[6] = 1
+    with pytest.raises(DecryptionError, match="older version.*re-create"):
+        decrypt_bytes(bytes(old), KEY)
+    with pytest.raises(DecryptionError, match="empty"):
+        decrypt_bytes(b"", KEY)
+    for cut in (3, 6, 7, 40, _HEADER.size, _header_size(blob) - 1):
+        with pytest.raises(DecryptionError, match="truncated|incomplete"):
+            decrypt_bytes(blob[:cut], KEY)
+
+
+def read_header_bytes(blob: bytes):
+    import io
+    return _read_header(io.BytesIO(blob), "test")
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path

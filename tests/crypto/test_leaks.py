@@ -59,16 +59,17 @@ def test_cli_pipeline_writes_no_nir_and_no_key(tmp_path, caplog, capsys, restore
         "--public-out", str(out / "pivot_x.pub"))
     run("keygen", "--type", "x25519", "--out", str(keys / "stat.key"),
         "--public-out", str(out / "stat.pub"))
-    run("pivot", "encrypt", "--recipient", str(out / "pivot_x.pub"),
+    run("pivot", "encrypt", "--recipient", str(out / "pivot_x.pub"), "--project", "leak",
         "--in", str(inputs / "candidats.parquet"), "--out", str(out / "candidats.ids.enc"))
     run("pivot", "encrypt", "--recipient", str(out / "pivot_x.pub"), "--side", "source",
+        "--project", "leak",
         "--in", str(inputs / "personnes.parquet"), "--out", str(out / "personnes.ids.enc"))
     run("pivot", "transcode", "--key", str(keys / "pivot.key"), "--project", "leak",
         "--private-key", str(keys / "pivot_x.key"), "--reference",
         str(out / "personnes.ids.enc"), "--in", str(out / "candidats.ids.enc"),
         "--out", str(out / "codes.enc"), "--encrypt-for", str(out / "stat.pub"),
         "--manifest", str(out / "manifest.json"))
-    run("pivot", "decrypt", "--private-key", str(keys / "stat.key"),
+    run("pivot", "decrypt", "--private-key", str(keys / "stat.key"), "--project", "leak",
         "--in", str(out / "codes.enc"), "--out", str(out / "codes.parquet"))
     for suffix in ("parquet", "csv"):
         run("pseudonymise", "--key", str(keys / "pivot.key"), "--project", "leak",
@@ -133,13 +134,13 @@ def test_cli_errors_exit_with_crypto_code(tmp_path, capsys, restore_logging):
     assert _run("keygen", "--type", "x25519", "--out", str(tmp_path / "b.key")) == 0
     pq.write_table(pa.table({"candidat_id": ["c1"], "nom": ["X"], "prenoms": ["Y"]}),
                    tmp_path / "c.parquet")
-    assert _run("pivot", "encrypt", "--recipient", str(tmp_path / "a.key.pub"),
-                "--in", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "c.enc")) == 0
-    assert _run("pivot", "decrypt", "--private-key", str(tmp_path / "b.key"),
+    assert _run("pivot", "encrypt", "--recipient", str(tmp_path / "a.key.pub"), "--project",
+                "p", "--in", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "c.enc")) == 0
+    assert _run("pivot", "decrypt", "--private-key", str(tmp_path / "b.key"), "--project", "p",
                 "--in", str(tmp_path / "c.enc"), "--out", str(tmp_path / "d.parquet")) == 4
     assert "encrypted for key" in capsys.readouterr().err
     (tmp_path / "a.key").chmod(0o644)
-    assert _run("pivot", "decrypt", "--private-key", str(tmp_path / "a.key"),
+    assert _run("pivot", "decrypt", "--private-key", str(tmp_path / "a.key"), "--project", "p",
                 "--in", str(tmp_path / "c.enc"), "--out", str(tmp_path / "d.parquet")) == 4
     assert "chmod 600" in capsys.readouterr().err
     assert _run("keygen", "--out", str(tmp_path / "a.key")) == 4  # refuses to overwrite

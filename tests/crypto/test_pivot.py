@@ -8,9 +8,10 @@ import pyarrow.compute as pc
 import pytest
 
 from appariement.crypto import (QUALITIES, PivotAuthority, Pseudonymiser, encrypt_identities,
-                                generate_key, generate_keypair, read_identities,
-                                read_pivot_codes)
+                                encrypt_pivot_codes, generate_key, generate_keypair,
+                                read_identities, read_pivot_codes)
 from appariement.crypto.envelope import encrypt_table
+from appariement.crypto.pivot import pivot_codes_context
 from appariement.errors import ConfigError, DisclosureError
 from appariement.synth import SynthConfig, generate
 
@@ -169,18 +170,25 @@ def test_projects_give_unrelated_codes(small):
 def test_roles_on_files(tmp_path, small):
     pivot, out, _ = small
     pivot_pair, stat_pair = generate_keypair(), generate_keypair()
-    ids = encrypt_identities(ROWS, tmp_path / "ids.enc", pivot_pair.public_key())
-    decrypted = read_identities(ids, pivot_pair)
+    ids = encrypt_identities(ROWS, tmp_path / "ids.enc", pivot_pair.public_key(),
+                             project="small")
+    decrypted = read_identities(ids, pivot_pair, project="small", side="platform")
     assert "etat" not in decrypted.column_names and "nir" in decrypted.column_names
     with pytest.raises(ConfigError, match="encrypted"):
         read_identities(ids)
     codes_path = pivot.transcode_file(ids, tmp_path / "codes.enc", private_key=pivot_pair,
                                       recipient=stat_pair.public_key())
-    codes = read_pivot_codes(codes_path, stat_pair)
+    codes = read_pivot_codes(codes_path, stat_pair, project="small", side="platform")
     assert {r["row_id"]: r["pivot_code"] for r in codes.to_pylist()} == {
         k: v["pivot_code"] for k, v in out.items()}
+    # defence in depth: even an authentic pivot-code envelope carrying an identity column is
+    # refused (the pivot's writer refuses to make one; build it with the raw envelope)
     leaky = encrypt_table(ROWS.select(["candidat_id", "nir"]), tmp_path / "leaky.enc",
-                          stat_pair.public_key())
+                          stat_pair.public_key(), context=pivot_codes_context("small", "platform"))
     with pytest.raises(DisclosureError):
-        read_pivot_codes(leaky, stat_pair)
+        read_pivot_codes(leaky, stat_pair, project="small", side="platform")
+    with pytest.raises(DisclosureError):
+        encrypt_pivot_codes(ROWS.select(["candidat_id", "nir"]), tmp_path / "leaky2.enc",
+                            stat_pair.public_key(), project="small", side="platform")
+    assert not (tmp_path / "leaky2.enc").exists()
     assert pc.all(pc.equal(codes.column("row_id"), pa.array(sorted(out)))).as_py()
