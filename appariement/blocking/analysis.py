@@ -14,11 +14,11 @@ import duckdb
 import pyarrow as pa
 
 from .._log import get_logger
-from .._tables import as_relation, to_arrow, temp_view
+from .._tables import as_relation, quote_identifier, to_arrow, temp_view
 from ..errors import BlockingBudgetError, ConfigError
 from .rules import TIGHTENING_KEYS, BlockingRule, get_rules
 
-__all__ = ["BlockingReport", "count_pairs", "analyse_blocking", "choose_rules", "check_budget",
+__all__ = ["BlockingReport", "count_pairs", "count_key_pairs", "analyse_blocking", "choose_rules", "check_budget",
            "fit_rules_to_budget"]
 
 log = get_logger(__name__)
@@ -48,6 +48,35 @@ def count_pairs(con: duckdb.DuckDBPyConnection, left, right, rule: BlockingRule)
         4
     """
     return _count_pairs(con, _view(con, left, "l"), _view(con, right, "r"), rule)
+
+
+def count_key_pairs(con: duckdb.DuckDBPyConnection, left, right, column: str) -> tuple[int, int]:
+    """Pairs sharing a value of ``column``, and those of them that cannot all be matches.
+
+    A value held by ``a`` left and ``b`` right records makes ``a * b`` pairs, of which at most
+    ``min(a, b)`` are matches when each record has at most one partner; the ``a * b - min(a, b)``
+    others are pairs of distinct people sharing the value (a NIR copied, a shared pseudonym).
+
+    Returns:
+        (pairs sharing a value, pairs in excess of one partner per record).
+
+    Examples:
+        >>> import duckdb, pandas as pd
+        >>> con = duckdb.connect()
+        >>> l = pd.DataFrame({"nir": ["a", "b", "b", None]})
+        >>> r = pd.DataFrame({"nir": ["a", "b", "b", "c"]})
+        >>> count_key_pairs(con, l, r, "nir")
+        (5, 2)
+    """
+    lv, rv = _view(con, left, "l"), _view(con, right, "r")
+    c = quote_identifier(column)
+    row = con.execute(f"""
+        WITH gl AS (SELECT {c} AS k, count(*) AS n FROM {lv} WHERE {c} IS NOT NULL GROUP BY ALL),
+             gr AS (SELECT {c} AS k, count(*) AS n FROM {rv} WHERE {c} IS NOT NULL GROUP BY ALL)
+        SELECT coalesce(sum(gl.n * gr.n), 0)::BIGINT,
+               coalesce(sum(gl.n * gr.n - least(gl.n, gr.n)), 0)::BIGINT
+        FROM gl JOIN gr USING (k)""").fetchall()[0]
+    return int(row[0]), int(row[1])
 
 
 def _count_pairs(con: duckdb.DuckDBPyConnection, lv: str, rv: str, rule: BlockingRule) -> int:

@@ -52,8 +52,10 @@ class LinkageConfig:
         key_column: the exact-stage key present on both sides (``nir``, a pseudonym or a pivot
             code column); None disables stage 1 (traits-only linkage).
         trusted_consistency: NIR consistency statuses trusted for the exact stage.
-        recheck_exact: score stage-1 links with the traits model; when the traits' own Bayes
-            factor (without the random-pair prior) favours a non-match, they go to review.
+        recheck_exact: score stage-1 links with the model; with the key among its comparisons
+            (the default) the thresholds decide on the pair's probability, as in stage 2;
+            without it, a link goes to review when the traits' own Bayes factor (without the
+            random-pair prior) favours a non-match.
         thresholds: match / review thresholds on the match probability.
         assignment: ``one_to_one`` or ``many_to_one``.
         blocking_rules, training_rules: rule names or objects; None (the default): the
@@ -488,16 +490,21 @@ class Linkage:
                 scored = model.predict(con.table("_app_stage1_left"), con.table("_app_stage1_right"),
                                        backend=backend, pairs=con.table("_app_labels"),
                                        table_name="_app_s1_preds", tf_tables=tf_tables)
-            # The traits model's probability carries the prior of two *random* records, but a
-            # trusted key match is not random: judge the traits by their Bayes factor alone
-            # (weight minus prior weight) and send the pair to review only when the traits
-            # themselves favour a non-match.
-            prior = float(model.settings_["probability_two_random_records_match"])
-            prior_weight = math.log2(prior / (1.0 - prior))
-            # the key's own weight is not the traits' evidence either
-            key_weight = "coalesce(sc.mw_key, 0)" if "mw_key" in gm_cols else "0"
-            recheck = (f"CASE WHEN sc.match_weight - ({prior_weight!r}) - {key_weight} < 0 "
-                       "THEN 'review' ELSE 'match' END" if cfg.recheck_exact else "'match'")
+            # With the key among the comparisons, the model's probability is the posterior of
+            # the pair given the shared key and the traits: the thresholds decide, as in stage
+            # 2 (a NIR borrowed from someone else is refused by traits that disagree). Without
+            # it, the traits model's probability carries the prior of two *random* records,
+            # but a trusted key match is not random: judge the traits by their Bayes factor
+            # alone (weight minus prior weight), review when they favour a non-match.
+            if not cfg.recheck_exact:
+                recheck = "'match'"
+            elif "mw_key" in gm_cols:
+                recheck = cfg.thresholds.decision_sql("sc.match_probability")
+            else:
+                prior = float(model.settings_["probability_two_random_records_match"])
+                prior_weight = math.log2(prior / (1.0 - prior))
+                recheck = (f"CASE WHEN sc.match_weight - ({prior_weight!r}) < 0 "
+                           "THEN 'review' ELSE 'match' END")
             self._sql(f"""
                 CREATE OR REPLACE TEMP TABLE {s1} AS
                 SELECT lab.record_id_l, lab.record_id_r, 'pivot_exact' AS method,

@@ -64,8 +64,8 @@ COMPARISON_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                      "first_name_phon", "birth_name", "first_name_head",
                                      "first_names_joined")),
     "birth_date": (("birth_year",), ("birth_year", "birth_month", "birth_day",
-                                     "birth_date_placeholder", "nir_year", "nir_month",
-                                     "birth_date_digits")),
+                                     "birth_date_placeholder", "nir", "nir_year",
+                                     "nir_month", "birth_date_digits")),
     "sex": (("sex",), ("sex",)),
     "birth_place": (("birth_dept",), ("birth_dept", "birth_commune", "birth_country")),
     "residence": (("postcode",), ("postcode", "residence_dept")),
@@ -287,9 +287,14 @@ def birth_date_comparison(*, with_digits: bool = False) -> cl.CustomComparison:
 def _date_agrees_with_nir(a: str, b: str) -> str:
     """``b``'s declared birth year and month are those of ``a``'s NIR: when ``a``'s own
     declared date contradicts its NIR, the NIR is a second reading of ``a``'s birth date (the
-    consistency check becomes evidence instead of a verdict)."""
+    consistency check becomes evidence instead of a verdict).
+
+    Not when both sides hold the same NIR: the NIR's owner agrees with it by construction, so
+    the level would count the shared NIR a second time — and make a borrowed NIR (a candidate
+    declaring someone else's) look like its owner's date."""
     return (f"(nir_year_{a} = lpad(CAST(birth_year_{b} % 100 AS VARCHAR), 2, '0') "
-            f"AND nir_month_{a} = lpad(CAST(birth_month_{b} AS VARCHAR), 2, '0'))")
+            f"AND nir_month_{a} = lpad(CAST(birth_month_{b} AS VARCHAR), 2, '0') "
+            f"AND nir_{a} IS DISTINCT FROM nir_{b})")
 
 
 def sex_comparison() -> cl.CustomComparison:
@@ -386,7 +391,9 @@ def residence_city_comparison() -> cl.CustomComparison:
 
 def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomComparison:
     """The shared key as evidence: same > (plaintext NIR only) one edit or one transposition in
-    the 13-digit body > different; missing on either side is neutral.
+    the 13-digit body > (plaintext NIR only) different, one of the two contradicting its
+    holder's own declared traits (feature ``nir_consistency``) > different; missing on either
+    side is neutral.
 
     A pseudonym or pivot code is compared as same / different: a keyed hash says nothing about
     how close two NIRs were. The comparison is named ``key`` whatever the column.
@@ -395,8 +402,9 @@ def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomCompari
         >>> def labels(c):
         ...     levels = c.get_comparison("duckdb").as_dict()["comparison_levels"]
         ...     return [lv["label_for_charts"] for lv in levels]
-        >>> labels(key_comparison("nir"))
-        ['missing', 'same NIR', 'NIR one edit or transposition', 'all other']
+        >>> labels(key_comparison("nir"))  # doctest: +NORMALIZE_WHITESPACE
+        ['missing', 'same NIR', 'NIR one edit or transposition',
+         "different NIR, one contradicts its holder's traits", 'all other']
         >>> labels(key_comparison("pivot", nir=False))
         ['missing', 'same key', 'all other']
     """
@@ -410,6 +418,13 @@ def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomCompari
             f"OR substr({column}_l, 9, 5) = substr({column}_r, 9, 5)) "
             f"AND {{dl}}(substr({column}_l, 1, 13), substr({column}_r, 1, 13)) <= 1",
             "NIR one edit or transposition"))
+        # a NIR that contradicts its own holder's declared sex, birth year or month (or fails
+        # its check key) is likely wrong: a true match with another NIR is then common, and
+        # "different" is much weaker evidence against than between two sound NIRs
+        levels.append(SqlLevel(
+            "nir_consistency_l IN ('inconsistent', 'invalid') "
+            "OR nir_consistency_r IN ('inconsistent', 'invalid')",
+            "different NIR, one contradicts its holder's traits"))
     levels.append(else_level())
     return cl.CustomComparison(output_column_name="key",
                                comparison_description=f"shared key ({column})",
@@ -473,5 +488,5 @@ def comparisons_for(present, *, key_column: str | None = None, key_is_nir: bool 
             columns.extend(c for c in reads if c not in OPTIONAL_COLUMNS or c in present)
     if key_column is not None:
         comps.append(key_comparison(key_column, nir=key_is_nir))
-        columns.append(key_column)
+        columns.extend([key_column, "nir_consistency"] if key_is_nir else [key_column])
     return comps, list(dict.fromkeys(columns))

@@ -31,7 +31,7 @@ import duckdb
 from .._atomic import write_json
 from .._log import get_logger
 from .._tables import as_relation, temp_view
-from ..blocking.analysis import count_pairs, fit_rules_to_budget
+from ..blocking.analysis import count_key_pairs, count_pairs, fit_rules_to_budget
 from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES,
                               TRAINING_CANDIDATES, BlockingRule,
                               adapt_rules, get_rules, key_rule)
@@ -68,8 +68,9 @@ MIN_KEY_M_PAIRS = 50
 
 #: documented defaults for m when neither labels nor EM can estimate it. The key's: two records
 #: of the same person that both carry a NIR share it in ~95 % of cases in administrative files
-#: (typos ~2 %, another person's NIR ~3 %); a pseudonym cannot be "one edit away".
-DEFAULT_KEY_M = {"nir": (0.95, 0.02, 0.03), "opaque": (0.97, 0.03)}
+#: (typos ~2 %, another person's NIR ~3 %, of which about two thirds contradict the declared
+#: sex or birth date of the record that holds it); a pseudonym cannot be "one edit away".
+DEFAULT_KEY_M = {"nir": (0.95, 0.02, 0.02, 0.01), "opaque": (0.97, 0.03)}
 #: any other comparison: the most specific level gets this share, the others a geometric
 #: decrease (each half the previous), "all other" included — weak but monotone evidence
 DEFAULT_TOP_M = 0.85
@@ -550,11 +551,14 @@ class LinkageModel:
         temp_view(right_rel, "_app_km_r")
         comp = next(c for c in settings["comparisons"] if c["output_column_name"] == "key")
         gamma = self._gamma_sql({"comparisons": [comp]})[0]
+        # the NIR's levels also read each side's NIR consistency
+        extra = ("l.nir_consistency AS nir_consistency_l, r.nir_consistency AS "
+                 "nir_consistency_r, " if "nir_consistency_l" in gamma else "")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _app_label_vectors AS
             WITH l AS (SELECT *, count(*) OVER (PARTITION BY {part_l}) AS n FROM _app_km_l),
                  r AS (SELECT *, count(*) OVER (PARTITION BY {part_l}) AS n FROM _app_km_r),
-                 pairs AS (SELECT l."{key}" AS "{key}_l", r."{key}" AS "{key}_r"
+                 pairs AS (SELECT {extra}l."{key}" AS "{key}_l", r."{key}" AS "{key}_r"
                            FROM l JOIN r ON {on}
                            WHERE l.n = 1 AND r.n = 1 AND l."{key}" IS NOT NULL
                              AND r."{key}" IS NOT NULL)
@@ -572,12 +576,16 @@ class LinkageModel:
 
     def _key_u_exact(self, con, left_rel, right_rel, settings: dict[str, Any], n_pairs: int,
                      log_: list) -> dict[str, Any]:
-        """u of "same key" computed exactly (pairs sharing a key / all pairs): a sample of 3e5
-        random pairs almost never holds one, and its pseudo-count would overstate u by orders
-        of magnitude for large files. The other levels keep their sampled shares."""
+        """u of "same key" computed exactly: the pairs of distinct people sharing a key (those
+        in excess of one partner per record, :func:`count_key_pairs`) over all pairs. A sample of
+        3e5 random pairs almost never holds one, and its pseudo-count would overstate u by orders
+        of magnitude for large files; counting every pair sharing a key would count the matches
+        themselves (u ~ prior x m), and a shared key would only cancel the prior. One pair at
+        least, so that a shared key is never certainty. The other levels keep their sampled
+        shares."""
         key = self.profile_.key_column
-        shared = count_pairs(con, left_rel, right_rel, key_rule(key))
-        u_same = max(shared, 1) / n_pairs
+        shared, excess = count_key_pairs(con, left_rel, right_rel, key)
+        u_same = max(excess, 1) / n_pairs
         settings = copy.deepcopy(settings)
         comp = next(c for c in settings["comparisons"] if c["output_column_name"] == "key")
         levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
@@ -586,8 +594,9 @@ class LinkageModel:
         for lv in levels[1:]:
             lv["u_probability"] = ((lv.get("u_probability") or 0.0) / rest * (1 - u_same)
                                    if rest else (1 - u_same) / (len(levels) - 1))
-        log_.append({"step": "u_key", "source": "exact count of pairs sharing the key",
-                     "pairs": shared, "value": u_same})
+        log_.append({"step": "u_key", "source": "exact count of pairs of distinct records "
+                     "sharing the key (beyond one partner per record)", "pairs": shared,
+                     "excess_pairs": excess, "value": u_same})
         return settings
 
     def _floor_m(self, settings: dict[str, Any], log_: list) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def _level(comparison, left: dict, right: dict) -> str:
     return con.execute(f"SELECT CASE {case} ELSE 'all other' END FROM l, r").fetchall()[0][0]
 
 
-_DATE_COLS = ("birth_year", "birth_month", "birth_day", "birth_date_placeholder", "nir_year",
+_DATE_COLS = ("birth_year", "birth_month", "birth_day", "birth_date_placeholder", "nir", "nir_year",
               "nir_month", "birth_date_digits")
 
 
@@ -121,3 +121,29 @@ def test_the_optional_features_are_read_only_when_present():
 @pytest.mark.parametrize("text", ["1,2,3", "A-B", "Ｐａｉｘ"])
 def test_odd_addresses_give_no_error(text):
     assert set(_address_row(text)) == {"address", "address_key", "address_street"}
+
+
+def test_a_shared_nir_is_not_counted_again_by_the_date_level():
+    """The NIR's owner agrees with their NIR by construction: when both sides hold the same NIR,
+    "the declared date agrees with the other side's NIR" would count the NIR twice, and make a
+    borrowed NIR look like its owner's birth date."""
+    owner = {**_date_row("12/03/1985"), "nir": "185037512345678", "nir_year": "85",
+             "nir_month": "03"}
+    borrower = {**_date_row("02/11/1990"), "nir": "185037512345678", "nir_year": "85",
+                "nir_month": "03"}
+    comp = birth_date_comparison(with_digits=True)
+    assert _level(comp, borrower, owner) == "all other"
+    # a typo in the NIR: the borrower's NIR still reads the other side's birth date
+    assert (_level(comp, {**borrower, "nir": "185037512345670"}, owner)
+            == "declared date agrees with the other side's NIR (year and month)")
+
+
+def test_a_nir_contradicting_its_holder_makes_a_different_nir_weaker_evidence():
+    from appariement.linkage.comparisons import key_comparison
+    comp = key_comparison("nir")
+    a = {"nir": "185037512345678", "nir_consistency": "consistent"}
+    b = {"nir": "290117512345611", "nir_consistency": "consistent"}
+    assert _level(comp, a, b) == "all other"
+    assert (_level(comp, a, {**b, "nir_consistency": "inconsistent"})
+            == "different NIR, one contradicts its holder's traits")
+    assert _level(comp, a, {**a, "nir_consistency": "inconsistent"}) == "same NIR"
