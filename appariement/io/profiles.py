@@ -491,17 +491,19 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
                               f"{name!r}; keep one")
         groups[table][part] = (name, source)
     for table in list(untouched):
-        if table in recode or (table in groups):
-            if table in groups:
-                raise ConfigError(f"table {table!r} is given both under its contract name and as "
-                                  f"{', '.join(n for n, _ in groups[table].values())}")
-            groups[table] = {None: (table, untouched.pop(table))}
+        if table in groups:
+            raise ConfigError(f"table {table!r} is given both under its contract name and as "
+                              f"{', '.join(n for n, _ in groups[table].values())}")
+    # a table in the contract's names with a user recode: rewritten without the profile
+    plain = {t for t in untouched if t in recode}
+    for table in sorted(plain):
+        groups[table] = {None: (table, untouched.pop(table))}
     prepared = PreparedInputs(dict(untouched), {t: m for t, m in mapping.items()
                                                  if t in untouched}, None)
     used: dict[str, tuple[str, ...]] = {}
     try:
         for table in sorted(groups):
-            tp = prof.tables.get(table) if prof is not None else None
+            tp = prof.tables.get(table) if prof is not None and table not in plain else None
             temp = _prepare_table(con, table, tp, groups[table], mapping.get(table, {}),
                                   recode.get(table, {}), prof, encoding, sep)
             prepared.temp_tables.append(temp)
@@ -510,6 +512,7 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
     except BaseException:
         prepared.drop(con)
         raise
+    used = {t: v for t, v in used.items() if t not in plain}
     if prof is not None:
         def per_table(attr):
             return {t: getattr(prof.tables[t], attr) for t in used
@@ -603,6 +606,7 @@ def _rewrite(con, spec: TableSpec, tp: TableProfile | None, view: str,
         hit = next((columns[fold(s)] for s in rule.sources if fold(s) in columns), None)
         if hit is not None:
             chosen[target] = hit
+    ruled = set(chosen)  # targets read as the profile says (its recode applies to them)
     for user, target in user_map.items():
         if target not in known:
             raise ConfigError(f"mapping for table {spec.name!r}: {user!r} is mapped to "
@@ -612,6 +616,7 @@ def _rewrite(con, spec: TableSpec, tp: TableProfile | None, view: str,
             _log.warning("mapping for table %s: column %r not found in the input", spec.name, user)
             continue
         chosen[target] = hit
+        ruled.add(target)  # the user's column replaces the profile's, in the same vocabulary
     # one source column may feed several targets ("origine": origine, prescripteur_habilite)
     not_supplied = set(tp.cannot_supply) if tp else set()
     for name in known:  # contract names present as such in the file
@@ -645,7 +650,8 @@ def _rewrite(con, spec: TableSpec, tp: TableProfile | None, view: str,
         if target not in chosen:
             continue
         src, src_type = chosen[target]
-        expr = _column_sql(con, view, spec, known[target], src, src_type, rules.get(target),
+        rule = rules.get(target) if target in ruled else None
+        expr = _column_sql(con, view, spec, known[target], src, src_type, rule,
                            user_recode.get(target), target in opaque, where)
         select.append(f"{expr} AS {_quote(target)}")
     consumed = {src for src, _ in chosen.values()}

@@ -413,3 +413,16 @@ def test_labels_recode_whatever_their_case_and_accents(pairs):
     got = _rows(ds, "candidatures", "candidature_id, etat")
     assert got == {f"k{i}": recode[label] for i, (label, _) in enumerate(pairs)}
     con.close()
+
+
+def test_a_contract_named_table_is_not_read_with_the_profile_rules(con):
+    """candidats in the contract's names next to a raw-extract profile: its sexe is already a
+    code and must not go through the profile's title recode; the user's recode still applies."""
+    frames = valid_frames()
+    ds = load_tables(con, {"candidats": frames["candidats"]}, profile="les_emplois_extract",
+                     as_of="2025-06-30",
+                     recode={"candidats": {"type_inscription": {"tiers": "par_professionnel"}}})
+    assert _rows(ds, "candidats", "candidat_id, sexe") == {"c1": "1", "c2": "2", "c3": "2"}
+    assert _rows(ds, "candidats", "candidat_id, type_inscription") == {
+        "c1": "autonome", "c2": "par_professionnel", "c3": None}
+    assert ds.profile.sources == {}
