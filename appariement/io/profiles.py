@@ -53,7 +53,7 @@ from .read import _literal, _raw_relation, _typed_expr
 
 __all__ = ["ImportProfile", "TableProfile", "ColumnRule", "ProfileInfo", "PreparedInputs",
            "UnknownLabelError", "fold", "list_profiles", "get_profile", "find_profile_files",
-           "prepare_inputs"]
+           "prepare_inputs", "table_of"]
 
 _log = get_logger(__name__)
 
@@ -494,6 +494,7 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
         if table in groups:
             raise ConfigError(f"table {table!r} is given both under its contract name and as "
                               f"{', '.join(n for n, _ in groups[table].values())}")
+    _check_required_tables(side, {*groups, *untouched})
     # a table in the contract's names with a user recode: rewritten without the profile
     plain = {t for t in untouched if t in recode}
     for table in sorted(plain):
@@ -523,6 +524,32 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
             {t: m for t, m in mapping.items() if t in used},
             {t: tuple(sorted(c)) for t, c in recode.items() if t in used})
     return prepared
+
+
+def _check_required_tables(side: str | None, present: set[str]) -> None:
+    """Before anything is materialised: the non-optional tables of ``side`` are all there.
+
+    (``load_tables`` checks it too, but only after the temporary tables exist.)
+    """
+    if side in (None, "all"):
+        return
+    absent = [t for t, spec in ALL_TABLES.items()
+              if spec.side == side and not spec.optional and t not in present]
+    if absent:
+        raise SchemaError(f"required table(s) {', '.join(absent)} missing from the input "
+                          f"(side {side!r}); found: {', '.join(sorted(present)) or 'none'}",
+                          table=absent[0])
+
+
+def table_of(profile: str | ImportProfile, name: str) -> str | None:
+    """The contract table a source table name belongs to under a profile (None: not one).
+
+    Examples:
+        >>> table_of("les_emplois_warehouse", "Pass_Agrements"), table_of("flux_iae", "x")
+        ('pass_agrements', None)
+    """
+    slot = _slot_of(get_profile(profile), name)
+    return None if slot is None else slot[0]
 
 
 def _opaque_columns(prof: ImportProfile, tables) -> dict[str, tuple[str, ...]]:

@@ -426,3 +426,14 @@ def test_a_contract_named_table_is_not_read_with_the_profile_rules(con):
     assert _rows(ds, "candidats", "candidat_id, type_inscription") == {
         "c1": "autonome", "c2": "par_professionnel", "c3": None}
     assert ds.profile.sources == {}
+
+
+def test_missing_required_table_is_reported_before_anything_is_materialised(con, tmp_path):
+    for path in EXTRACT.iterdir():
+        if path.name != "companies.csv":
+            shutil.copy(path, tmp_path / path.name)
+    with pytest.raises(SchemaError, match="structures"):
+        load_tables(con, tmp_path, profile="les_emplois_extract", side="platform", as_of=AS_OF)
+    left = con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_app_prof%'"
+                   ).fetchall()[0][0]
+    assert left == 0
