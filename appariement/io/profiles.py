@@ -472,28 +472,7 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
         else:
             from .load import find_table_files
             sources = find_table_files(sources, side or "all")
-    groups: dict[str, dict[str | None, tuple[str, Any]]] = {}
-    untouched: dict[str, Any] = {}
-    for name, source in sources.items():
-        slot = _slot_of(prof, name) if prof is not None else None
-        if slot is None:
-            table_spec(name)  # neither a source name of the profile nor a contract table
-            if _side_ok(name, side):
-                if name in untouched:
-                    raise ConfigError(f"table {name!r} is given twice")
-                untouched[name] = source
-            continue
-        table, part = slot
-        if not _side_ok(table, side):
-            continue
-        if part in groups.setdefault(table, {}):
-            raise ConfigError(f"table {table!r} is given twice: {groups[table][part][0]!r} and "
-                              f"{name!r}; keep one")
-        groups[table][part] = (name, source)
-    for table in list(untouched):
-        if table in groups:
-            raise ConfigError(f"table {table!r} is given both under its contract name and as "
-                              f"{', '.join(n for n, _ in groups[table].values())}")
+    groups, untouched = _group_sources(prof, sources, side)
     _check_required_tables(side, {*groups, *untouched})
     # a table in the contract's names with a user recode: rewritten without the profile
     plain = {t for t in untouched if t in recode}
@@ -524,6 +503,36 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
             {t: m for t, m in mapping.items() if t in used},
             {t: tuple(sorted(c)) for t, c in recode.items() if t in used})
     return prepared
+
+
+def _group_sources(prof: ImportProfile | None, sources: Mapping[str, Any], side: str | None
+                   ) -> tuple[dict[str, dict[str | None, tuple[str, Any]]], dict[str, Any]]:
+    """Sort the given sources into the profile's tables (by part) and contract-named tables.
+
+    Returns:
+        (``{table: {part or None: (source name, source)}}``, ``{table: source}`` untouched).
+    """
+    groups: dict[str, dict[str | None, tuple[str, Any]]] = {}
+    untouched: dict[str, Any] = {}
+    for name, source in sources.items():
+        slot = _slot_of(prof, name) if prof is not None else None
+        if slot is None:
+            table_spec(name)  # neither a source name of the profile nor a contract table
+            if _side_ok(name, side):
+                untouched[name] = source
+            continue
+        table, part = slot
+        if not _side_ok(table, side):
+            continue
+        if part in groups.setdefault(table, {}):
+            raise ConfigError(f"table {table!r} is given twice: {groups[table][part][0]!r} and "
+                              f"{name!r}; keep one")
+        groups[table][part] = (name, source)
+    for table in list(untouched):
+        if table in groups:
+            raise ConfigError(f"table {table!r} is given both under its contract name and as "
+                              f"{', '.join(n for n, _ in groups[table].values())}")
+    return groups, untouched
 
 
 def _check_required_tables(side: str | None, present: set[str]) -> None:
@@ -727,28 +736,40 @@ def _column_sql(con, view: str, spec: TableSpec, column: Column, src: str, src_t
         src_type = "VARCHAR"
     elif column.opaque_key or opaque:
         expr = f"lower({text})"
-        bad = con.execute(f"SELECT count(*) FROM {view} WHERE {expr} IS NOT NULL AND NOT "
-                          f"regexp_full_match({expr}, {_literal(OPAQUE_KEY_PATTERN)})"
-                          ).fetchall()[0][0]
-        if bad:
-            raise InvalidValueError(
-                f"{where}, column {column.name!r}: {bad} value(s) are not pre-hashed keys "
-                "(64 hexadecimal characters, a SHA-256 digest). Check the column mapping",
-                table=spec.name, column=column.name, n_rows=bad)
+        _check_opaque(con, view, spec, column, expr, where)
         src_type = "VARCHAR"
     else:
         expr = raw
     if is_extension and column.type != "VARCHAR":
-        typed, check = _typed_expr(column, f"({expr})", src_type)
-        if check is not None:
-            bad = con.execute(f"SELECT count(*) FROM {view} WHERE ({check}) IS NOT NULL AND "
-                              f"({typed}) IS NULL").fetchall()[0][0]
-            if bad:
-                raise InvalidValueError(
-                    f"{where}, column {column.name!r}: {bad} value(s) cannot be converted to "
-                    f"{column.type}", table=spec.name, column=column.name, n_rows=bad)
-        expr = typed
+        expr = _typed_extension(con, view, spec, column, expr, src_type, where)
     return expr
+
+
+def _check_opaque(con, view: str, spec: TableSpec, column: Column, expr: str,
+                  where: str) -> None:
+    """Pre-hashed keys must look like a SHA-256 hex digest (the values are never shown)."""
+    bad = con.execute(f"SELECT count(*) FROM {view} WHERE {expr} IS NOT NULL AND NOT "
+                      f"regexp_full_match({expr}, {_literal(OPAQUE_KEY_PATTERN)})"
+                      ).fetchall()[0][0]
+    if bad:
+        raise InvalidValueError(
+            f"{where}, column {column.name!r}: {bad} value(s) are not pre-hashed keys "
+            "(64 hexadecimal characters, a SHA-256 digest). Check the column mapping",
+            table=spec.name, column=column.name, n_rows=bad)
+
+
+def _typed_extension(con, view: str, spec: TableSpec, column: Column, expr: str,
+                     src_type: str, where: str) -> str:
+    """Convert an extension column with the reader's rules; unconvertible values are counted."""
+    typed, check = _typed_expr(column, f"({expr})", src_type)
+    if check is not None:
+        bad = con.execute(f"SELECT count(*) FROM {view} WHERE ({check}) IS NOT NULL AND "
+                          f"({typed}) IS NULL").fetchall()[0][0]
+        if bad:
+            raise InvalidValueError(
+                f"{where}, column {column.name!r}: {bad} value(s) cannot be converted to "
+                f"{column.type}", table=spec.name, column=column.name, n_rows=bad)
+    return typed
 
 
 def _literal_or_null(value: str | None) -> str:
@@ -772,7 +793,7 @@ def _recode_sql(con, view: str, table: str, column: Column, text: str,
         more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
         raise UnknownLabelError(
             f"{where}, column {column.name!r}: {sum(unknown.values())} row(s) hold "
-            f"{len(unknown)} label(s) this profile does not know: {listed}{more}. Add them to "
+            f"{len(unknown)} label(s) that match no code: {listed}{more}. Add them to "
             f"the recode of the configuration ([inputs.recode.{table}.{column.name}] "
             "\"<label>\" = \"<code>\")",
             labels=unknown, table=table, column=column.name,

@@ -437,3 +437,18 @@ def test_missing_required_table_is_reported_before_anything_is_materialised(con,
     left = con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_app_prof%'"
                    ).fetchall()[0][0]
     assert left == 0
+
+
+def test_columns_only_profiles_supply_are_converted_and_checked(con):
+    """Extension columns (TableSpec.extensions) are not seen by the reader: checked here."""
+    df = _read(WAREHOUSE / "candidatures.csv")
+    df.loc[0, "date_début_contrat"] = "bientôt"
+    with pytest.raises(InvalidValueError) as info:
+        load_tables(con, {"candidatures": df}, profile="les_emplois_warehouse", as_of=AS_OF)
+    assert (info.value.column, info.value.n_rows) == ("date_debut_contrat", 1)
+    people = _read(EXTRACT / "job_seekers.csv")
+    people.loc[1, "lack_of_nir_reason"] = "FORGOTTEN"
+    with pytest.raises(UnknownLabelError) as info:
+        load_tables(con, {"job_seekers": people}, profile="les_emplois_extract", as_of=AS_OF)
+    assert info.value.labels == {"FORGOTTEN": 1}
+    assert SECRET_NIR not in str(info.value)
