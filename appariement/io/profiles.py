@@ -176,20 +176,49 @@ def list_profiles() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def get_profile(name: str | ImportProfile) -> ImportProfile:
+def get_profile(name: str | ImportProfile | list | tuple) -> ImportProfile:
     """Load a shipped profile by name (an :class:`ImportProfile` is returned as is).
 
+    A list of names combines profiles that cover different tables (a raw platform extract
+    and the ASP's fluxIAE): the result is named ``a+b``, versioned ``va+vb``.
+
     Raises:
-        ConfigError: unknown name (the message lists the known ones), or a profile file that
-            breaks the rules of :func:`_build_profile`.
+        ConfigError: unknown name (the message lists the known ones), a profile file that
+            breaks the rules of :func:`_build_profile`, or combined profiles that both describe
+            one table.
+
+    Examples:
+        >>> get_profile(["les_emplois_extract", "flux_iae"]).label
+        'les_emplois_extract+flux_iae@1+1'
     """
     if isinstance(name, ImportProfile):
         return name
+    if isinstance(name, (list, tuple)):
+        return _combined([get_profile(n) for n in name])
     known = list_profiles()
     if name not in known:
         raise ConfigError(f"unknown import profile {name!r}; known profiles: {', '.join(known)}")
     text = (resources.files(__package__) / "profiles" / f"{name}.toml").read_text("utf-8")
     return _build_profile(tomllib.loads(text), where=f"profile {name!r}")
+
+
+def _combined(profiles: list[ImportProfile]) -> ImportProfile:
+    if not profiles:
+        raise ConfigError("an empty list of import profiles; give at least one name")
+    if len(profiles) == 1:
+        return profiles[0]
+    tables: dict[str, TableProfile] = {}
+    for profile in profiles:
+        for table, tp in profile.tables.items():
+            if table in tables:
+                raise ConfigError(f"import profiles {' and '.join(p.name for p in profiles)} "
+                                  f"both describe table {table!r}; combine profiles of "
+                                  "different tables only")
+            tables[table] = tp
+    return ImportProfile("+".join(p.name for p in profiles),
+                         "+".join(p.version for p in profiles),
+                         "; ".join(p.description for p in profiles),
+                         "; ".join(p.based_on for p in profiles), tables)
 
 
 def _as_tuple(value: Any, where: str) -> tuple[str, ...]:
@@ -488,7 +517,7 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
                                   recode.get(table, {}), prof, encoding, sep)
             prepared.temp_tables.append(temp)
             prepared.sources[table] = con.table(temp)
-            used[table] = tuple(name for name, _ in groups[table].values())
+            used[table] = tuple(sorted(name for name, _ in groups[table].values()))
     except BaseException:
         prepared.drop(con)
         raise

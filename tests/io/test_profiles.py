@@ -452,3 +452,24 @@ def test_columns_only_profiles_supply_are_converted_and_checked(con):
         load_tables(con, {"job_seekers": people}, profile="les_emplois_extract", as_of=AS_OF)
     assert info.value.labels == {"FORGOTTEN": 1}
     assert SECRET_NIR not in str(info.value)
+
+
+def test_profiles_of_different_tables_combine(con, tmp_path):
+    for folder in (EXTRACT, FLUX):
+        for path in folder.iterdir():
+            shutil.copy(path, tmp_path / path.name)
+    ds = load_tables(con, tmp_path, profile=["les_emplois_extract", "flux_iae"], as_of=AS_OF)
+    assert {"candidats", "flux_iae_salarie"} <= set(ds.tables)
+    assert ds.profile.label == "les_emplois_extract+flux_iae@1+1"
+    assert ds.profile.sources["flux_iae_salarie"] == (
+        "fluxIAE_ContratMission_29032021_090124", "fluxIAE_Salarie_29032021_090124",
+        "fluxIAE_Structure_29032021_090124")
+    with pytest.raises(ConfigError, match="both describe"):
+        get_profile(["les_emplois_extract", "les_emplois_warehouse"])
+
+
+def test_a_required_column_missing_names_what_was_looked_for(con):
+    df = _read(WAREHOUSE / "candidatures.csv").drop(columns=["id_candidat"])
+    with pytest.raises(SchemaError) as info:
+        load_tables(con, {"candidatures": df}, profile="les_emplois_warehouse", as_of=AS_OF)
+    assert "candidat_id: id_candidat" in str(info.value) and info.value.column == "candidat_id"
