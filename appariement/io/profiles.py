@@ -138,6 +138,7 @@ class TableProfile:
     measured_at_export: tuple[str, ...] = ()
     opaque_keys: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
+    drop_containing: tuple[str, ...] = ()
     prefix: bool = False
     join: str | None = None
     parts: tuple[PartProfile, ...] = ()
@@ -250,7 +251,9 @@ def _build_profile(data: Mapping[str, Any], *, where: str) -> ImportProfile:
             cannot_supply=_as_tuple(tdata.get("cannot_supply"), tw),
             measured_at_export=_as_tuple(tdata.get("measured_at_export"), tw),
             opaque_keys=_as_tuple(tdata.get("opaque_keys"), tw),
-            drop=_as_tuple(tdata.get("drop"), tw), prefix=bool(tdata.get("prefix", False)),
+            drop=_as_tuple(tdata.get("drop"), tw),
+            drop_containing=_as_tuple(tdata.get("drop_containing"), tw),
+            prefix=bool(tdata.get("prefix", False)),
             join=tdata.get("join"), parts=parts)
         if tp.join is not None and tp.join not in _JOINS:
             raise ConfigError(f"{tw}: unknown join {tp.join!r}; known: {', '.join(_JOINS)}")
@@ -329,6 +332,8 @@ class ProfileInfo:
             no NIR or PASS checks).
         measured_at_export: contract table -> covariates measured when the file was exported.
         user_mapping, user_recode: contract table -> the user's overrides that were applied.
+        absent: contract table -> contract columns (canonical and extension) that this load
+            did not find, whether or not the profile could have supplied them.
     """
 
     name: str
@@ -340,6 +345,7 @@ class ProfileInfo:
     measured_at_export: dict[str, tuple[str, ...]]
     user_mapping: dict[str, dict[str, str]] = field(default_factory=dict)
     user_recode: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    absent: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -354,7 +360,7 @@ class ProfileInfo:
                 "opaque_keys": lists(self.opaque_keys),
                 "measured_at_export": lists(self.measured_at_export),
                 "user_mapping": {t: dict(m) for t, m in sorted(self.user_mapping.items())},
-                "user_recode": lists(self.user_recode)}
+                "user_recode": lists(self.user_recode), "absent": lists(self.absent)}
 
 
 @dataclass
@@ -510,11 +516,13 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
     prepared = PreparedInputs(dict(untouched), {t: m for t, m in mapping.items()
                                                  if t in untouched}, None)
     used: dict[str, tuple[str, ...]] = {}
+    absent: dict[str, tuple[str, ...]] = {}
     try:
         for table in sorted(groups):
             tp = prof.tables.get(table) if prof is not None and table not in plain else None
-            temp = _prepare_table(con, table, tp, groups[table], mapping.get(table, {}),
-                                  recode.get(table, {}), prof, encoding, sep)
+            temp, absent[table] = _prepare_table(con, table, tp, groups[table],
+                                                 mapping.get(table, {}), recode.get(table, {}),
+                                                 prof, encoding, sep)
             prepared.temp_tables.append(temp)
             prepared.sources[table] = con.table(temp)
             used[table] = tuple(sorted(name for name, _ in groups[table].values()))
@@ -530,7 +538,8 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | 
             prof.name, prof.version, prof.based_on, used, per_table("cannot_supply"),
             _opaque_columns(prof, used), per_table("measured_at_export"),
             {t: m for t, m in mapping.items() if t in used},
-            {t: tuple(sorted(c)) for t, c in recode.items() if t in used})
+            {t: tuple(sorted(c)) for t, c in recode.items() if t in used},
+            {t: absent[t] for t in used if absent[t]})
     return prepared
 
 
@@ -634,8 +643,12 @@ def _by_fold(con, view: str, where: str) -> dict[str, tuple[str, str]]:
 def _prepare_table(con, table: str, tp: TableProfile | None,
                    group: dict[str | None, tuple[str, Any]], user_map: Mapping[str, str],
                    user_recode: Mapping[str, Mapping[str, str]], prof: ImportProfile | None,
-                   encoding, sep) -> str:
-    """Materialise one contract table from its source(s); return the temporary table name."""
+                   encoding, sep) -> tuple[str, tuple[str, ...]]:
+    """Materialise one contract table from its source(s).
+
+    Returns:
+        (temporary table name, contract columns not found).
+    """
     spec = table_spec(table)
     who = f"profile {prof.name!r}" if prof is not None else "recode"
     where = f"{who}, table {table!r}"
@@ -662,7 +675,7 @@ def _prepare_table(con, table: str, tp: TableProfile | None,
 
 def _rewrite(con, spec: TableSpec, tp: TableProfile | None, view: str,
              user_map: Mapping[str, str], user_recode: Mapping[str, Mapping[str, str]],
-             where: str) -> str:
+             where: str) -> tuple[str, tuple[str, ...]]:
     columns = _by_fold(con, view, where)
     known = {c.name: c for c in (*spec.columns, *spec.extensions)}
     rules: dict[str, ColumnRule] = {r.target: r for r in (tp.columns if tp else ())}
@@ -721,6 +734,9 @@ def _rewrite(con, spec: TableSpec, tp: TableProfile | None, view: str,
         select.append(f"{expr} AS {_quote(target)}")
     consumed = {src for src, _ in chosen.values()}
     dropped = {fold(d) for d in (tp.drop if tp else ())}
+    # as the pilotage pipeline does: any column whose name holds one of these is never kept
+    dropped |= {key for key in columns
+                if any(fold(word) in key for word in (tp.drop_containing if tp else ()))}
     taken = {fold(n) for n in known}
     for key, (name, _) in columns.items():
         if name in consumed or key in dropped:
@@ -731,7 +747,7 @@ def _rewrite(con, spec: TableSpec, tp: TableProfile | None, view: str,
         select.append(_quote(name))
     temp = f"_app_prof_{spec.name}_{next(_counter)}"
     con.execute(f"CREATE TEMP TABLE {_quote(temp)} AS SELECT {', '.join(select)} FROM {view}")
-    return temp
+    return temp, tuple(name for name in known if name not in chosen)
 
 
 def _column_sql(con, view: str, spec: TableSpec, column: Column, src: str, src_type: str,

@@ -186,7 +186,7 @@ def test_flux_iae_three_tables_are_joined_into_flux_iae_salarie(con):
     assert got["700003"] == (None, None, None, None, "2", 1970)
     columns = ds["flux_iae_salarie"].columns
     assert "nir_chiffré" not in columns and "salarie_PII_hashes" not in columns
-    assert ds.profile.not_supplied["flux_iae_salarie"] == ("numero_pass",)
+    assert ds.profile.absent["flux_iae_salarie"] == ("numero_pass",)  # hashed by the pipeline
     assert set(ds.profile.opaque_keys["flux_iae_salarie"]) == {"hash_nir", "hash_numero_pass"}
 
 
@@ -473,3 +473,27 @@ def test_a_required_column_missing_names_what_was_looked_for(con):
     with pytest.raises(SchemaError) as info:
         load_tables(con, {"candidatures": df}, profile="les_emplois_warehouse", as_of=AS_OF)
     assert "candidat_id: id_candidat" in str(info.value) and info.value.column == "candidat_id"
+
+
+def test_flux_iae_as_the_asp_sends_it_keeps_the_pass_number_and_drops_identities(con):
+    """The ASP's own Salarie file still has the PASS number, NIR, names and birth date."""
+    salarie = _read(FLUX / "fluxIAE_Salarie_29032021_090124.csv", sep="|")
+    salarie = salarie.drop(columns=["hash_nir", "hash_numéro_pass_iae", "nir_chiffré",
+                                    "salarie_PII_hashes"])
+    salarie["salarie_agrement"] = ["999992100001", "999992200007", ""]
+    salarie["salarie_nir"] = [SECRET_NIR, "", ""]
+    salarie["salarie_nom_usage"], salarie["salarie_prenom"] = "MARTIN", "Jean"
+    salarie["salarie_date_naissance"] = "12/05/1985"
+    salarie["salarie_courriel_pro"] = "x@example.org"
+    files = {p.name.split("_2")[0]: p for p in FLUX.iterdir()}
+    files["fluxIAE_Salarie"] = salarie
+    ds = load_tables(con, files, profile="flux_iae", as_of=AS_OF)
+    assert _rows(ds, "flux_iae_salarie", "salarie_id, numero_pass") == {
+        "700001": "999992100001", "700002": "999992200007", "700003": None}
+    kept = set(ds["flux_iae_salarie"].columns)
+    assert {"salarie_code_postal", "salarie_brsa"} <= kept  # other columns pass through
+    for column in ("salarie_nir", "salarie_nom_usage", "salarie_prenom",
+                   "salarie_date_naissance", "salarie_courriel_pro", "salarie_agrement"):
+        assert column not in kept
+    assert SECRET_NIR not in str(ds["flux_iae_salarie"].fetchall())
+    assert set(ds.profile.absent["flux_iae_salarie"]) == {"hash_nir", "hash_numero_pass"}
