@@ -16,7 +16,8 @@ __all__ = [
     "Column", "TableSpec", "PLATFORM_TABLES", "SOURCE_TABLES", "ALL_TABLES",
     "ELIGIBILITY_CRITERIA_LEVEL1", "ELIGIBILITY_CRITERIA_LEVEL2", "CRITERIA_COLUMNS",
     "CANDIDATURE_STATES", "REFUSAL_REASONS", "STRUCTURE_TYPES", "ORGANISATION_TYPES",
-    "table_spec",
+    "INSCRIPTION_TYPES", "LACK_OF_NIR_REASONS", "PLATFORM_NIR_FIRST_DIGITS", "PLATFORM_NIR_MONTHS",
+    "OPAQUE_KEY_PATTERN", "table_spec",
 ]
 
 ELIGIBILITY_CRITERIA_LEVEL1 = ("RSA", "ASS", "AAH", "DETLD")
@@ -35,8 +36,30 @@ REFUSAL_REASONS = ("did_not_come", "did_not_come_to_interview", "unavailable", "
                    "poorly_informed", "approval_expiration_too_close", "deactivation",
                    "duplicate", "auto", "other")
 STRUCTURE_TYPES = ("ACI", "AI", "EI", "ETTI", "EITI", "GEIQ", "EA", "EATT", "OPCS")
+#: the 34 prescriber organisation kinds of les-emplois (``itou/prescribers/enums.py``,
+#: ``PrescriberOrganizationKind``, commit 543eae8d). The first eleven are the original codes of
+#: this contract; the platform's ``Autre`` is ``OTHER`` here and ``Orienteur`` is ``ORIENTEUR``.
+#: France Travail was stored as ``PE`` until 2025-02-06 (commit 887f37b84): profiles recode it.
 ORGANISATION_TYPES = ("FT", "ML", "CAP_EMPLOI", "DEPT", "SPIP", "PJJ", "CHRS", "CCAS", "PLIE",
-                      "CAF", "OTHER")
+                      "CAF", "OTHER",
+                      "AFPA", "ASE", "ORIENTEUR", "CAARUD", "CADA", "CAVA", "CHU", "CIDFF", "CPH",
+                      "CSAPA", "E2C", "EPIDE", "HUDA", "MSA", "OACAS", "OIL", "ODC", "OHPD",
+                      "OCASF", "PENSION", "PIJ_BIJ", "RS_FJT", "PREVENTION")
+#: how the candidate signed up. ``autonome`` / ``tiers`` are the original coarse codes; the
+#: platform's warehouse says who the third party was (``itou/metabase/tables/job_seekers.py``,
+#: ``get_user_signup_kind``: "autonome", "par professionnel", "par administrateur").
+INSCRIPTION_TYPES = ("autonome", "tiers", "par_professionnel", "par_administrateur")
+#: ``JobSeekerProfile.lack_of_nir_reason`` (``itou/users/enums.py``, ``LackOfNIRReason``); a DB
+#: constraint forbids a NIR and a reason together.
+LACK_OF_NIR_REASONS = ("NO_NIR", "NIR_ASSOCIATED_TO_OTHER")
+#: the NIRs the platform accepts (``itou/utils/validators.py``, ``validate_nir``): first digit
+#: 1/2/3/4/7/8 and any month but 13-19 and 43-49 (so 00-12, 20-42, 50-99). People without a NIR,
+#: or with a 7/8 one, get an NTT temporary number at the ASP. Declared here for identity/.
+PLATFORM_NIR_FIRST_DIGITS = ("1", "2", "3", "4", "7", "8")
+PLATFORM_NIR_MONTHS = tuple(f"{m:02d}" for m in range(100) if not (13 <= m <= 19 or 43 <= m <= 49))
+#: an opaque pre-hashed key as the platform's warehouse writes it: hex SHA-256 of the value and
+#: one global salt (``itou/metabase/tables/utils.py``, ``hash_content``)
+OPAQUE_KEY_PATTERN = r"[0-9a-f]{64}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,9 @@ class Column:
         identifying: True for columns that must never appear in logs or error messages
             (NIR and other direct identifiers).
         allowed: allowed values (for codes), or None.
+        opaque_key: True for a pre-hashed join key that both producers computed alike
+            (``hash_nir``, ``hash_numero_pass``): usable only for exact equality, in a key class
+            of its own, never checked or parsed as a NIR or PASS number.
     """
 
     name: str
@@ -57,6 +83,7 @@ class Column:
     nullable: bool = True
     identifying: bool = False
     allowed: tuple[str, ...] | None = None
+    opaque_key: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +92,12 @@ class TableSpec:
 
     ``references`` maps a column (or tuple of columns) of this table to ``(table, column)``.
     ``optional`` tables may be absent from an extract.
+
+    ``extensions`` are optional columns that only import profiles supply (``hash_nir``,
+    ``lack_of_nir_reason`` ...). They are declared apart from ``columns`` so that code written
+    for the canonical columns (the synthetic generator, readers of ``column_names``) is
+    unchanged; the profile layer (:mod:`appariement.io.profiles`) converts and checks them, and
+    they reach the loaded tables as pass-through columns after the canonical ones.
     """
 
     name: str
@@ -73,6 +106,7 @@ class TableSpec:
     columns: tuple[Column, ...]
     references: dict[str, tuple[str, str]] = field(default_factory=dict)
     optional: bool = False
+    extensions: tuple[Column, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -80,6 +114,17 @@ class TableSpec:
 
     def column(self, name: str) -> Column:
         for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def extension_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.extensions)
+
+    def any_column(self, name: str) -> Column:
+        """A canonical or extension column by name (KeyError when neither)."""
+        for col in (*self.columns, *self.extensions):
             if col.name == name:
                 return col
         raise KeyError(name)
@@ -106,10 +151,13 @@ PLATFORM_TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("adresse", identifying=True),         # street address of residence (free text)
         _c("commune_residence", identifying=True),  # town of residence (name)
         _c("date_inscription", "DATE", nullable=False),
-        _c("type_inscription", allowed=("autonome", "tiers")),
+        _c("type_inscription", allowed=INSCRIPTION_TYPES),
         *_CRITERIA,
         _c("date_diagnostic", "DATE"),
         _c("auteur_diagnostic", allowed=("prescripteur", "employeur")),
+    ), extensions=(
+        _c("lack_of_nir_reason", allowed=LACK_OF_NIR_REASONS),
+        _c("hash_nir", identifying=True, opaque_key=True),
     )),
     TableSpec("diagnostics", "platform", ("diagnostic_id",), (
         _c("diagnostic_id", nullable=False),
@@ -129,6 +177,11 @@ PLATFORM_TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("motif_refus", allowed=REFUSAL_REASONS),
         _c("date_embauche", "DATE"),
         _c("date_traitement", "DATE"),
+    ), extensions=(
+        # the warehouse's "Prescripteur habilité" vs "Orienteur" (both origine prescripteur),
+        # and the planned contract start (JobApplication.hiring_start_at)
+        _c("prescripteur_habilite", "BOOLEAN"),
+        _c("date_debut_contrat", "DATE"),
     ), references={"candidat_id": ("candidats", "candidat_id"),
                    "structure_id": ("structures", "structure_id"),
                    "organisation_id": ("organisations", "organisation_id")}),
@@ -163,6 +216,10 @@ PLATFORM_TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("date_debut", "DATE", nullable=False),
         _c("date_fin", "DATE"),
         _c("origine"),
+    ), extensions=(
+        # PASS IAE (prefix 99999) or France Travail agrément, and the hashed number
+        _c("type_agrement", allowed=("pass_iae", "agrement_pe")),
+        _c("hash_numero_pass", identifying=True, opaque_key=True),
     ), references={"candidat_id": ("candidats", "candidat_id"),
                    "structure_id": ("structures", "structure_id")}),
     TableSpec("flux_iae_salarie", "platform", ("salarie_id",), (
@@ -171,6 +228,13 @@ PLATFORM_TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("siret"),
         _c("date_debut", "DATE"),
         _c("date_fin", "DATE"),
+    ), extensions=(
+        # what the pilotage pipeline keeps of the ASP's person (dags/common/flux_iae.py)
+        _c("hash_nir", identifying=True, opaque_key=True),
+        _c("hash_numero_pass", identifying=True, opaque_key=True),
+        _c("sexe"),
+        _c("annee_naissance", "INTEGER"),
+        _c("id_structure_asp"),
     ), references={"numero_pass": ("pass_agrements", "numero")}, optional=True),
 ]}
 
@@ -188,6 +252,8 @@ SOURCE_TABLES: dict[str, TableSpec] = {t.name: t for t in [
         _c("code_postal"),
         _c("adresse", identifying=True),
         _c("commune_residence", identifying=True),
+    ), extensions=(
+        _c("hash_nir", identifying=True, opaque_key=True),  # a pre-hashed NIR
     )),
     TableSpec("periodes_emploi", "source", ("person_id", "date_debut", "siret"), (
         _c("person_id", nullable=False),

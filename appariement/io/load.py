@@ -59,6 +59,8 @@ class Dataset:
         counts: table -> ``{"read": n, "kept": k, "rejected": r}`` with ``n == k + r``.
         problems: every problem found (empty when the input was clean).
         as_of: the reference date used for date windows.
+        profile: what the import profile did (name, version, columns it cannot supply...;
+            :class:`~appariement.io.profiles.ProfileInfo`), None without a profile.
     """
 
     tables: dict[str, duckdb.DuckDBPyRelation]
@@ -66,6 +68,7 @@ class Dataset:
     counts: dict[str, dict[str, int]]
     problems: list[Problem] = field(default_factory=list)
     as_of: dt.date | None = None
+    profile: Any = None
 
     def __getitem__(self, name: str) -> duckdb.DuckDBPyRelation:
         try:
@@ -139,7 +142,9 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
                 rejects: RejectPolicy | str = RejectPolicy.RAISE,
                 rejects_dir: str | Path | None = None,
                 as_of: dt.date | str | None = None,
-                encoding: str | None = None, sep: str | None = None) -> Dataset:
+                encoding: str | None = None, sep: str | None = None,
+                profile: Any = None,
+                recode: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None) -> Dataset:
     """Read, check and materialise the tables of an extract.
 
     Args:
@@ -156,6 +161,11 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
         as_of: reference date for the date windows (default today).
         encoding: CSV encoding for every file (None: detect per file).
         sep: CSV separator for every file (None: detect per file).
+        profile: an import profile name (``"les_emplois_warehouse"``...) or object: the
+            sources are in a real source's names and labels (see :mod:`appariement.io.profiles`);
+            ``mapping`` then applies on top of it. None: the contract's own names.
+        recode: ``{table: {column: {label: code}}}``, the user's value recoding (on top of the
+            profile's, or alone).
 
     Returns:
         A :class:`Dataset`.
@@ -180,6 +190,14 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
     if side is not None and side not in _SIDES:
         raise ConfigError(f"side {side!r} is not allowed; use one of {', '.join(_SIDES)}")
     as_of = _as_date(as_of)
+    # --- import profile: real table/column names and labels -> the contract's (io.profiles)
+    prepared = None
+    if profile is not None or recode:
+        from .profiles import prepare_inputs
+        prepared = prepare_inputs(con, sources, profile, mapping=mapping, recode=recode,
+                                  side=side, encoding=encoding, sep=sep)
+        sources, mapping = prepared.sources, prepared.mapping
+    # --- end of import profile
     if isinstance(sources, (str, Path)):
         chosen: dict[str, Any] = dict(find_table_files(sources, side or "all"))
     else:
@@ -221,6 +239,10 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
         for stage in staged.values():
             con.execute(f"DROP TABLE IF EXISTS {stage.name}")
         con.execute("DROP TABLE IF EXISTS _app_issues")
+        if prepared is not None:  # import profile: its temporary tables
+            prepared.drop(con)
+    if prepared is not None:
+        dataset.profile = prepared.info
     if rejects_dir is not None:
         _write_rejects(dataset.rejects, Path(rejects_dir))
     return dataset
