@@ -324,7 +324,11 @@ def _records(source) -> tuple[str, list[list]]:
             raise InputError(f"cannot read first-name variants {label} ({type(exc).__name__}); "
                              "give a UTF-8 CSV with columns canonical,variant,group",
                              table=label) from None
-        records = list(csv.reader(io.StringIO(text)))
+        try:
+            records = list(csv.reader(io.StringIO(text)))
+        except csv.Error:  # its message may quote the line: not repeated
+            raise InputError(f"cannot parse first-name variants {label} as CSV; check its "
+                             "quoting", table=label) from None
         if records:
             records[0] = [c.strip().lower() for c in records[0]]
         return label, records
