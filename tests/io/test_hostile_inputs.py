@@ -444,15 +444,7 @@ def keys(tmp_path):
 @pytest.mark.parametrize("command", ["pseudonymise", "pivot encrypt"])
 def test_commands_exit_3_with_a_clean_message(tmp_path, keys, capsys, logs, content, command):
     path = tmp_path / "candidats.csv"
-    if content == "malformed":
-        path.write_text(MALFORMED["unclosed quote"])
-    elif content == "headerless":
-        path.write_text(f"{GOOD_ROW}\n{OTHER_ROW}\n")
-    elif content == "mixed":
-        path.write_bytes(f"{HEADER}\n{OTHER_ROW.replace('Luc', 'Zoé')}\n".encode()
-                         + GOOD_ROW.encode("cp1252") + b"\n")
-    else:
-        path.write_text(f"{HEADER}\n{GOOD_ROW.replace(SENTINEL_NIR, '1.85057800608E+14')}\n")
+    _hostile_file(path, content)
     out = tmp_path / "out.parquet"
     if command == "pseudonymise":
         argv = ["pseudonymise", "--key", str(keys / "k.key"), "--project", "p", "--in",
@@ -469,3 +461,37 @@ def test_commands_exit_3_with_a_clean_message(tmp_path, keys, capsys, logs, cont
     assert "error:" in captured.err
     _assert_clean(captured.out + captured.err + logs.text, "1.85057800608E+14")
     assert not out.exists()
+
+
+def _hostile_file(path, content: str) -> None:
+    if content == "malformed":
+        path.write_text(MALFORMED["unclosed quote"])
+    elif content == "headerless":
+        path.write_text(f"{GOOD_ROW}\n{OTHER_ROW}\n")
+    elif content == "mixed":
+        path.write_bytes(f"{HEADER}\n{OTHER_ROW.replace('Luc', 'Zoé')}\n".encode()
+                         + GOOD_ROW.encode("cp1252") + b"\n")
+    else:
+        path.write_text(f"{HEADER}\n{GOOD_ROW.replace(SENTINEL_NIR, '1.85057800608E+14')}\n")
+
+
+@pytest.mark.parametrize("content", ["malformed", "headerless", "mixed", "scientific"])
+@pytest.mark.parametrize("command", ["link", "pprl encode"])
+def test_contract_commands_exit_3_with_a_clean_message(tmp_path, keys, capsys, logs, content,
+                                                       command):
+    path = tmp_path / "candidats.csv"
+    _hostile_file(path, content)
+    personnes = tmp_path / "personnes.csv"
+    personnes.write_text("person_id;nir;nom_naissance;prenoms\np1;290017500012345;DURAND;Luc\n")
+    out = tmp_path / "out"
+    if command == "link":
+        argv = ["link", "--platform", str(path), "--source", str(personnes), "--out", str(out)]
+    else:
+        argv = ["pprl", "encode", "--in", str(path), "--side", "platform", "--project", "p",
+                "--key", str(keys / "k.key"), "--out", str(out / "enc.parquet")]
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "error:" in captured.err
+    _assert_clean(captured.out + captured.err + logs.text, "1.85057800608E+14")
+    assert not (out / "enc.parquet").exists() and not (out / "links.parquet").exists()
