@@ -340,40 +340,58 @@ def read_text_table(path: str | Path, *, what: str = "input", encoding: str | No
     return _repair_nirs(table, what, nir_columns, on_nir_scientific)
 
 
-def _parse_csv(data: bytes, header: list[str], delim: str, what: str, path: Path) -> pa.Table:
+def _arrow_csv_options(header: list[str], delim: str, **read):
     import pyarrow.csv as pacsv
 
-    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
-                                   strings_can_be_null=True)
-    try:
-        return pacsv.read_csv(pa.BufferReader(data),
-                              read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-                              parse_options=pacsv.ParseOptions(delimiter=delim),
-                              convert_options=convert)
-    except pa.ArrowInvalid:
-        pass  # read again, single-threaded, to learn which lines are bad (numbers only)
+    return dict(read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, **read),
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                                     strings_can_be_null=True))
+
+
+def bad_lines(data: bytes, delim: str) -> tuple[int, str]:
+    """(number of lines whose field count differs from the header's, a phrase naming the first
+    ones by number) of UTF-8 CSV bytes; (0, "") when every line has the header's count."""
+    import pyarrow.csv as pacsv
+
+    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    header = [name.lstrip("\ufeff") for name in next(csv.reader([first], delimiter=delim), [])]
     bad: list[tuple[int | None, int, int]] = []
 
     def on_invalid(row) -> str:
         bad.append((row.number, row.expected_columns, row.actual_columns))
         return "skip"
 
-    with reader_errors(what, path, fmt="CSV"):
+    try:
         pacsv.read_csv(pa.BufferReader(data),
-                       read_options=pacsv.ReadOptions(column_names=header, skip_rows=1,
-                                                      use_threads=False),
                        parse_options=pacsv.ParseOptions(delimiter=delim,
                                                         invalid_row_handler=on_invalid),
-                       convert_options=convert)
-    if not bad:  # failed for another reason the second time did not meet: say so plainly
-        raise InputError(f"{what}: {path.name} could not be parsed as CSV (separator {delim!r})"
-                         "; check its quoting")
+                       **_arrow_csv_options(header, delim, use_threads=False))
+    except _reader_exceptions():
+        pass  # another kind of failure: the caller's message stands alone
+    if not bad:
+        return 0, ""
     lines = ", ".join(str(n) for n, _, _ in bad[:5] if n is not None) or "unknown"
     _, expected, actual = bad[0]
+    return len(bad), (f"{len(bad)} line(s) do not have {expected} field(s) like the header "
+                      f"(the first has {actual}); line(s) {lines}")
+
+
+def _parse_csv(data: bytes, header: list[str], delim: str, what: str, path: Path) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    try:
+        return pacsv.read_csv(pa.BufferReader(data),
+                              parse_options=pacsv.ParseOptions(delimiter=delim),
+                              **_arrow_csv_options(header, delim))
+    except pa.ArrowInvalid:
+        pass  # read again, single-threaded, to learn which lines are bad (numbers only)
+    n_bad, where = bad_lines(data, delim)
+    if not n_bad:
+        raise InputError(f"{what}: {path.name} could not be parsed as CSV (separator {delim!r})"
+                         "; check its quoting")
     raise InputError(f"{what}: {path.name} could not be parsed as CSV (separator {delim!r}): "
-                     f"{len(bad)} line(s) do not have {expected} field(s) like the header (the "
-                     f"first has {actual}); line(s) {lines}. Check the separator and the quoting "
-                     "of those lines", n_rows=len(bad))
+                     f"{where}. Check the separator and the quoting of those lines",
+                     n_rows=n_bad)
 
 
 def _repair_nirs(table: pa.Table, what: str, nir_columns: Iterable[str],

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -41,7 +42,7 @@ from ..errors import ConfigError, InputError, InvalidValueError, SchemaError
 from .contract import ALL_TABLES, Column, TableSpec, table_spec
 from .encoding import (Decoding, normalise_encoding, open_bytes as _open_bytes, resolve_decoding,
                        scan_encoding, transcode)
-from .guard import (describe_columns, nir_spreadsheet_sql, reader_errors,
+from .guard import (bad_lines, describe_columns, nir_spreadsheet_sql, reader_errors,
                     report_nir_spreadsheet, _check_scientific_policy)
 
 __all__ = ["read_table", "detect_encoding", "detect_separator"]
@@ -131,6 +132,18 @@ def _transcoded(path: Path, decoding: Decoding) -> Iterator[Path]:
         yield target
 
 
+def _bad_lines(path: Path, decoding: Decoding, delim: str) -> tuple[int, str]:
+    """Field-count problems of a CSV file that DuckDB refused (line numbers only)."""
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        transcode(path, decoding, buffer)
+    except (OSError, EOFError, UnicodeError, zlib.error):
+        return 0, ""
+    return bad_lines(buffer.getvalue(), delim)
+
+
 def _is_csv(path: Path) -> bool:
     name = path.name.lower()
     return any(name.endswith(ext) for ext in (".csv", ".csv.gz", ".txt", ".tsv", ".tsv.gz"))
@@ -205,12 +218,15 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: Any, table: str,
             rel = con.sql(sql)
             rel.columns  # noqa: B018 - force the sniffer/binder to run inside the try
         except duckdb.Error as exc:
-            # The DuckDB message may quote a line of the file (possibly a NIR): not repeated.
+            # The DuckDB message may quote a line of the file (possibly a NIR): not repeated;
+            # the bad lines are found again and named by number only.
+            n_bad, where = _bad_lines(path, decoding, delim)
             raise InputError(
                 f"table {table!r}: {path.name} could not be parsed as CSV (separator {delim!r}, "
-                f"encoding {decoding.label}; {type(exc).__name__}). Check the separator, quoting "
+                f"encoding {decoding.label}; {type(exc).__name__}"
+                + (f": {where}" if n_bad else "") + "). Check the separator, quoting "
                 "and the number of fields on each line, or pass sep=/encoding= explicitly",
-                table=table) from None
+                table=table, n_rows=n_bad or None) from None
         yield rel
 
 

@@ -119,13 +119,14 @@ def test_dubious_csv_is_read_or_refused_cleanly(tmp_path, logs, reader, case):
     _assert_clean(logs.text)
 
 
-def test_arrow_reader_names_the_bad_lines(tmp_path):
+@pytest.mark.parametrize("reader", READERS)
+def test_readers_name_the_bad_lines_by_number(tmp_path, reader):
     lines = [HEADER] + [OTHER_ROW.replace("c2", f"c{i}") for i in range(2, 9)]
     lines[4] += f";{SENTINEL_NIR}"  # line 5 of the file has one field too many
-    path = tmp_path / "ids.csv"
+    path = tmp_path / "candidats.csv"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError) as info:
-        read_text_table(path)
+        _read(reader, path)
     assert "1 line(s)" in str(info.value) and "line(s) 5" in str(info.value)
     assert "the first has 8" in str(info.value)
     _assert_error_clean(info.value)
