@@ -42,7 +42,6 @@ _log = get_logger(__name__)
 MIXED_ENCODING_POLICIES = ("error", "warn")
 
 _CHUNK = 1 << 20
-_NON_ASCII_LINE = re.compile(rb"[^\n]*[\x80-\xff][^\n]*")
 _C1 = re.compile(rb"[\x80-\x9f]")
 _MAX_EXAMPLES = 5
 
@@ -131,21 +130,22 @@ def scan_encoding(path: str | Path) -> EncodingScan:
         if block.isascii():
             continue
         try:
-            block.decode("utf-8")
+            text = block.decode("utf-8")
         except UnicodeDecodeError:
             pass
         else:
-            utf8 += len(_NON_ASCII_LINE.findall(block))
+            utf8 += sum(1 for line in text.split("\n") if not line.isascii())
             continue
-        for match in _NON_ASCII_LINE.finditer(block):
-            line = match.group()
+        for number, line in enumerate(block.split(b"\n"), start=first_line):
+            if line.isascii():
+                continue
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
                 other += 1
                 c1 = c1 or _C1.search(line) is not None
                 if len(examples) < _MAX_EXAMPLES:
-                    examples.append(first_line + block.count(b"\n", 0, match.start()))
+                    examples.append(number)
             else:
                 utf8 += 1
     return EncodingScan(utf8, other, tuple(examples), c1)
