@@ -71,7 +71,10 @@ def _version() -> str:
         return "appariement (not installed)"
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
+def _configure_logging(args: argparse.Namespace) -> list[logging.Handler]:
+    """Console (and ``--log-file``) handlers on the package logger; returned so that ``main``
+    removes them when the command ends (called in-process, from a notebook or a test, handlers
+    would otherwise pile up and write to streams that no longer exist)."""
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
     root = logging.getLogger("appariement")
     root.setLevel(logging.DEBUG if args.log_file else level)
@@ -79,6 +82,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
     console.setLevel(level)
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     root.addHandler(console)
+    handlers: list[logging.Handler] = [console]
     # Splink narrates every training step and warns about levels it could not observe; the
     # library reports what matters itself (training log in the model JSON).
     logging.getLogger("splink").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
@@ -88,12 +92,14 @@ def _configure_logging(args: argparse.Namespace) -> None:
         from ._progress import JsonLinesFormatter  # one JSON object per line
         handler.setFormatter(JsonLinesFormatter())
         root.addHandler(handler)
+        handlers.append(handler)
+    return handlers
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args)
+    handlers = _configure_logging(args)
     try:
         return int(args.func(args) or 0)
     except AppariementError as exc:
@@ -102,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        root = logging.getLogger("appariement")
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -251,35 +251,8 @@ def read_identities(path: str | os.PathLike, private_key: PrivateKey | None = No
     if is_encrypted(path):
         raise ConfigError(f"{Path(path).name} is encrypted: give the private key that "
                           "decrypts it")
-    if str(path).lower().endswith(".parquet"):
-        return pq.read_table(path)
-    return _read_csv_as_text(Path(path))
-
-
-def _read_csv_as_text(path: Path) -> pa.Table:
-    """CSV (UTF-8 or Latin-1, separator detected) with every column as text, decoded in memory:
-    identifiers keep their exact form (leading zeros, 2A/2B) and no transcoded copy of
-    identity data is written to disk."""
-    import csv
-    import gzip
-
-    import pyarrow.csv as pacsv
-
-    from ..io.read import detect_encoding, detect_separator
-
-    encoding = detect_encoding(path)
-    sep = detect_separator(path, encoding)
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding=encoding, newline="") as fh:
-        header = next(csv.reader(fh, delimiter=sep), [])
-    header = [name.lstrip("\ufeff") for name in header]
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding="utf8" if encoding == "utf-8" else "latin1",
-                                       column_names=header, skip_rows=1),
-        parse_options=pacsv.ParseOptions(delimiter=sep),
-        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
-                                             strings_can_be_null=True))
+    from ..io.guard import read_text_table  # guarded: no field value in any read error
+    return read_text_table(path, what="identities")
 
 
 class PivotAuthority:

@@ -171,7 +171,11 @@ class Pseudonymiser:
             ['id', 'nir_pseudo']
         """
         if column not in table.column_names:
-            raise ConfigError(f"column {column!r} not found; columns are {table.column_names}")
+            # a headerless file's first row is its "header": names that could be values are
+            # never printed
+            from ..io.guard import describe_columns
+            raise ConfigError(f"column {column!r} not found; the table has "
+                              f"{describe_columns(table.column_names, [column])}")
         out_column = out_column or f"{column}_pseudo"
         position = table.column_names.index(column)
         codes = self.pseudonymise(table.column(column))

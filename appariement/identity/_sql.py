@@ -15,7 +15,7 @@ _MACRO_GROUPS = (names.SQL_MACROS, nir.SQL_MACROS, sex.SQL_MACROS, places.SQL_MA
 
 #: every SQL function this subpackage registers (all prefixed ``app_``)
 SQL_FUNCTION_NAMES = (tuple(name for group in _MACRO_GROUPS for name in group)
-                      + ("app_soundex_word", "app_phonetic"))
+                      + ("app_nfkc", "app_soundex_word", "app_phonetic"))
 
 
 def register_sql_functions(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -55,6 +55,7 @@ def register_sql_functions(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyCon
     if present[0][0]:
         return con
     names.create_variants_table(con, names.VARIANTS_TABLE, names.FIRST_NAME_VARIANTS)
+    names.register_nfkc_udf(con)
     for group in _MACRO_GROUPS:
         for name, (params, body) in group.items():
             con.execute(f"CREATE OR REPLACE TEMP MACRO {name}({params}) AS ({body})")

@@ -72,6 +72,9 @@ _FIRST_NAME_SEPARATORS = re.compile(r"[,;/]")
 
 
 def _fold(text: str) -> str:
+    # NFKC first, as the SQL does (app_nfkc): compatibility characters (fullwidth letters,
+    # ligatures, long s...) become plain letters before the ligatures are spelled out
+    text = unicodedata.normalize("NFKC", text)
     for src, dst in _LIGATURES.items():
         text = text.replace(src, dst)
     decomposed = unicodedata.normalize("NFKD", text)
@@ -321,7 +324,11 @@ def _records(source) -> tuple[str, list[list]]:
             raise InputError(f"cannot read first-name variants {label} ({type(exc).__name__}); "
                              "give a UTF-8 CSV with columns canonical,variant,group",
                              table=label) from None
-        records = list(csv.reader(io.StringIO(text)))
+        try:
+            records = list(csv.reader(io.StringIO(text)))
+        except csv.Error:  # its message may quote the line: not repeated
+            raise InputError(f"cannot parse first-name variants {label} as CSV; check its "
+                             "quoting", table=label) from None
         if records:
             records[0] = [c.strip().lower() for c in records[0]]
         return label, records
@@ -397,12 +404,38 @@ def create_variants_table(con, name: str, lookup: Mapping[str, str]) -> str:
 
 # --- SQL (DuckDB macros) -------------------------------------------------------------------
 
+def nfkc_arrow(values):
+    """``app_nfkc``: NFKC of each value of an Arrow string array (the SQL calls it only for
+    non-ASCII values); nulls stay null."""
+    import pyarrow as pa
+
+    return pa.array([v if v is None or v.isascii() else unicodedata.normalize("NFKC", v)
+                     for v in values.to_pylist()], pa.string())
+
+
+def register_nfkc_udf(con) -> None:
+    """Register ``app_nfkc(VARCHAR) -> VARCHAR`` on ``con`` (used by ``app_fold``)."""
+    import duckdb
+
+    try:
+        con.create_function("app_nfkc", nfkc_arrow, ["VARCHAR"], "VARCHAR", type="arrow",
+                            null_handling="special", side_effects=False)
+    except duckdb.NotImplementedException:  # already registered on this connection
+        pass
+
+
 def _sql_list(values) -> str:
     return "[" + ", ".join(f"'{v}'" for v in values) + "]"
 
 
+#: NFKC first (fullwidth ``ＭＡＲＴＩＮ``, ligature ``ﬁ``, ``ſ``... become their plain letters, as
+#: the NFKD of :func:`_fold` does in Python; DuckDB's strip_accents does not), computed only for
+#: values with a non-ASCII character (byte length differs from character length)
+_SQL_NFKC = ("CASE WHEN strlen(CAST(x AS VARCHAR)) = length(CAST(x AS VARCHAR)) "
+             "THEN CAST(x AS VARCHAR) ELSE app_nfkc(CAST(x AS VARCHAR)) END")
+
 _SQL_FOLD = r"""regexp_replace(strip_accents(upper(replace(replace(replace(replace(replace(
-    replace(CAST(x AS VARCHAR), 'ß', 'SS'), 'ẞ', 'SS'), 'œ', 'OE'), 'Œ', 'OE'), 'æ', 'AE'),
+    replace(""" + _SQL_NFKC + r""", 'ß', 'SS'), 'ẞ', 'SS'), 'œ', 'OE'), 'Œ', 'OE'), 'æ', 'AE'),
     'Æ', 'AE'))), '[''’‘`´ʼ]', '', 'g')"""
 
 _B = "|".join(_BIRTH_MARKERS)

@@ -6,6 +6,8 @@ phonetic code, an Arrow-vectorised UDF that encodes each distinct name once.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 from .._log import get_logger
@@ -114,6 +116,11 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
     if first_name_variants is not None:
         variants = create_variants_table(con, _fresh_name("first_name_variants"),
                                          load_first_name_variants(first_name_variants))
+    if isinstance(data, (str, Path)):
+        # a file is read by the guarded reader: no field value in a read error, per-line
+        # encoding detection, NIR spreadsheet damage repaired or refused (see appariement.io)
+        from ..io.guard import read_text_table
+        data = read_text_table(data, what=f"table {table!r}")
     rel = as_relation(con, data, name=table)
     present = set(rel.columns)
     if id_col not in present:

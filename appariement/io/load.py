@@ -144,7 +144,8 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
                 as_of: dt.date | str | None = None,
                 encoding: str | None = None, sep: str | None = None,
                 profile: Any = None,
-                recode: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None) -> Dataset:
+                recode: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
+                on_mixed_encoding: str = "error", on_nir_scientific: str = "error") -> Dataset:
     """Read, check and materialise the tables of an extract.
 
     Args:
@@ -166,6 +167,9 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
             ``mapping`` then applies on top of it. None: the contract's own names.
         recode: ``{table: {column: {label: code}}}``, the user's value recoding (on top of the
             profile's, or alone).
+        on_mixed_encoding: ``"error"`` (default) or ``"warn"``: a CSV file mixing UTF-8 and
+            other lines (see :func:`appariement.io.read_table`).
+        on_nir_scientific: ``"error"`` (default) or ``"null"``: NIRs in scientific notation.
 
     Returns:
         A :class:`Dataset`.
@@ -227,7 +231,9 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
     try:
         for table in sorted(chosen):
             staged[table] = _stage_table(con, chosen[table], table, mapping.get(table),
-                                        encoding=encoding, sep=sep)
+                                        encoding=encoding, sep=sep,
+                                        on_mixed_encoding=on_mixed_encoding,
+                                        on_nir_scientific=on_nir_scientific)
         issues, problems = _run_checks(con, {t: s.name for t, s in staged.items()}, as_of=as_of,
                                       set_aside=policy is RejectPolicy.SET_ASIDE)
         if problems and policy is RejectPolicy.RAISE:

@@ -26,11 +26,10 @@ kept unchanged after the contract columns (pass-through).
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import gzip
 import re
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -40,7 +39,11 @@ import duckdb
 from .._log import get_logger
 from .._tables import quote_identifier as _quote, temp_view
 from ..errors import ConfigError, InputError, InvalidValueError, SchemaError
-from .contract import Column, TableSpec, table_spec
+from .contract import ALL_TABLES, Column, TableSpec, table_spec
+from .encoding import (Decoding, normalise_encoding, open_bytes as _open_bytes, resolve_decoding,
+                       scan_encoding, transcode)
+from .guard import (bad_lines, describe_columns, nir_spreadsheet_sql, reader_errors,
+                    report_nir_spreadsheet, _check_scientific_policy)
 
 __all__ = ["read_table", "detect_encoding", "detect_separator"]
 
@@ -51,8 +54,6 @@ _INTERNAL_PREFIX = "_app_"
 _ROW = "_app_row"
 _CAST_FAIL = "_app_cast_fail"
 
-_LATIN_NAMES = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252"}
-_UTF8_NAMES = {"utf-8", "utf8", "utf-8-sig"}
 _SEPARATORS = (";", ",", "\t", "|")
 _TRUE = ("true", "t", "1", "oui", "o", "yes", "y", "vrai")
 _FALSE = ("false", "f", "0", "non", "n", "no", "faux")
@@ -60,58 +61,24 @@ _CHUNK = 1 << 20
 _counter = iter(range(1, 1 << 62))
 
 
-def _latin1_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
-    # The five bytes cp1252 leaves undefined decode as their Latin-1 control characters.
-    return err.object[err.start:err.end].decode("latin-1"), err.end
-
-
-codecs.register_error("_appariement_latin1", _latin1_fallback)
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _open_bytes(path: Path):
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
-
-
-def _scan_bytes(path: Path) -> tuple[bool, bool]:
-    """Return (is valid UTF-8, has bytes 0x80-0x9F) in one streaming pass."""
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    valid, c1 = True, False
-    c1_re = re.compile(rb"[\x80-\x9f]")
-    with _open_bytes(path) as fh:
-        while block := fh.read(_CHUNK):
-            if not c1 and c1_re.search(block):
-                c1 = True
-            if valid:
-                try:
-                    decoder.decode(block)
-                except UnicodeDecodeError:
-                    valid = False
-            if not valid and c1:
-                break
-    if valid:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            valid = False
-    return valid, c1
-
-
 def detect_encoding(path: str | Path) -> str:
-    """Detect the text encoding of a CSV file: ``"utf-8"`` or ``"latin-1"``.
+    """Detect the text encoding of a CSV file: ``"utf-8"``, ``"latin-1"`` or ``"mixed"``.
 
-    The whole file is decoded as strict UTF-8 (streaming, 1 MiB blocks); if that fails, the file
-    is taken as Latin-1 — read as Windows-1252 when it holds bytes 0x80-0x9F (``€``, ``œ``,
-    typographic quotes), as spreadsheet exports usually do. A UTF-8 byte-order mark is allowed.
+    Every line holding a non-ASCII byte is checked (streaming, 1 MiB blocks): when none is
+    invalid UTF-8 the file is UTF-8 (a byte-order mark is allowed); when all of them are, it is
+    Latin-1 (read as Windows-1252 when it holds bytes 0x80-0x9F); when some are and others are
+    not, it is ``"mixed"`` and :func:`read_table` applies its ``on_mixed_encoding`` policy (see
+    :mod:`appariement.io.encoding`).
 
     Args:
         path: a ``.csv`` or ``.csv.gz`` file.
 
     Returns:
-        ``"utf-8"`` or ``"latin-1"``.
+        ``"utf-8"``, ``"latin-1"`` or ``"mixed"``.
 
     Examples:
         >>> import pathlib, tempfile
@@ -120,8 +87,8 @@ def detect_encoding(path: str | Path) -> str:
         >>> detect_encoding(p)
         'latin-1'
     """
-    valid, _ = _scan_bytes(Path(path))
-    return "utf-8" if valid else "latin-1"
+    kind = scan_encoding(Path(path)).kind
+    return "utf-8" if kind == "ascii" else kind
 
 
 def detect_separator(path: str | Path, encoding: str = "utf-8") -> str:
@@ -144,7 +111,7 @@ def detect_separator(path: str | Path, encoding: str = "utf-8") -> str:
         >>> detect_separator(p)
         ';'
     """
-    py_encoding = "utf-8-sig" if encoding.lower() in _UTF8_NAMES else "cp1252"
+    py_encoding = "utf-8-sig" if normalise_encoding(encoding, "separator") == "utf-8" else "cp1252"
     with _open_bytes(Path(path)) as fh:
         first = fh.readline(_CHUNK)
     header = first.decode(py_encoding, errors="_appariement_latin1" if py_encoding == "cp1252"
@@ -156,16 +123,25 @@ def detect_separator(path: str | Path, encoding: str = "utf-8") -> str:
 
 
 @contextlib.contextmanager
-def _transcoded_cp1252(path: Path) -> Iterator[Path]:
-    """Yield a temporary UTF-8 copy of a Windows-1252 file (streamed, not loaded whole)."""
+def _transcoded(path: Path, decoding: Decoding) -> Iterator[Path]:
+    """Yield a temporary UTF-8 copy of a file (streamed, in a private folder removed on exit)."""
     with tempfile.TemporaryDirectory(prefix="appariement-csv-") as tmp:
         target = Path(tmp) / "utf8.csv"
-        decoder = codecs.getincrementaldecoder("cp1252")("_appariement_latin1")
-        with _open_bytes(path) as src, open(target, "w", encoding="utf-8", newline="") as dst:
-            while block := src.read(_CHUNK):
-                dst.write(decoder.decode(block))
-            dst.write(decoder.decode(b"", final=True))
+        with open(target, "wb") as dst:
+            transcode(path, decoding, dst)
         yield target
+
+
+def _bad_lines(path: Path, decoding: Decoding, delim: str) -> tuple[int, str]:
+    """Field-count problems of a CSV file that DuckDB refused (line numbers only)."""
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        transcode(path, decoding, buffer)
+    except (OSError, EOFError, UnicodeError, zlib.error):
+        return 0, ""
+    return bad_lines(buffer.getvalue(), delim)
 
 
 def _is_csv(path: Path) -> bool:
@@ -179,7 +155,8 @@ def _is_parquet(path: Path) -> bool:
 
 @contextlib.contextmanager
 def _raw_relation(con: duckdb.DuckDBPyConnection, source: Any, table: str,
-                  encoding: str | None, sep: str | None) -> Iterator[duckdb.DuckDBPyRelation]:
+                  encoding: str | None, sep: str | None, on_mixed_encoding: str = "error"
+                  ) -> Iterator[duckdb.DuckDBPyRelation]:
     """Yield the source as a relation (CSV: all text); temporary files live until exit."""
     if isinstance(source, duckdb.DuckDBPyRelation):
         yield source
@@ -217,23 +194,23 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: Any, table: str,
     if path.stat().st_size == 0:
         raise InputError(f"table {table!r}: {path.name} is empty (not even a header line)",
                          table=table)
-    enc = _normalise_encoding(encoding, table)
-    c1 = False
-    if enc is None:
-        valid, c1 = _scan_bytes(path)
-        enc = "utf-8" if valid else "latin-1"
-    elif enc == "latin-1":
-        _, c1 = _scan_bytes(path)
-    delim = sep if sep is not None else detect_separator(path, enc)
+    what = f"table {table!r}"
+    with reader_errors(what, path, fmt="CSV"):
+        decoding = resolve_decoding(path, what, encoding, on_mixed_encoding=on_mixed_encoding)
+        delim = sep if sep is not None else detect_separator(
+            path, "utf-8" if decoding.is_utf8 else "latin-1")
     if delim not in _SEPARATORS:
         raise ConfigError(f"table {table!r}: separator {delim!r} is not supported; use one of "
                           + ", ".join(repr(s) for s in _SEPARATORS))
     _log.debug("table %s: reading %s as CSV (encoding %s, separator %r)", table, path.name,
-               "cp1252" if c1 and enc == "latin-1" else enc, delim)
+               decoding.label, delim)
     with contextlib.ExitStack() as stack:
-        read_path, duck_enc = path, ("utf-8" if enc == "utf-8" else "latin-1")
-        if enc == "latin-1" and c1:
-            read_path, duck_enc = stack.enter_context(_transcoded_cp1252(path)), "utf-8"
+        read_path, duck_enc = path, "utf-8"
+        if decoding.mode == "latin-1":
+            duck_enc = "latin-1"  # DuckDB decodes Latin-1 itself: no copy needed
+        elif not decoding.is_utf8:
+            with reader_errors(what, path, fmt="CSV"):
+                read_path = stack.enter_context(_transcoded(path, decoding))
         sql = (f"SELECT * FROM read_csv({_literal(str(read_path))}, header=true, "
                f"all_varchar=true, delim={_literal(delim)}, quote='\"', escape='\"', "
                f"encoding={_literal(duck_enc)})")
@@ -241,25 +218,16 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: Any, table: str,
             rel = con.sql(sql)
             rel.columns  # noqa: B018 - force the sniffer/binder to run inside the try
         except duckdb.Error as exc:
-            # The DuckDB message may quote a line of the file (possibly a NIR): not repeated.
+            # The DuckDB message may quote a line of the file (possibly a NIR): not repeated;
+            # the bad lines are found again and named by number only.
+            n_bad, where = _bad_lines(path, decoding, delim)
             raise InputError(
                 f"table {table!r}: {path.name} could not be parsed as CSV (separator {delim!r}, "
-                f"encoding {enc}; {type(exc).__name__}). Check the separator, quoting and the "
-                "number of fields on each line, or pass sep=/encoding= explicitly",
-                table=table) from None
+                f"encoding {decoding.label}; {type(exc).__name__}"
+                + (f": {where}" if n_bad else "") + "). Check the separator, quoting "
+                "and the number of fields on each line, or pass sep=/encoding= explicitly",
+                table=table, n_rows=n_bad or None) from None
         yield rel
-
-
-def _normalise_encoding(encoding: str | None, table: str) -> str | None:
-    if encoding is None:
-        return None
-    low = encoding.lower()
-    if low in _UTF8_NAMES:
-        return "utf-8"
-    if low in _LATIN_NAMES:
-        return "latin-1"
-    raise ConfigError(f"table {table!r}: encoding {encoding!r} is not supported; use 'utf-8' or "
-                      "'latin-1' (read as Windows-1252), or None to detect it")
 
 
 def _check_mapping(spec: TableSpec, mapping: Mapping[str, str] | None) -> dict[str, str]:
@@ -326,10 +294,13 @@ def _missing_columns_error(spec: TableSpec, missing: list[str], source_columns: 
             hints.append(f"the mapping names {users[0]!r} for {canonical!r} but the input has no "
                          "such column")
     hint = ("; ".join(hints) + ". ") if hints else ""
-    found = ", ".join(repr(c) for c in source_columns[:40])
+    # A headerless file's first row is taken as its header: only names that cannot be values
+    # are printed (see appariement.io.guard.describe_columns).
+    known = [c for t in ALL_TABLES.values() for c in t.column_names] + list(mapping)
+    found = describe_columns(source_columns, known)
     return SchemaError(
         f"table {spec.name!r}: required column(s) {', '.join(repr(m) for m in missing)} missing. "
-        f"{hint}Columns found: {found}. Rename them in the file or add a mapping "
+        f"{hint}Found {found}. Rename them in the file or add a mapping "
         f"{{'<your column>': '{missing[0]}'}} for table {spec.name!r} in the configuration",
         table=spec.name, column=missing[0], n_rows=None)
 
@@ -386,6 +357,45 @@ def _typed_expr(column: Column, src_sql: str, src_type: str) -> tuple[str, str |
     return f"TRY_CAST({blank_null} AS {column.type})", blank_null
 
 
+#: columns holding a NIR (or a pivot code): spreadsheet damage is repaired or refused
+_NIR_COLUMNS = ("nir",)
+
+
+def _nir_repaired(typed: str, on_nir_scientific: str) -> str:
+    """The NIR expression with a '.0' suffix removed (and scientific notation NULL under
+    policy "null"; under "error" the read fails once the values are counted)."""
+    repaired, _, scientific = nir_spreadsheet_sql(f"({typed})")
+    if on_nir_scientific == "null":
+        return f"CASE WHEN {scientific} THEN NULL ELSE {repaired} END"
+    return repaired
+
+
+def _nir_flag_columns(column: str, typed: str) -> list[tuple[str, str]]:
+    """[(quoted name, SQL)] of the two flags: '.0' suffix, scientific notation."""
+    _, dot_zero, scientific = nir_spreadsheet_sql(f"({typed})")
+    return [(_quote(f"{_INTERNAL_PREFIX}dot0_{column}"), f"coalesce({dot_zero}, false)"),
+            (_quote(f"{_INTERNAL_PREFIX}sci_{column}"), f"coalesce({scientific}, false)")]
+
+
+def _report_nir_flags(con: duckdb.DuckDBPyConnection, spec: TableSpec, name: str,
+                      flags: list[str], on_nir_scientific: str) -> None:
+    """Count the repaired / refused NIRs of a staged table, log or raise, drop the flags."""
+    dot0, sci = flags
+    column = sci.strip('"')[len(_INTERNAL_PREFIX + "sci_"):]
+    n_dot0, n_sci, examples = con.execute(
+        f"SELECT count(*) FILTER ({dot0}), count(*) FILTER ({sci}), "
+        f"list({_key_sql(spec)} ORDER BY {_ROW}) FILTER ({sci})[1:5] FROM {name}").fetchall()[0]
+    try:
+        report_nir_spreadsheet(f"table {spec.name!r}", column, n_dot0, n_sci, examples or [],
+                               on_nir_scientific)
+    except InvalidValueError as exc:
+        exc.table = spec.name
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+        raise
+    for flag in flags:
+        con.execute(f"ALTER TABLE {name} DROP COLUMN {flag}")
+
+
 def _norm_py(code: str) -> str:
     """Python twin of :func:`_normalised_code` for the (ASCII) codes of the contract."""
     return re.sub(r"[\s\-]+", "_", code.strip().lower())
@@ -409,18 +419,22 @@ class StagedTable:
 
 def _stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
                 mapping: Mapping[str, str] | None = None, *, encoding: str | None = None,
-                sep: str | None = None) -> StagedTable:
+                sep: str | None = None, on_mixed_encoding: str = "error",
+                on_nir_scientific: str = "error") -> StagedTable:
     """Read ``source``, rename and cast its columns, and materialise it (internal step).
 
     Raises:
+        InvalidValueError: NIRs in scientific notation under ``on_nir_scientific="error"``.
         ConfigError: bad mapping or options.
         SchemaError: a required column is missing.
         InputError: the file is missing or unreadable.
     """
     spec = table_spec(table)
     mapping = _check_mapping(spec, mapping)
+    _check_scientific_policy(on_nir_scientific)
     name = f"_app_stg_{table}_{next(_counter)}"
-    with _raw_relation(con, source, table, encoding, sep) as raw:
+    nir_flags: list[str] = []
+    with _raw_relation(con, source, table, encoding, sep, on_mixed_encoding) as raw:
         source_columns = list(raw.columns)
         source_types = [str(t) for t in raw.types]
         resolved, extras = _resolve_columns(spec, source_columns, mapping)
@@ -437,6 +451,11 @@ def _stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
                 continue
             src = resolved[column.name]
             typed, text = _typed_expr(column, _quote(src), type_of[src])
+            if column.name in _NIR_COLUMNS:
+                flags = _nir_flag_columns(column.name, typed)
+                inner.extend(f"{sql} AS {flag}" for flag, sql in flags)
+                nir_flags = [flag for flag, _ in flags]
+                typed = _nir_repaired(typed, on_nir_scientific)
             inner.append(f"{typed} AS {_quote(column.name)}")
             if text is not None:
                 raw_name = f"{_INTERNAL_PREFIX}raw_{column.name}"
@@ -460,6 +479,8 @@ def _stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
         finally:
             con.execute(f"DROP VIEW IF EXISTS {view}")
     n_rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+    if nir_flags:
+        _report_nir_flags(con, spec, name, nir_flags, on_nir_scientific)
     if filled:
         _log.info("table %s: optional column(s) absent, filled with NULL: %s", table,
                   ", ".join(filled))
@@ -475,7 +496,8 @@ def _public_columns_sql(spec: TableSpec, staged: StagedTable) -> str:
 
 def read_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
                mapping: Mapping[str, str] | None = None, *, encoding: str | None = None,
-               sep: str | None = None) -> duckdb.DuckDBPyRelation:
+               sep: str | None = None, on_mixed_encoding: str = "error",
+               on_nir_scientific: str = "error") -> duckdb.DuckDBPyRelation:
     """Read one input table and return it with canonical names and contract types.
 
     This checks the schema (required columns) and the conversion of every value; the row-level
@@ -490,6 +512,13 @@ def read_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
         mapping: ``{user_column: canonical_column}`` renames.
         encoding: CSV encoding, ``"utf-8"`` or ``"latin-1"``; None detects it.
         sep: CSV separator (``";"``, ``","``...); None detects it from the header line.
+        on_mixed_encoding: a CSV file whose lines are partly UTF-8 and partly not is an error
+            (``"error"``, default) or is decoded line by line with a warning giving the counts
+            (``"warn"``); see :mod:`appariement.io.encoding`.
+        on_nir_scientific: NIRs in scientific notation (``1.85E+14``: digits lost) are an
+            error (``"error"``, default) or read as missing with a warning (``"null"``). A
+            ``.0`` suffix on an exact 13/15-digit NIR is always removed, and counted in a
+            warning (see :mod:`appariement.io.guard`).
 
     Returns:
         A relation with the contract columns in contract order (absent optional columns are
@@ -509,7 +538,9 @@ def read_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
         [('s1', 'ACI')]
     """
     spec = table_spec(table)
-    staged = _stage_table(con, source, table, mapping, encoding=encoding, sep=sep)
+    staged = _stage_table(con, source, table, mapping, encoding=encoding, sep=sep,
+                          on_mixed_encoding=on_mixed_encoding,
+                          on_nir_scientific=on_nir_scientific)
     rows = con.execute(
         f"SELECT c, count(*), list({_key_sql(spec)} ORDER BY {_ROW})[1:5] FROM "
         f"(SELECT *, unnest({_CAST_FAIL}) AS c FROM {staged.name}) GROUP BY c ORDER BY c"
