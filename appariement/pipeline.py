@@ -433,6 +433,12 @@ def _check_database(path: Path | None) -> None:
     if not os.access(target, os.W_OK):
         raise ConfigError(f"backend.database {path} cannot be written: {target} is read-only "
                           "for this user")
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb") as fh:
+            header = fh.read(12)
+        if header[8:12] != b"DUCK":  # DuckDB's magic bytes, after an 8-byte checksum
+            raise ConfigError(f"backend.database {path} exists and is not a DuckDB database; "
+                              "give a new file name (it is created) or the right file")
 
 
 def _gzip_error(files: dict[str, Path], exc: BaseException) -> InputError:
@@ -518,6 +524,7 @@ def check_paths(config, stages=None, input_files: dict[str, Path] | None = None)
     """
     out = Path(config.outputs.dir)
     check_output_dir(out, "outputs.dir")
+    _check_database(_database_path(config))
     if input_files is None:
         input_files = _Run.find_input_files(config)
     protected = _protected_paths(config, input_files)

@@ -84,8 +84,8 @@ def _run(args: argparse.Namespace) -> int:
     refuse_output_over_input(
         {"--out": out, "--database": database,
          **{f"--out/{name}": out / name for name in _WRITES}},
-        {"--platform": args.platform, "--source": args.source, "candidats": cand,
-         "personnes": pers, "--model": args.model})
+        {"--platform": args.platform, "--source": args.source, "--platform (candidats)": cand,
+         "--source (personnes)": pers, "--model": args.model})
     check_output_dir(out, "--out")
     if database is not None:
         check_output_file(database, "--database")
