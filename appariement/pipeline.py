@@ -39,6 +39,7 @@ What a run promises (checked by :func:`check_paths` before anything is written):
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -48,13 +49,13 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import duckdb
 import pyarrow.parquet as pq
 
 from ._atomic import atomic_path, write_json
-from ._log import get_logger, step
+from ._log import get_logger
 from ._paths import check_output_dir, is_within, private_dir, restrict_tree
 from ._progress import StageProgress
 from ._tables import temp_table, temp_view
@@ -859,22 +860,30 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
         run.con.close()
 
 
-def _run_stage(run: _Run, stage: str, partial: Path) -> dict:
-    """Run one stage into its partial folder; log "done" only when it succeeded."""
-    what = f"stage {stage}"
-    log.info("%s ...", what)
+@contextlib.contextmanager
+def _step(what: str, timings: dict | None = None, stage: str | None = None) -> Iterator[None]:
+    """Log the start of a step, then "done" (with seconds, recorded in ``timings``) only if it
+    succeeded, "failed" otherwise (:func:`appariement._log.step` says "done" either way)."""
+    extra = {"stage": stage} if stage else {}
+    log.info("%s ...", what, extra=extra)
     start = time.perf_counter()
     try:
-        counts = _STAGE_FUNCTIONS[stage](run, partial)
+        yield
     except BaseException as exc:
-        log.error("%s failed after %.1f s (%s); its partial outputs are discarded by the next "
-                  "run", what, time.perf_counter() - start, type(exc).__name__,
-                  extra={"stage": stage, "event": "failed"})
+        log.error("%s failed after %.1f s (%s)", what, time.perf_counter() - start,
+                  type(exc).__name__, extra={**extra, "event": "failed"})
         raise
     seconds = time.perf_counter() - start
-    run.manifest.timings[what] = round(seconds, 3)
-    log.info("%s done in %.1f s", what, seconds, extra={"stage": stage, "event": "done"})
-    return counts
+    if timings is not None:
+        timings[what] = round(seconds, 3)
+    log.info("%s done in %.1f s", what, seconds, extra={**extra, "event": "done"})
+
+
+def _run_stage(run: _Run, stage: str, partial: Path) -> dict:
+    """Run one stage into its partial folder (a failed stage's folder is discarded by the next
+    run)."""
+    with _step(f"stage {stage}", run.manifest.timings, stage=stage):
+        return _STAGE_FUNCTIONS[stage](run, partial)
 
 
 def _write_manifest(run: _Run, manifest: RunManifest) -> None:
@@ -895,15 +904,15 @@ def _dry_run(run: _Run) -> RunManifest:
     for table, path in run.input_files().items():
         manifest.add_input(table, path)
     run.required_keys()
-    with step(log, "dry run: reading and checking the inputs", manifest.timings):
+    with _step("dry run: reading and checking the inputs", manifest.timings):
         inputs = run.inputs()
     manifest.count("inputs", **inputs.counts)
-    with step(log, "dry run: standardising identities", manifest.timings):
+    with _step("dry run: standardising identities", manifest.timings):
         pf, sf = standardise_both(run.con, inputs.tables["candidats"], inputs.tables["personnes"],
                                   year_pivot=cfg.identity.year_pivot,
                                   first_name_variants=cfg.identity.first_name_variants)
     lk = cfg.linkage_config("nir")
-    with step(log, "dry run: blocking analysis", manifest.timings):
+    with _step("dry run: blocking analysis", manifest.timings):
         # the rules the model would choose from these features (see LinkageModel.plan)
         model = lk.model().plan(pf, sf, con=run.con)
         manifest.count("model_plan", **{e["step"]: e.get("chosen", e.get("absent"))
@@ -963,7 +972,7 @@ def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, se
     from .synth import write_synthetic
 
     out = Path(out_dir)
-    with step(log, "synthetic data"):
+    with _step("synthetic data"):
         write_synthetic(out / "data", n_candidates=n_candidates, seed=seed)
     keys_dir = out / "keys"
     private_dir(keys_dir)

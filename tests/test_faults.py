@@ -701,3 +701,25 @@ def test_command_outputs_are_owner_only(tmp_path, table_and_key, capsys, data_di
     assert main(["--quiet", "--log-file", str(log), "keygen", "--out",
                  str(tmp_path / "k2.key")]) == 0
     assert log.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("command", ["synth", "demo", "init"])
+@pytest.mark.parametrize("where", ["a_file", "under_a_file", "read_only"])
+def test_generating_commands_check_their_output_before_writing(tmp_path, capsys, monkeypatch,
+                                                               command, where):
+    (tmp_path / "afile").write_text("precious\n")
+    target = {"a_file": tmp_path / "afile", "under_a_file": tmp_path / "afile" / "x",
+              "read_only": tmp_path / "ro" / "x"}[where]
+    if where == "read_only":
+        (tmp_path / "ro").mkdir()
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False
+                            if Path(p) == tmp_path / "ro" else real(p, mode, **kw))
+    if command == "init" and where == "a_file":
+        target = tmp_path  # a folder where a file is expected
+    argv = {"synth": ["synth", "--candidates", "10", "--out", str(target)],
+            "demo": ["demo", "--candidates", "10", "--out", str(target)],
+            "init": ["init", "--synthetic", "--candidates", "10", "--out", str(target)]}[command]
+    before, tree = _digest(tmp_path), _tree(tmp_path)
+    _refused(capsys, 2, *argv)
+    assert _digest(tmp_path) == before and _tree(tmp_path) == tree
