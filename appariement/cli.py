@@ -126,6 +126,21 @@ def _os_error_message(exc: OSError) -> str:
     return f"the system refused a read or a write: {reason}{where}; {advice}"
 
 
+def _engine_resource_error(exc: BaseException) -> str | None:
+    """DuckDB's file and memory errors are the system's, not bugs (their text, which may quote
+    a value, is not repeated)."""
+    if not type(exc).__module__.lstrip("_").startswith("duckdb"):
+        return None
+    if type(exc).__name__ == "IOException":
+        return ("the database engine could not read or write a file (disk full, permissions "
+                "or a file that vanished); check the space and permissions of outputs.dir, "
+                "backend.database and backend.temp_dir, then rerun")
+    if type(exc).__name__ == "OutOfMemoryException":
+        return ("the database engine ran out of memory; set backend.memory_limit and "
+                "backend.temp_dir (a folder on a large, encrypted volume) and rerun")
+    return None
+
+
 def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if "appariement" in f.filename.replace("\\", "/")] or frames
@@ -164,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_unexpected(exc)}", file=sys.stderr)
         return EXIT_UNEXPECTED
     except Exception as exc:
+        engine = _engine_resource_error(exc)
+        if engine:
+            print(f"error: {engine}", file=sys.stderr)
+            return EXIT_SYSTEM
         if args.verbose:
             raise
         print(f"error: {_unexpected(exc)}", file=sys.stderr)

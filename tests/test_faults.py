@@ -723,3 +723,30 @@ def test_generating_commands_check_their_output_before_writing(tmp_path, capsys,
     before, tree = _digest(tmp_path), _tree(tmp_path)
     _refused(capsys, 2, *argv)
     assert _digest(tmp_path) == before and _tree(tmp_path) == tree
+
+
+SECRET_ROW = "DUPONT;Jean;1985-05-12;185057800608491"
+
+
+@pytest.mark.parametrize("error, code", [
+    (lambda: RuntimeError(f"bad row: {SECRET_ROW}"), 1),
+    (lambda: ValueError(SECRET_ROW), 1),
+    (lambda: OSError(f"an IOError without errno: {SECRET_ROW}"), 1),
+    (lambda: __import__("duckdb").IOException(f"IO Error: {SECRET_ROW}"), EXIT_SYSTEM),
+    (lambda: __import__("duckdb").OutOfMemoryException(f"OOM at {SECRET_ROW}"), EXIT_SYSTEM),
+], ids=["RuntimeError", "ValueError", "OSError-no-errno", "duckdb-IO", "duckdb-OOM"])
+def test_a_library_error_never_reaches_the_user_with_its_text(tmp_path, data_dir, capsys,
+                                                             monkeypatch, error, code):
+    config = _project(tmp_path, data_dir)
+
+    def failing(run, partial):
+        raise error()
+
+    monkeypatch.setitem(pipeline._STAGE_FUNCTIONS, "inputs", failing)
+    message = _refused(capsys, code, "run", str(config))
+    assert "185057800608491" not in message and "DUPONT" not in message
+    if code == 1:
+        assert "bug" in message and "pipeline.py" in message  # where, not what
+    written = "".join(p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*")
+                      if p.is_file())
+    assert "185057800608491" not in written and "failed" in written
