@@ -103,7 +103,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
     # library reports what matters itself (training log in the model JSON).
     logging.getLogger("splink").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     if args.log_file:
-        from ._paths import private_file
+        from ._paths import check_output_file, private_file
+        check_output_file(args.log_file, "--log-file")
         handler = logging.FileHandler(private_file(args.log_file), encoding="utf-8")
         handler.setLevel(logging.DEBUG)
         from ._progress import JsonLinesFormatter  # one JSON object per line
@@ -161,8 +162,8 @@ def _unexpected(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args)
     try:
+        _configure_logging(args)  # inside: a --log-file that cannot be created is an error too
         return int(args.func(args) or 0)
     except AppariementError as exc:
         print(f"error: {exc}", file=sys.stderr)

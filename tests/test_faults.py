@@ -490,9 +490,32 @@ def test_a_read_only_outputs_folder_is_refused_up_front(tmp_path, data_dir, caps
     assert _digest(tmp_path) == before and _tree(tmp_path) == tree
 
 
+@pytest.mark.parametrize("where", ["a_folder", "under_a_file"])
+def test_a_log_file_that_cannot_be_created_is_refused(tmp_path, capsys, where):
+    (tmp_path / "afile").write_text("x")
+    log = tmp_path if where == "a_folder" else tmp_path / "afile" / "run.log"
+    tree = _tree(tmp_path)
+    code, err = _cli(capsys, "--log-file", str(log), "keygen", "--out", str(tmp_path / "k"))
+    assert code == 2 and err.count("error: ") == 1 and "--log-file" in err
+    assert _tree(tmp_path) == tree
+
+
+def test_a_read_only_database_is_refused_up_front(tmp_path, data_dir, capsys, monkeypatch):
+    config = _project(tmp_path, data_dir, _config_text(**{'database = ":memory:"':
+                                                         'database = "db/w.duckdb"'}))
+    (tmp_path / "db").mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False
+                        if Path(p) == tmp_path / "db" else real(p, mode, **kw))
+    tree = _tree(tmp_path)
+    assert "backend.database" in _refused(capsys, 2, "run", str(config))
+    assert _tree(tmp_path) == tree
+
+
 @pytest.mark.parametrize("table", ["candidats", "personnes"])
 def test_a_one_row_input_runs_or_gives_a_documented_error(tmp_path, data_dir, capsys, table):
-    config = _project(tmp_path, data_dir)
+    config = _project(tmp_path, data_dir, _config_text(**{"[quality]\nenabled = true":
+                                                         "[quality]\nenabled = false"}))
     side = "platform" if table == "candidats" else "source"
     path = tmp_path / "data" / side / f"{table}.parquet"
     pq.write_table(pq.read_table(path).slice(0, 1), path)
