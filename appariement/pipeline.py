@@ -246,9 +246,6 @@ class _Run:
                                   "/ inputs.source folders or *_files)")
         return dict(sorted(files.items()))
 
-    def input_fingerprints(self) -> dict[str, str]:
-        return {t: file_fingerprint(p) for t, p in self.input_files().items()}
-
     def inputs(self, rejects_dir: Path | None = None) -> Inputs:
         """The input tables, loaded and checked once per process."""
         if self._inputs is None:
