@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from appariement import pipeline
 from appariement.cli import EXIT_SYSTEM, main
@@ -773,3 +774,55 @@ def test_a_library_error_never_reaches_the_user_with_its_text(tmp_path, data_dir
     written = "".join(p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*")
                       if p.is_file())
     assert "185057800608491" not in written and "failed" in written
+
+
+# ------------------------------------------------------------------------------ properties
+
+_SEGMENT = st.text(alphabet="abcdefgh_-", min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(_SEGMENT, min_size=1, max_size=4), detours=st.lists(
+    st.sampled_from(["./", "{p}/../", "/"]), min_size=1, max_size=4), data=st.data())
+def test_any_spelling_of_an_input_path_is_refused_as_an_output(tmp_path, parts, detours, data):
+    from appariement._paths import refuse_output_over_input
+
+    target = Path(tmp_path, *parts)
+    spelled = str(tmp_path)
+    for i, part in enumerate(parts):
+        detour = data.draw(st.sampled_from(detours))
+        spelled += "/" + detour.format(p=part if i else "x") + part
+    with pytest.raises(ConfigError, match="refusing to overwrite an input"):
+        refuse_output_over_input({"--out": spelled}, {"--in": target})
+    other = Path(tmp_path, *parts[:-1], parts[-1] + "_out")
+    refuse_output_over_input({"--out": other}, {"--in": target})  # a different path is fine
+
+
+@settings(max_examples=40, deadline=None)
+@given(min_cell=st.integers(-20, 40), grace=st.integers(-5, 400), n_boot=st.integers(-5, 5),
+       threshold=st.floats(-1, 2, allow_nan=False))
+def test_the_counterfactual_options_are_refused_exactly_when_the_config_refuses(
+        min_cell, grace, n_boot, threshold):
+    import argparse
+
+    from appariement.commands.counterfactual import _check_arguments
+
+    args = argparse.Namespace(comparison_classes="employer_side", outcomes="employed_12m",
+                              thresholds=repr(threshold), grace_days=grace,
+                              later_hires="censor", unit="person", n_boot=n_boot,
+                              min_cell=min_cell, seed=0)
+    try:
+        config_from_dict({"quality": {"min_cell": min_cell},
+                          "counterfactual": {"grace_days": grace, "n_boot": n_boot,
+                                             "sensitivity_thresholds": [threshold],
+                                             "outcomes": ["employed_12m"]}})
+        config_ok = True
+    except ConfigError:
+        config_ok = False
+    try:
+        _check_arguments(args)
+        cli_ok = True
+    except ConfigError:
+        cli_ok = False
+    assert cli_ok == config_ok
