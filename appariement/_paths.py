@@ -155,13 +155,18 @@ def _snapshot(folder: Path) -> dict[Path, tuple[int, int]]:
 @contextlib.contextmanager
 def private_outputs(folder: str | os.PathLike) -> Iterator[Path]:
     """Create ``folder`` (0700) and, on exit, give what the block wrote in it the modes of
-    :data:`FILE_MODE` / :data:`DIR_MODE` (files already there and untouched are left alone)."""
+    :data:`FILE_MODE` / :data:`DIR_MODE` (files already there and untouched are left alone).
+    If the block fails before writing anything, a folder it created is removed again."""
     folder = Path(folder)
     created = not folder.exists()
     before = _snapshot(folder)
     private_dir(folder)
     try:
         yield folder
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
     finally:
         if os.name == "posix" and folder.is_dir():
             if created:

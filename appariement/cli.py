@@ -21,7 +21,7 @@ import os
 import sys
 import traceback
 
-from .errors import AppariementError
+from .errors import AppariementError, InputError
 
 __all__ = ["main", "build_parser", "EXIT_SYSTEM", "EXIT_UNEXPECTED"]
 
@@ -153,8 +153,27 @@ def _where(exc: BaseException) -> str:
     return f" in {name}:{last.lineno}"
 
 
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else \
+        f"{kind.__module__.lstrip('_')}.{kind.__qualname__}"
+
+
+def _is_gzip_fault(exc: BaseException) -> bool:
+    """A corrupt or truncated .gz file, whichever reader met it (the caller could not say which
+    file: the message says what to check)."""
+    import gzip
+    import zlib
+
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return isinstance(exc, EOFError) and any(
+        f.filename.endswith(("gzip.py", "_compression.py")) for f in frames)
+
+
 def _unexpected(exc: BaseException) -> str:
-    return (f"unexpected {type(exc).__name__}{_where(exc)}: this is a bug, please report it "
+    return (f"unexpected {_type_name(exc)}{_where(exc)}: this is a bug, please report it "
             "with the command and the log file (rerun with --verbose to see the traceback; "
             "it may quote data, keep it inside the enclave)")
 
@@ -180,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_unexpected(exc)}", file=sys.stderr)
         return EXIT_UNEXPECTED
     except Exception as exc:
+        if _is_gzip_fault(exc):
+            print("error: an input file is not a valid gzip file or is truncated (decompression "
+                  "failed); check the .gz inputs and export or copy them again", file=sys.stderr)
+            return InputError.exit_code
         engine = _engine_resource_error(exc)
         if engine:
             print(f"error: {engine}", file=sys.stderr)

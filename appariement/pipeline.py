@@ -63,7 +63,8 @@ from .errors import ConfigError, InputError
 from .manifest import RunManifest, file_fingerprint
 
 __all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
-           "run_demo", "stage_dir", "check_paths", "owned_paths"]
+           "run_demo", "stage_dir", "check_paths", "owned_paths", "gzip_input_error",
+           "GZIP_ERRORS"]
 
 log = get_logger(__name__)
 
@@ -253,8 +254,8 @@ class _Run:
             try:
                 self._inputs = _load_files(self.con, files, self.cfg.inputs,
                                            self.cfg.project.as_of, rejects_dir)
-            except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
-                raise _gzip_error(self.input_files(), exc) from None
+            except GZIP_ERRORS as exc:
+                raise gzip_input_error(self.input_files(), exc) from None
         return self._inputs
 
     def hash_of(self, path: Path) -> str:
@@ -439,9 +440,19 @@ def _check_database(path: Path | None) -> None:
                               "give a new file name (it is created) or the right file")
 
 
-def _gzip_error(files: dict[str, Path], exc: BaseException) -> InputError:
+#: what a corrupt or truncated gzip file raises while it is read
+GZIP_ERRORS = (zlib.error, EOFError, gzip.BadGzipFile)
+
+
+def gzip_input_error(files: dict[str, Path], exc: BaseException, *,
+                     tables: bool = True) -> InputError:
     """An :class:`InputError` naming the corrupt ``.gz`` input (found by decompressing each one;
-    only done after a failure). The decompressor's own message is not repeated."""
+    only done after a failure). The decompressor's own message is not repeated.
+
+    Args:
+        files: table (or, with ``tables=False``, the option naming it) -> file.
+        exc: what reading raised.
+    """
     for table, path in files.items():
         if not str(path).lower().endswith(".gz"):
             continue
@@ -450,9 +461,10 @@ def _gzip_error(files: dict[str, Path], exc: BaseException) -> InputError:
                 while fh.read(1 << 20):
                     pass
         except (zlib.error, EOFError, gzip.BadGzipFile, OSError):
-            return InputError(f"table {table!r}: {Path(path).name} is not a valid gzip file or "
-                              "is truncated (decompression failed); export or copy it again",
-                              table=table)
+            where = f"table {table!r}" if tables else table
+            return InputError(f"{where}: {Path(path).name} is not a valid gzip file or is "
+                              "truncated (decompression failed); export or copy it again",
+                              table=table if tables else None)
     return InputError(f"an input file could not be decompressed ({type(exc).__name__}); check "
                       "the .gz files among the inputs")
 

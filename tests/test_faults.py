@@ -758,7 +758,8 @@ SECRET_ROW = "DUPONT;Jean;1985-05-12;185057800608491"
     (lambda: OSError(f"an IOError without errno: {SECRET_ROW}"), 1),
     (lambda: __import__("duckdb").IOException(f"IO Error: {SECRET_ROW}"), EXIT_SYSTEM),
     (lambda: __import__("duckdb").OutOfMemoryException(f"OOM at {SECRET_ROW}"), EXIT_SYSTEM),
-], ids=["RuntimeError", "ValueError", "OSError-no-errno", "duckdb-IO", "duckdb-OOM"])
+    (lambda: __import__("zlib").error(f"Error -3 at {SECRET_ROW}"), 3),
+], ids=["RuntimeError", "ValueError", "OSError-no-errno", "duckdb-IO", "duckdb-OOM", "zlib"])
 def test_a_library_error_never_reaches_the_user_with_its_text(tmp_path, data_dir, capsys,
                                                              monkeypatch, error, code):
     config = _project(tmp_path, data_dir)
@@ -826,3 +827,23 @@ def test_the_counterfactual_options_are_refused_exactly_when_the_config_refuses(
     except ConfigError:
         cli_ok = False
     assert cli_ok == config_ok
+
+
+@pytest.mark.parametrize("command", ["pseudonymise", "link"])
+@pytest.mark.parametrize("damage", ["corrupt", "truncated"])
+def test_commands_name_a_corrupt_gzip_input(tmp_path, data_dir, table_and_key, capsys, command,
+                                            damage):
+    src, key = table_and_key
+    plat = tmp_path / "plat"
+    shutil.copytree(data_dir / "platform", plat)
+    (_gzip_corrupt if damage == "corrupt" else _gzip_truncated)(plat)
+    bad = plat / "candidats.csv.gz"
+    argv = {"pseudonymise": ["pseudonymise", "--key", str(key), "--project", "p", "--in",
+                             str(bad), "--column", "nir", "--out", str(tmp_path / "o.csv")],
+            "link": ["link", "--platform", str(bad), "--source", str(data_dir / "source"),
+                     "--out", str(tmp_path / "o")]}[command]
+    before = _digest(tmp_path)
+    message = _refused(capsys, 3, *argv)
+    assert "candidats.csv.gz is not a valid gzip file" in message
+    assert _digest(tmp_path) == before
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o").exists()

@@ -107,7 +107,8 @@ def _link(args: argparse.Namespace, cand: str, pers: str, rules: tuple[str, ...]
     from .._tables import connect
     from ..linkage import LinkageConfig, LinkageModel, Thresholds
     from ..manifest import RunManifest
-    from ..pipeline import link_stage, load_inputs, standardise_both
+    from ..pipeline import (GZIP_ERRORS, gzip_input_error, link_stage, load_inputs,
+                            standardise_both)
 
     try:
         con = connect(args.database)
@@ -117,8 +118,12 @@ def _link(args: argparse.Namespace, cand: str, pers: str, rules: tuple[str, ...]
     manifest = RunManifest(command="link")
     manifest.add_input("candidats", cand)
     manifest.add_input("personnes", pers)
-    inputs = load_inputs(con, {"candidats": cand}, {"personnes": pers}, rejects=args.rejects,
-                         rejects_dir=args.out)
+    try:
+        inputs = load_inputs(con, {"candidats": cand}, {"personnes": pers},
+                             rejects=args.rejects, rejects_dir=args.out)
+    except GZIP_ERRORS as exc:
+        raise gzip_input_error({"candidats": Path(cand), "personnes": Path(pers)}, exc) \
+            from None
     pf, sf = standardise_both(con, inputs.tables["candidats"], inputs.tables["personnes"])
     config = LinkageConfig(key_column=None if args.key.lower() == "none" else args.key,
                            thresholds=Thresholds(match=args.match_threshold,

@@ -76,7 +76,11 @@ def _run(args: argparse.Namespace) -> int:
     key = load_secret(args.key)
     pseudonymiser = Pseudonymiser(key, project=args.project, purpose=args.purpose,
                                   length=args.length, normalise=args.normalise)
-    table = read_table(args.src)
+    from ..pipeline import GZIP_ERRORS, gzip_input_error
+    try:
+        table = read_table(args.src)
+    except GZIP_ERRORS as exc:
+        raise gzip_input_error({"--in": Path(args.src)}, exc, tables=False) from None
     for column in args.column:
         table = pseudonymiser.pseudonymise_table(table, column)
     write_table(table, args.out)
