@@ -3,6 +3,11 @@
 Outputs are written to a temporary file in the same folder, flushed, then renamed over the
 target (``os.replace`` is atomic on POSIX and Windows for files on one volume). An interrupted run
 leaves a ``.tmp-*`` file that is never mistaken for an output.
+
+Permissions are the same for every output: files 0600 (``mkstemp`` creates them so, before a
+byte is written), folders created on the way 0700 (:func:`appariement._paths.private_dir`).
+A failed write (disk full, permission denied) removes its temporary file and leaves the target
+as it was.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from ._paths import private_dir
 
 __all__ = ["atomic_path", "write_bytes", "write_text", "write_json"]
 
@@ -30,7 +37,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         True
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)

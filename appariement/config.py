@@ -39,6 +39,7 @@ __all__ = [
     "Config", "ProjectConfig", "InputsConfig", "KeysConfig", "PivotConfig", "IdentityConfig",
     "LinkageSection", "BackendConfig", "QualityConfig", "CounterfactualSection", "OutputsConfig",
     "load_config", "config_from_dict", "example_config", "EXAMPLE_CONFIG", "PIVOT_MODES",
+    "check_options",
 ]
 
 PIVOT_MODES = ("none", "pseudonymise", "pivot")
@@ -465,6 +466,11 @@ def _check_value(key: str, value: Any, meta: Mapping[str, Any]) -> None:
         raise ConfigError(f"{key} = {value!r} is out of range: must be {bounds}")
     pattern = meta.get("pattern")
     if pattern is not None and not pattern.match(value):
+        if _looks_like_key_material(value):
+            # never echo it: a key pasted in the wrong place is still a key
+            raise ConfigError(f"{key} is not allowed ({meta.get('hint', 'see the docs')}) and "
+                              "looks like key material: it is not repeated here; treat it as "
+                              "exposed and replace it")
         raise ConfigError(f"{key} = {value!r} is not allowed: {meta.get('hint', pattern.pattern)}")
 
 
@@ -487,6 +493,46 @@ def _coerce_mapping(key: str, value: Any) -> dict:
 
 
 _INLINE_KEY = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
+
+
+def _looks_like_key_material(text: str) -> bool:
+    text = text.strip()
+    return "-----" in text or "\n" in text or bool(_INLINE_KEY.match(text))
+
+
+def check_options(values: Mapping[str, Any], options: Mapping[str, str] | None = None) -> None:
+    """Check command-line option values by the rules of the config keys they stand for.
+
+    The command line and the config file must refuse the same values with the same message:
+    this builds the config sections from ``values`` (every other key at its default) and runs
+    the same validation as :func:`config_from_dict`; the message names the option too.
+
+    Args:
+        values: dotted config key -> value given on the command line (e.g.
+            ``{"quality.min_cell": 0}``).
+        options: dotted config key -> option name (``{"quality.min_cell": "--min-cell"}``).
+
+    Raises:
+        ConfigError: naming the option, the config key and the allowed values.
+
+    Examples:
+        >>> check_options({"quality.min_cell": 0}, {"quality.min_cell": "--min-cell"})
+        Traceback (most recent call last):
+        ...
+        appariement.errors.ConfigError: --min-cell (quality.min_cell) = 0 is out of range: must be >= 1
+    """
+    data: dict[str, dict[str, Any]] = {}
+    for dotted, value in values.items():
+        section, key = dotted.split(".", 1)
+        data.setdefault(section, {})[key] = value
+    try:
+        config_from_dict(data)
+    except ConfigError as exc:
+        message = str(exc)
+        for dotted, option in sorted((options or {}).items(), key=lambda kv: -len(kv[0])):
+            message = re.sub(rf"(?<![\w.-]){re.escape(dotted)}((?:\[\d+\])?)(?![\w])",
+                             lambda m, d=dotted, o=option: f"{o} ({d}{m.group(1)})", message)
+        raise ConfigError(message) from None
 
 
 def _coerce_key(key: str, value: Any, base: Path) -> str:

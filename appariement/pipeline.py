@@ -23,31 +23,48 @@ then the folder is renamed to ``<outputs.dir>/<stage>/``. An interrupted run the
 stage folder without its marker, only a ``.partial`` folder that the next run deletes. A re-run
 skips a stage whose marker matches (same config section, same upstream outputs, same input
 files) unless ``restart=True``.
+
+What a run promises (checked by :func:`check_paths` before anything is written):
+
+- it writes only ``<outputs.dir>/<stage>/``, ``<outputs.dir>/.<stage>.partial|.old/``,
+  ``manifest.json`` and ``run.log``: an input, a key, the database or the temporary folder lying
+  inside one of those, an outputs folder inside an input folder, or a stage folder that
+  appariement did not write (no valid marker) is refused (:class:`ConfigError`, exit 2);
+- a stage reads an upstream stage's files only after checking them against the SHA-256
+  recorded in its marker. A full run re-runs a stage whose files changed (with a warning); a
+  ``--stage`` run refuses (:class:`InputError`, exit 3) and says which stage to re-run, so that a
+  truncated or edited upstream file never yields a result that a later run would keep;
+- every file it writes has mode 0600 and every folder it creates 0700 (POSIX).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import json
 import os
 import shutil
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import duckdb
 import pyarrow.parquet as pq
 
 from ._atomic import atomic_path, write_json
-from ._log import get_logger, step
+from ._log import get_logger
+from ._paths import check_output_dir, is_within, private_dir, restrict_tree
 from ._progress import StageProgress
 from ._tables import temp_table, temp_view
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .manifest import RunManifest, file_fingerprint
 
 __all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
-           "run_demo", "stage_dir"]
+           "run_demo", "stage_dir", "check_paths", "owned_paths", "gzip_input_error",
+           "GZIP_ERRORS"]
 
 log = get_logger(__name__)
 
@@ -56,6 +73,13 @@ STAGES = ("inputs", "standardise", "pivot", "link", "report", "counterfactual")
 _MARKER = "_SUCCESS.json"
 _UPSTREAM = {"standardise": ("inputs",), "pivot": ("standardise",), "link": ("pivot",),
              "report": ("link",), "counterfactual": ("inputs", "link")}
+#: stage -> stages whose files it reads (verified against their markers before it runs)
+_READS = {"standardise": (), "pivot": ("standardise",), "link": ("pivot",),
+          "report": ("link", "pivot"), "counterfactual": ("link",)}
+#: stages that read the input files themselves (not only the inputs stage's outputs)
+_READS_INPUT_FILES = ("standardise", "pivot", "report", "counterfactual")
+#: files the run writes at the top of the outputs folder
+_RUN_FILES = ("manifest.json", "run.log")
 _SECTIONS = {"inputs": ("inputs", "project"), "standardise": ("pivot", "identity"),
              "pivot": ("pivot", "project"), "link": ("linkage", "identity", "project"),
              "report": ("quality",), "counterfactual": ("counterfactual", "project")}
@@ -171,52 +195,76 @@ class _Run:
         self.manifest = manifest
         self.out = Path(config.outputs.dir)
         backend = config.backend
-        database = backend.database
-        if database != ":memory:" and not Path(database).is_absolute():
-            database = str(Path(config.base_dir) / database)
-        self.con = connect(database, threads=backend.threads, memory_limit=backend.memory_limit,
-                           temp_directory=str(backend.temp_dir) if backend.temp_dir else None)
+        database = _database_path(config)
+        _check_database(database)
+        created = database is not None and not database.exists()
+        try:
+            self.con = connect(":memory:" if database is None else str(database),
+                               threads=backend.threads, memory_limit=backend.memory_limit,
+                               temp_directory=str(backend.temp_dir) if backend.temp_dir
+                               else None)
+        except duckdb.Error:
+            # DuckDB's message may quote the file's first bytes: say what to do instead
+            raise ConfigError(f"backend.database {database} could not be opened: it is not a "
+                              "DuckDB database, or another process holds it; give a new file "
+                              "name or close the other process") from None
+        if created and os.name == "posix" and database.exists():
+            os.chmod(database, 0o600)
         self._inputs: Inputs | None = None
         self._input_files: dict[str, Path] | None = None
         self._keys: dict[str, Any] = {}
+        self._hashes: dict[tuple[str, int, int], str] = {}
 
     # -- inputs ------------------------------------------------------------------------------
     def input_files(self) -> dict[str, Path]:
         """canonical table -> file, from the folders then the per-table overrides."""
         if self._input_files is None:
-            from .io import find_table_files
-
-            ic = self.cfg.inputs
-            files: dict[str, Path] = {}
-            for side, folder, extra in (("platform", ic.platform, ic.platform_files),
-                                        ("source", ic.source, ic.source_files)):
-                if folder is None and not extra:
-                    raise ConfigError(f"inputs.{side} (a folder) or inputs.{side}_files must "
-                                      "be set")
-                if folder is not None:
-                    files.update(find_table_files(folder, side=side))
-                for table, path in extra.items():
-                    if not Path(path).is_file():
-                        raise ConfigError(f"inputs.{side}_files.{table}: file {path} does not "
-                                          "exist")
-                    files[table] = Path(path)
-            for needed in ("candidats", "personnes"):
-                if needed not in files:
-                    raise ConfigError(f"no {needed} table found in the inputs (inputs.platform "
-                                      "/ inputs.source folders or *_files)")
-            self._input_files = dict(sorted(files.items()))
+            self._input_files = self.find_input_files(self.cfg)
         return self._input_files
 
-    def input_fingerprints(self) -> dict[str, str]:
-        return {t: file_fingerprint(p) for t, p in self.input_files().items()}
+    @staticmethod
+    def find_input_files(config) -> dict[str, Path]:
+        """canonical table -> file of a config (reads folder listings only)."""
+        from .io import find_table_files
+
+        ic = config.inputs
+        files: dict[str, Path] = {}
+        for side, folder, extra in (("platform", ic.platform, ic.platform_files),
+                                    ("source", ic.source, ic.source_files)):
+            if folder is None and not extra:
+                raise ConfigError(f"inputs.{side} (a folder) or inputs.{side}_files must "
+                                  "be set")
+            if folder is not None:
+                files.update(find_table_files(folder, side=side))
+            for table, path in extra.items():
+                if not Path(path).is_file():
+                    raise ConfigError(f"inputs.{side}_files.{table}: file {path} does not "
+                                      "exist")
+                files[table] = Path(path)
+        for needed in ("candidats", "personnes"):
+            if needed not in files:
+                raise ConfigError(f"no {needed} table found in the inputs (inputs.platform "
+                                  "/ inputs.source folders or *_files)")
+        return dict(sorted(files.items()))
 
     def inputs(self, rejects_dir: Path | None = None) -> Inputs:
         """The input tables, loaded and checked once per process."""
         if self._inputs is None:
             files = {t: str(p) for t, p in self.input_files().items()}
-            self._inputs = _load_files(self.con, files, self.cfg.inputs,
-                                       self.cfg.project.as_of, rejects_dir)
+            try:
+                self._inputs = _load_files(self.con, files, self.cfg.inputs,
+                                           self.cfg.project.as_of, rejects_dir)
+            except GZIP_ERRORS as exc:
+                raise gzip_input_error(self.input_files(), exc) from None
         return self._inputs
+
+    def hash_of(self, path: Path) -> str:
+        """SHA-256 of a file, computed once per run for the same size and modification time."""
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = file_fingerprint(path)
+        return self._hashes[key]
 
     # -- keys --------------------------------------------------------------------------------
     def key(self, purpose: str, expect):
@@ -265,7 +313,7 @@ class _Run:
         parts: dict[str, Any] = {"stage": stage,
                                  "config": self.cfg.section_hash(*_SECTIONS[stage])}
         if stage == "inputs":
-            parts["files"] = self.input_fingerprints()
+            parts["files"] = {t: self.hash_of(p) for t, p in self.input_files().items()}
         if stage == "pivot":
             parts["keys"] = self.required_keys()
         if stage == "link":
@@ -279,20 +327,60 @@ class _Run:
             parts[up] = {"fingerprint": m["fingerprint"], "outputs": m["outputs"]}
         return _sha256_json(parts)
 
+    def changed_outputs(self, stage: str, marker: dict | None = None) -> list[str]:
+        """Files of a completed stage that are missing or differ from the SHA-256 recorded in
+        its marker (empty: the stage's files are exactly what it wrote)."""
+        marker = marker if marker is not None else self.marker(stage)
+        if marker is None:
+            return ["_SUCCESS.json"]
+        folder = self.out / stage
+        outputs = marker.get("outputs")
+        if not isinstance(outputs, dict):
+            return ["_SUCCESS.json"]
+        return [name for name, digest in sorted(outputs.items())
+                if not (folder / name).is_file() or self.hash_of(folder / name) != digest]
+
+    def verify_reads(self, stage: str, *, explicit: bool) -> None:
+        """Check the files ``stage`` is about to read against their recorded SHA-256.
+
+        Raises:
+            InputError: an upstream stage's file changed since it was written, or (``--stage``
+                runs) the input files changed since the inputs stage ran.
+        """
+        for up in _READS.get(stage, ()):
+            changed = self.changed_outputs(up)
+            if changed:
+                raise InputError(
+                    f"stage {stage!r} reads the outputs of stage {up!r}, but "
+                    f"{len(changed)} of its files in {self.out / up} differ from the SHA-256 "
+                    f"recorded when it completed (first: {changed[0]}): modified, truncated "
+                    f"or deleted since. Re-run that stage: appariement run CONFIG --stage {up} "
+                    "(or the whole pipeline, which re-runs it)", table=up)
+        if explicit and stage in _READS_INPUT_FILES:
+            m = self.marker("inputs")
+            if m is not None and m.get("fingerprint") != self.fingerprint("inputs"):
+                raise InputError(
+                    f"stage {stage!r} reads the input files, which (or whose [inputs] settings) "
+                    "changed since stage 'inputs' ran: its result would not match the earlier "
+                    "stages. Re-run the whole pipeline (without --stage)", table="inputs")
+
     def is_complete(self, stage: str, fingerprint: str) -> bool:
         m = self.marker(stage)
         if m is None or m.get("fingerprint") != fingerprint:
             return False
-        folder = self.out / stage
-        return all((folder / name).is_file() and file_fingerprint(folder / name) == digest
-                   for name, digest in m["outputs"].items())
+        changed = self.changed_outputs(stage, m)
+        if changed:
+            log.warning("stage %s: %d of its files differ from the SHA-256 recorded when it "
+                        "completed (first: %s); running it again", stage, len(changed),
+                        changed[0], extra={"stage": stage, "event": "changed"})
+            return False
+        return True
 
     def partial_dir(self, stage: str) -> Path:
         path = self.out / f".{stage}.partial"
         if path.exists():
             shutil.rmtree(path)
-        path.mkdir(parents=True)
-        return path
+        return private_dir(path)
 
     def commit(self, stage: str, partial: Path, fingerprint: str, counts: dict) -> None:
         """Write the marker, then swap the partial folder into place."""
@@ -300,7 +388,11 @@ class _Run:
                    for p in sorted(partial.rglob("*")) if p.is_file()}
         write_json(partial / _MARKER, {"stage": stage, "fingerprint": fingerprint,
                                         "outputs": outputs, "counts": counts})
+        restrict_tree(partial)  # whichever writer made them: 0600 files, 0700 folders
         final = self.out / stage
+        if (final.exists() or final.is_symlink()) and not _is_ours(final):
+            # checked before the run started; a folder that appeared since is not ours either
+            raise ConfigError(_foreign_stage_folder(final))
         if final.exists():
             old = self.out / f".{stage}.old"
             if old.exists():
@@ -315,6 +407,157 @@ class _Run:
         folder = self.out / stage
         return (self.con.read_parquet(str(folder / "features_platform.parquet")),
                 self.con.read_parquet(str(folder / "features_source.parquet")))
+
+
+def _database_path(config) -> Path | None:
+    """The ``[backend] database`` file (None: in memory)."""
+    database = config.backend.database
+    if database == ":memory:":
+        return None
+    path = Path(database)
+    return path if path.is_absolute() else Path(config.base_dir) / path
+
+
+def _check_database(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.is_dir():
+        raise ConfigError(f"backend.database {path} is a folder; give a file name (e.g. "
+                          "work.duckdb)")
+    if not path.parent.is_dir():
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise ConfigError(f"backend.database {path}: its folder {path.parent} {what}; create "
+                          "the folder or give another path")
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK):
+        raise ConfigError(f"backend.database {path} cannot be written: {target} is read-only "
+                          "for this user")
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb") as fh:
+            header = fh.read(12)
+        if header[8:12] != b"DUCK":  # DuckDB's magic bytes, after an 8-byte checksum
+            raise ConfigError(f"backend.database {path} exists and is not a DuckDB database; "
+                              "give a new file name (it is created) or the right file")
+
+
+#: what a corrupt or truncated gzip file raises while it is read
+GZIP_ERRORS = (zlib.error, EOFError, gzip.BadGzipFile)
+
+
+def gzip_input_error(files: dict[str, Path], exc: BaseException, *,
+                     tables: bool = True) -> InputError:
+    """An :class:`InputError` naming the corrupt ``.gz`` input (found by decompressing each one;
+    only done after a failure). The decompressor's own message is not repeated.
+
+    Args:
+        files: table (or, with ``tables=False``, the option naming it) -> file.
+        exc: what reading raised.
+    """
+    for table, path in files.items():
+        if not str(path).lower().endswith(".gz"):
+            continue
+        try:
+            with gzip.open(path, "rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+        except (zlib.error, EOFError, gzip.BadGzipFile, OSError):
+            where = f"table {table!r}" if tables else table
+            return InputError(f"{where}: {Path(path).name} is not a valid gzip file or is "
+                              "truncated (decompression failed); export or copy it again",
+                              table=table if tables else None)
+    return InputError(f"an input file could not be decompressed ({type(exc).__name__}); check "
+                      "the .gz files among the inputs")
+
+
+def _is_ours(folder: Path) -> bool:
+    """A stage folder appariement wrote: a real folder holding a marker file (a marker that no
+    longer parses still says the folder is ours; its stage is then simply re-run)."""
+    return folder.is_dir() and not folder.is_symlink() and (folder / _MARKER).is_file()
+
+
+def _foreign_stage_folder(folder: Path) -> str:
+    return (f"{folder} exists but was not written by appariement (no {_MARKER}); a run "
+            "replaces that folder, so it refuses to touch it: move it out of outputs.dir (or, "
+            "if it is an old output of this project, delete it)")
+
+
+def owned_paths(config) -> dict[Path, str]:
+    """Every path a run writes or replaces, with what it is: ``<outputs.dir>/<stage>`` and its
+    ``.partial`` / ``.old`` siblings, ``manifest.json``, ``run.log``."""
+    out = Path(config.outputs.dir)
+    owned: dict[Path, str] = {}
+    for stage in STAGES:
+        for name in (stage, f".{stage}.partial", f".{stage}.old"):
+            owned[out / name] = f"the folder of stage {stage!r}"
+    for name in _RUN_FILES:
+        owned[out / name] = f"the run's {name}"
+    return owned
+
+
+def _protected_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
+    """role -> path of everything a run reads (or uses) and must never delete or overwrite."""
+    ic, paths = config.inputs, {}
+    if config.path is not None:
+        paths["the config file"] = Path(config.path)
+    for side in ("platform", "source"):
+        folder = getattr(ic, side)
+        if folder is not None:
+            paths[f"inputs.{side}"] = Path(folder)
+    for table, path in input_files.items():
+        paths[f"the {table} input file"] = Path(path)
+    for purpose in ("pseudonym", "pivot", "pivot_exchange", "statistician"):
+        ref = getattr(config.keys, purpose)
+        if ref and not ref.startswith("env:"):
+            paths[f"keys.{purpose}"] = Path(ref)
+    if config.identity.first_name_variants is not None:
+        paths["identity.first_name_variants"] = Path(config.identity.first_name_variants)
+    database = _database_path(config)
+    if database is not None:
+        paths["backend.database"] = database
+    if config.backend.temp_dir is not None:
+        paths["backend.temp_dir"] = Path(config.backend.temp_dir)
+    return paths
+
+
+def check_paths(config, stages=None, input_files: dict[str, Path] | None = None) -> None:
+    """Check, before anything is written, that a run can only write where it owns.
+
+    Args:
+        config: a validated :class:`~appariement.config.Config`.
+        stages: the stages about to run (None: every enabled stage).
+        input_files: canonical table -> file (None: found from ``[inputs]``).
+
+    Raises:
+        ConfigError: the outputs folder is a file, read-only or inside an input folder; an
+            input, key, database or temporary folder lies inside a path the run replaces; a
+            stage folder to be replaced was not written by appariement.
+    """
+    out = Path(config.outputs.dir)
+    check_output_dir(out, "outputs.dir")
+    _check_database(_database_path(config))
+    if input_files is None:
+        input_files = _Run.find_input_files(config)
+    protected = _protected_paths(config, input_files)
+    for role in ("inputs.platform", "inputs.source"):
+        if role in protected and is_within(out, protected[role]):
+            raise ConfigError(f"outputs.dir {out} lies inside the input folder {role} "
+                              f"({protected[role]}): the outputs would be written among the "
+                              "inputs; choose an outputs.dir outside it")
+    owned = owned_paths(config)
+    for role, path in protected.items():
+        for target, what in owned.items():
+            if is_within(path, target):
+                raise ConfigError(f"{role} ({path}) lies inside {target}, {what}, which a run "
+                                  "replaces or deletes: move it out of there or choose "
+                                  "another outputs.dir")
+    for stage in _selected(config, stages):
+        folder = out / stage
+        if (folder.exists() or folder.is_symlink()) and not _is_ours(folder):
+            raise ConfigError(_foreign_stage_folder(folder))
+    for name in _RUN_FILES:
+        if (out / name).is_dir():
+            raise ConfigError(f"{out / name} is a folder; the run writes its {name} there: "
+                              "move that folder away")
 
 
 def _load_files(con, files: dict[str, str], ic, as_of, rejects_dir) -> Inputs:
@@ -580,6 +823,8 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
                        "resolved": config.to_dict()}
     manifest.seeds = {"project": config.project.seed, "linkage": config.project.seed,
                       "bootstrap": config.project.seed}
+    input_files = _Run.find_input_files(config)
+    check_paths(config, selected, input_files)  # before anything, the database included, is written
     run = _Run(config, manifest)
     try:
         if dry_run:
@@ -587,9 +832,11 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
         for table, path in run.input_files().items():
             manifest.add_input(table, path)
         run.required_keys()
-        run.out.mkdir(parents=True, exist_ok=True)
-        for leftover in run.out.glob(".*.partial"):
-            shutil.rmtree(leftover)
+        private_dir(run.out)
+        for stage in STAGES:  # only the names the pipeline owns (see check_paths)
+            leftover = run.out / f".{stage}.partial"
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
         bar = StageProgress(len(selected), enabled=None if progress is None else progress)
         explicit = stages is not None
         current = None
@@ -603,10 +850,10 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
                     manifest.count(stage, **run.marker(stage)["counts"])
                     bar.end(stage, skipped=True)
                     continue
+                run.verify_reads(stage, explicit=explicit)
                 bar.start(stage)
                 partial = run.partial_dir(stage)
-                with step(log, f"stage {stage}", manifest.timings):
-                    counts = _STAGE_FUNCTIONS[stage](run, partial)
+                counts = _run_stage(run, stage, partial)
                 run.commit(stage, partial, fingerprint, counts)
                 manifest.count(stage, **counts)
                 bar.end(stage)
@@ -615,12 +862,41 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
             if current is not None:
                 bar.end(current, failed=True)
                 manifest.notes.append(f"failed in stage {current}: {type(exc).__name__}")
-            _write_manifest(run, manifest)
+            try:
+                _write_manifest(run, manifest)
+            except OSError:  # e.g. the disk is still full: the first error is the one to show
+                log.warning("the manifest could not be written after the failure")
             raise
         _write_manifest(run, manifest)
         return manifest
     finally:  # release the database (a file stays locked while a connection is open)
         run.con.close()
+
+
+@contextlib.contextmanager
+def _step(what: str, timings: dict | None = None, stage: str | None = None) -> Iterator[None]:
+    """Log the start of a step, then "done" (with seconds, recorded in ``timings``) only if it
+    succeeded, "failed" otherwise (:func:`appariement._log.step` says "done" either way)."""
+    extra = {"stage": stage} if stage else {}
+    log.info("%s ...", what, extra=extra)
+    start = time.perf_counter()
+    try:
+        yield
+    except BaseException as exc:
+        log.error("%s failed after %.1f s (%s)", what, time.perf_counter() - start,
+                  type(exc).__name__, extra={**extra, "event": "failed"})
+        raise
+    seconds = time.perf_counter() - start
+    if timings is not None:
+        timings[what] = round(seconds, 3)
+    log.info("%s done in %.1f s", what, seconds, extra={**extra, "event": "done"})
+
+
+def _run_stage(run: _Run, stage: str, partial: Path) -> dict:
+    """Run one stage into its partial folder (a failed stage's folder is discarded by the next
+    run)."""
+    with _step(f"stage {stage}", run.manifest.timings, stage=stage):
+        return _STAGE_FUNCTIONS[stage](run, partial)
 
 
 def _write_manifest(run: _Run, manifest: RunManifest) -> None:
@@ -641,15 +917,15 @@ def _dry_run(run: _Run) -> RunManifest:
     for table, path in run.input_files().items():
         manifest.add_input(table, path)
     run.required_keys()
-    with step(log, "dry run: reading and checking the inputs", manifest.timings):
+    with _step("dry run: reading and checking the inputs", manifest.timings):
         inputs = run.inputs()
     manifest.count("inputs", **inputs.counts)
-    with step(log, "dry run: standardising identities", manifest.timings):
+    with _step("dry run: standardising identities", manifest.timings):
         pf, sf = standardise_both(run.con, inputs.tables["candidats"], inputs.tables["personnes"],
                                   year_pivot=cfg.identity.year_pivot,
                                   first_name_variants=cfg.identity.first_name_variants)
     lk = cfg.linkage_config("nir")
-    with step(log, "dry run: blocking analysis", manifest.timings):
+    with _step("dry run: blocking analysis", manifest.timings):
         # the rules the model would choose from these features (see LinkageModel.plan)
         model = lk.model().plan(pf, sf, con=run.con)
         manifest.count("model_plan", **{e["step"]: e.get("chosen", e.get("absent"))
@@ -709,10 +985,10 @@ def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, se
     from .synth import write_synthetic
 
     out = Path(out_dir)
-    with step(log, "synthetic data"):
+    with _step("synthetic data"):
         write_synthetic(out / "data", n_candidates=n_candidates, seed=seed)
     keys_dir = out / "keys"
-    keys_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(keys_dir)
     if os.name == "posix":
         os.chmod(keys_dir, 0o700)
     files = {"pivot": "pivot.key", "pivot_exchange": "pivot_x25519.key",

@@ -130,3 +130,40 @@ def test_thresholds_ordering_property(match, review):
     else:
         with pytest.raises(ConfigError, match="review_threshold"):
             config_from_dict(data)
+
+
+@pytest.mark.parametrize("values, option, key", [
+    ({"quality.min_cell": 0}, "--min-cell", "quality.min_cell"),
+    ({"counterfactual.grace_days": 0}, "--grace-days", "counterfactual.grace_days"),
+    ({"counterfactual.outcomes": ["employed_6m", "x"]}, "--outcomes", "counterfactual.outcomes"),
+    ({"linkage.review_threshold": 0.95}, "--review-threshold", "linkage.review_threshold"),
+])
+def test_check_options_gives_the_config_message_naming_the_option(values, option, key):
+    from appariement.config import check_options
+
+    (dotted, value), = values.items()
+    section, name = dotted.split(".")
+    with pytest.raises(ConfigError) as from_config:
+        config_from_dict({section: {name: value}})
+    with pytest.raises(ConfigError) as from_cli:
+        check_options(values, {key: option})
+    cli = str(from_cli.value)
+    assert cli.startswith(f"{option} ({key}")
+    # the same message once "--option (" and its ")" are taken out
+    assert cli.replace(f"{option} (", "", 1).replace(")", "", 1) == str(from_config.value)
+
+
+def test_check_options_accepts_what_the_config_accepts():
+    from appariement.config import check_options
+
+    check_options({"quality.min_cell": 5, "counterfactual.outcomes": ["employed_12m"]},
+                  {"quality.min_cell": "--min-cell"})
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+               min_size=40, max_size=60))
+@settings(max_examples=30, deadline=None)
+def test_a_key_pasted_in_project_name_is_never_echoed(body):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"project": {"name": body + "="}})
+    assert body not in str(err.value) and "looks like key material" in str(err.value)

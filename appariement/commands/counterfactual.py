@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .._paths import check_output_dir, private_outputs, refuse_output_over_input
+from ..config import check_options
+from ..errors import ConfigError
+
 
 def register(sub) -> None:
     p = sub.add_parser("counterfactual", help="build the evaluation dataset and estimate the "
@@ -38,25 +42,93 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+_OPTIONS = {"counterfactual.grace_days": "--grace-days",
+            "counterfactual.later_hires": "--later-hires", "counterfactual.unit": "--unit",
+            "counterfactual.comparison_classes": "--comparison-classes",
+            "counterfactual.outcomes": "--outcomes", "counterfactual.n_boot": "--n-boot",
+            "counterfactual.sensitivity_thresholds": "--thresholds",
+            "quality.min_cell": "--min-cell", "project.seed": "--seed"}
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _thresholds(text: str) -> tuple[float, ...]:
+    values = []
+    for part in _split(text):
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise ConfigError(f"--thresholds (counterfactual.sensitivity_thresholds): {part!r} "
+                              "is not a number; give comma-separated numbers between 0 and 1, "
+                              "e.g. 0.5,0.9") from None
+    return tuple(values)
+
+
+def _check_arguments(args: argparse.Namespace):
+    """Parse the list options and check every option by the config's rules.
+
+    Returns:
+        (comparison classes or None for 'all', outcomes, thresholds).
+    """
+    classes = None if args.comparison_classes.strip() == "all" else _split(
+        args.comparison_classes)
+    outcomes = _split(args.outcomes)
+    thresholds = _thresholds(args.thresholds)
+    values = {"counterfactual.grace_days": args.grace_days,
+              "counterfactual.later_hires": args.later_hires, "counterfactual.unit": args.unit,
+              "counterfactual.outcomes": outcomes, "counterfactual.n_boot": args.n_boot,
+              "counterfactual.sensitivity_thresholds": list(thresholds),
+              "quality.min_cell": args.min_cell, "project.seed": args.seed}
+    if classes is not None:
+        values["counterfactual.comparison_classes"] = classes
+    check_options(values, _OPTIONS)
+    if not outcomes:
+        raise ConfigError("--outcomes (counterfactual.outcomes) is empty; give at least one "
+                          "outcome, e.g. employed_12m")
+    if classes is not None and not classes:
+        raise ConfigError("--comparison-classes is empty; give classes or 'all'")
+    return (None if classes is None else tuple(classes)), tuple(outcomes), thresholds
+
+
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.counterfactual import CounterfactualDesign
     from ..evaluation.counterfactual_report import run_counterfactual
+
+    classes, outcomes, thresholds = _check_arguments(args)
     links = Path(args.links)
     if links.is_dir():
         links = links / "links.parquet"
-    classes = None if args.comparison_classes == "all" else tuple(
-        c.strip() for c in args.comparison_classes.split(",") if c.strip())
+    for role, path, kind in (("--platform", Path(args.platform), "folder"),
+                             ("--source", Path(args.source), "any"),
+                             ("--links", links, "file")):
+        if not path.exists():
+            raise ConfigError(f"{role} {path} does not exist")
+        if kind == "folder" and not path.is_dir():
+            raise ConfigError(f"{role} {path} is a file; give the platform folder")
+        if kind == "file" and not path.is_file():
+            raise ConfigError(f"{role} {path} is a folder without links.parquet")
+    out = Path(args.out)
+    refuse_output_over_input({"--out": out, **{f"--out/{name}": out / name for name in _WRITES}},
+                             {"--platform": args.platform, "--source": args.source,
+                              "--links": args.links, "--links file": links})
+    check_output_dir(out, "--out")
     design = CounterfactualDesign(grace_days=args.grace_days, later_hires=args.later_hires,
                                   unit=args.unit, comparison_classes=classes,
                                   eligible_only=args.eligible_only)
-    thresholds = tuple(float(x) for x in args.thresholds.split(",") if x.strip())
-    result = run_counterfactual(args.platform, args.source, str(links), args.out, design=design,
-                                outcomes=tuple(o.strip() for o in args.outcomes.split(",")),
-                                n_boot=args.n_boot, seed=args.seed, thresholds=thresholds,
-                                min_cell=args.min_cell)
+    with private_outputs(out):
+        result = run_counterfactual(args.platform, args.source, str(links), out, design=design,
+                                    outcomes=outcomes, n_boot=args.n_boot, seed=args.seed,
+                                    thresholds=thresholds, min_cell=args.min_cell)
     for row in result["estimates"]:
         if row["variant"] == "main":
             print(f"{row['outcome']:>22} {row['method']:>9} {row['estimate']!s:>8.6} "
                   f"[{row['ci_low']!s:.6}, {row['ci_high']!s:.6}]")
     print(f"written to {args.out}")
     return 0
+
+
+#: the files the command writes into --out
+_WRITES = ("evaluation.parquet", "codebook.json", "codebook.md", "counterfactual.json",
+           "counterfactual.html")

@@ -25,8 +25,10 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .._paths import check_output_dir
     from ..pipeline import run_demo
 
+    check_output_dir(args.out, "--out")  # before the synthetic data is written
     manifest = run_demo(args.out, n_candidates=args.candidates, seed=args.seed,
                         progress=False if args.quiet else None)
     link = manifest.counts.get("link", {})

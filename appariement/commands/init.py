@@ -32,9 +32,12 @@ def _run(args: argparse.Namespace) -> int:
     from ..config import example_config
     from ..errors import ConfigError
 
+    from .._paths import check_output_file
+
     out = Path(args.out)
-    if out.exists() and not args.force:
+    if out.exists() and not args.force and not out.is_dir():
         raise ConfigError(f"{out} already exists; pass --force to overwrite it")
+    check_output_file(out, "--out")  # a folder, below a file, read-only: refused up front
     if args.synthetic:
         from ..pipeline import write_synthetic_project
 

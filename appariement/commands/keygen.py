@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .._paths import check_output_file, refuse_output_over_input
+from ..errors import ConfigError
+
 __all__ = ["register"]
 
 
@@ -29,15 +32,34 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ..crypto import generate_key, generate_keypair, save_key
 
+    out = Path(args.out)
+    public_out = Path(args.public_out or f"{args.out}.pub") if args.type == "x25519" else None
+    # every check before the first byte: a refusal must not leave a new key half-written (a
+    # fresh .pub next to an old private key would pair with nothing)
+    _check_target(out, "--out", args.force)
+    if public_out is not None:
+        _check_target(public_out, "--public-out", args.force)
+        refuse_output_over_input({"--public-out": public_out}, {"--out": out})
     if args.type == "secret":
         key = generate_key()
-        save_key(key, args.out, overwrite=args.force)
-        print(f"wrote secret key {args.out} (fingerprint {key.fingerprint})")
+        save_key(key, out, overwrite=args.force)
+        print(f"wrote secret key {out} (fingerprint {key.fingerprint})")
         return 0
     private = generate_keypair()
-    public_out = Path(args.public_out or f"{args.out}.pub")
+    # the private key first: a public key can be re-derived from it, not the other way round
+    save_key(private, out, overwrite=args.force)
     save_key(private.public_key(), public_out, overwrite=args.force)
-    save_key(private, args.out, overwrite=args.force)
-    print(f"wrote private key {args.out} and public key {public_out} "
+    print(f"wrote private key {out} and public key {public_out} "
           f"(fingerprint {private.fingerprint})")
     return 0
+
+
+def _check_target(path: Path, role: str, force: bool) -> None:
+    from ..errors import KeyFileError
+
+    if path.is_dir():
+        raise ConfigError(f"{role} {path} is a folder; give the name of the key file to create")
+    if path.exists() and not force:
+        raise KeyFileError(f"key file {path} ({role}) already exists; refusing to overwrite it "
+                           "(pass --force if you really mean to); nothing was written")
+    check_output_file(path, role)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .._paths import check_output_dir, check_output_file, private_outputs, refuse_output_over_input
+from ..config import check_options
+from ..errors import ConfigError
+
 __all__ = ["register"]
 
 
@@ -48,7 +52,6 @@ def _table_path(arg: str, table: str) -> str:
             for ext in (".parquet", ".csv"):
                 if (sub / f"{table}{ext}").exists():
                     return str(sub / f"{table}{ext}")
-        from ..errors import ConfigError
         raise ConfigError(f"no {table}.parquet or {table}.csv in {arg}")
     return str(path)
 
@@ -62,25 +65,72 @@ def _rules(arg: str) -> tuple[str, ...]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    rules = _rules(args.blocking_rules)
+    check_options({"linkage.match_threshold": args.match_threshold,
+                   "linkage.review_threshold": args.review_threshold,
+                   "linkage.comparison_budget": args.budget,
+                   "linkage.blocking_rules": list(rules)},
+                  {"linkage.match_threshold": "--match-threshold",
+                   "linkage.review_threshold": "--review-threshold",
+                   "linkage.comparison_budget": "--budget",
+                   "linkage.blocking_rules": "--blocking-rules"})
+    cand, pers = _table_path(args.platform, "candidats"), _table_path(args.source, "personnes")
+    for role, path in (("--platform", cand), ("--source", pers)):
+        if not Path(path).is_file():
+            raise ConfigError(f"{role}: file {path} does not exist")
+    out = Path(args.out)
+    database = None if args.database == ":memory:" else Path(args.database)
+    # every output path checked before the first byte is written
+    refuse_output_over_input(
+        {"--out": out, "--database": database,
+         **{f"--out/{name}": out / name for name in _WRITES}},
+        {"--platform": args.platform, "--source": args.source, "--platform (candidats)": cand,
+         "--source (personnes)": pers, "--model": args.model})
+    check_output_dir(out, "--out")
+    if database is not None:
+        check_output_file(database, "--database")
+    if args.model and not Path(args.model).is_file():
+        raise ConfigError(f"--model {args.model} does not exist")
+    with private_outputs(out):
+        return _link(args, cand, pers, rules)
+
+
+#: files the command writes into --out (besides those of LinkageResult.write)
+_WRITES = ("links.parquet", "pairs.parquet", "unlinked_platform.parquet",
+           "unlinked_source.parquet", "model.json", "linkage_counts.json", "manifest.json",
+           "rejects.parquet", "blocking.parquet", "set_aside.parquet")
+
+
+def _link(args: argparse.Namespace, cand: str, pers: str, rules: tuple[str, ...]) -> int:
+    import duckdb
+
     from .._tables import connect
     from ..linkage import LinkageConfig, LinkageModel, Thresholds
     from ..manifest import RunManifest
-    from ..pipeline import link_stage, load_inputs, standardise_both
+    from ..pipeline import (GZIP_ERRORS, gzip_input_error, link_stage, load_inputs,
+                            standardise_both)
 
-    con = connect(args.database)
+    try:
+        con = connect(args.database)
+    except duckdb.Error:
+        raise ConfigError(f"--database {args.database} could not be opened: it is not a DuckDB "
+                          "database, or another process holds it") from None
     manifest = RunManifest(command="link")
-    cand, pers = _table_path(args.platform, "candidats"), _table_path(args.source, "personnes")
     manifest.add_input("candidats", cand)
     manifest.add_input("personnes", pers)
-    inputs = load_inputs(con, {"candidats": cand}, {"personnes": pers}, rejects=args.rejects,
-                         rejects_dir=args.out)
+    try:
+        inputs = load_inputs(con, {"candidats": cand}, {"personnes": pers},
+                             rejects=args.rejects, rejects_dir=args.out)
+    except GZIP_ERRORS as exc:
+        raise gzip_input_error({"candidats": Path(cand), "personnes": Path(pers)}, exc) \
+            from None
     pf, sf = standardise_both(con, inputs.tables["candidats"], inputs.tables["personnes"])
     config = LinkageConfig(key_column=None if args.key.lower() == "none" else args.key,
                            thresholds=Thresholds(match=args.match_threshold,
                                                  review=args.review_threshold),
                            assignment=args.assignment, backend=args.backend,
                            comparison_budget=args.budget,
-                           blocking_rules=_rules(args.blocking_rules))
+                           blocking_rules=rules)
     model = LinkageModel.load(args.model) if args.model else None
     result = link_stage(con, pf, sf, args.out, config=config, model=model, manifest=manifest)
     manifest.write(Path(args.out) / "manifest.json")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import ConfigError
+
 __all__ = ["register"]
 
 
@@ -60,12 +62,25 @@ def read_table(path: str):
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .._paths import check_output_file, refuse_output_over_input
+    from ..config import check_options
     from ..crypto import Pseudonymiser
 
+    check_options({"project.name": args.project}, {"project.name": "--project"})
+    # refused before anything is read or written: an output over its input loses the original
+    refuse_output_over_input({"--out": args.out}, {"--in": args.src, "--key": args.key})
+    if not Path(args.src).is_file():
+        raise ConfigError(f"--in {args.src}: no such file" if not Path(args.src).exists()
+                          else f"--in {args.src} is a folder; give a table file")
+    check_output_file(args.out, "--out")
     key = load_secret(args.key)
     pseudonymiser = Pseudonymiser(key, project=args.project, purpose=args.purpose,
                                   length=args.length, normalise=args.normalise)
-    table = read_table(args.src)
+    from ..pipeline import GZIP_ERRORS, gzip_input_error
+    try:
+        table = read_table(args.src)
+    except GZIP_ERRORS as exc:
+        raise gzip_input_error({"--in": Path(args.src)}, exc, tables=False) from None
     for column in args.column:
         table = pseudonymiser.pseudonymise_table(table, column)
     write_table(table, args.out)

@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .._paths import check_output_dir, private_outputs, refuse_output_over_input
+from ..config import check_options
 from ..errors import ConfigError, InputError
 
 
@@ -55,6 +57,44 @@ def _table(folder: Path, name: str, required: bool = True):
 
 
 def run(args: argparse.Namespace) -> int:
+    links_dir, platform_dir = Path(args.links), Path(args.platform)
+    source_dir = Path(args.source) if args.source else None
+    _check_arguments(args)
+    if args.review_sample is not None and source_dir is None:
+        raise ConfigError("--review-sample needs --source (the reviewers compare both sides)")
+    if args.review_labels and not Path(args.review_labels).is_file():
+        raise ConfigError(f"review labels file {args.review_labels} does not exist")
+    for d in (links_dir, platform_dir, *([source_dir] if source_dir else [])):
+        if not d.is_dir():
+            raise ConfigError(f"folder {d} does not exist")
+    out = Path(args.out)
+    # nothing written before every path is known to be safe: --out may not be an input
+    refuse_output_over_input(
+        {"--out": out, "--out/review_sample.csv": out / "review_sample.csv"
+         if args.review_sample else None,
+         "--out/report.html": out / "report.html", "--out/report.json": out / "report.json"},
+        {"--links": links_dir, "--platform": platform_dir, "--source": source_dir,
+         "--review-labels": args.review_labels})
+    check_output_dir(out, "--out")
+    with private_outputs(out):
+        return _report(args, links_dir, platform_dir, source_dir, out)
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The options that stand for config keys follow the config's rules."""
+    check_options({"quality.min_cell": args.min_cell, "quality.rounding": args.rounding,
+                   "quality.objective": args.objective, "quality.target": args.target,
+                   "project.seed": args.seed},
+                  {"quality.min_cell": "--min-cell", "quality.rounding": "--rounding",
+                   "quality.objective": "--objective", "quality.target": "--target",
+                   "project.seed": "--seed"})
+    if args.review_sample is not None and args.review_sample < 1:
+        raise ConfigError(f"--review-sample = {args.review_sample} is out of range: must be "
+                          ">= 1 (pairs to review)")
+
+
+def _report(args, links_dir: Path, platform_dir: Path, source_dir: Path | None,
+            out: Path) -> int:
     import duckdb
 
     from ..evaluation import (DisclosurePolicy, build_report, draw_review_sample,
@@ -64,15 +104,6 @@ def run(args: argparse.Namespace) -> int:
     from ..identity import standardise_identities
     from ..linkage import LinkageModel, Thresholds
 
-    links_dir, platform_dir = Path(args.links), Path(args.platform)
-    source_dir = Path(args.source) if args.source else None
-    if args.review_sample is not None and source_dir is None:
-        raise ConfigError("--review-sample needs --source (the reviewers compare both sides)")
-    if args.review_labels and not Path(args.review_labels).is_file():
-        raise ConfigError(f"review labels file {args.review_labels} does not exist")
-    for d in (links_dir, platform_dir, *([source_dir] if source_dir else [])):
-        if not d.is_dir():
-            raise ConfigError(f"folder {d} does not exist")
     policy = DisclosurePolicy(threshold=args.min_cell, rounding=args.rounding)
     con = duckdb.connect()
     links = con.read_parquet(_table(links_dir, "links"))
@@ -96,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
     pairs_file = links_dir / "pairs.parquet"
     pairs = con.read_parquet(str(pairs_file)) if pairs_file.exists() else None
     gold = selection = None
-    out = Path(args.out)
     if source_dir is not None:
         standardise_identities(con, _table(source_dir, "personnes"),
                                side="source").to_table("_rep_sf")
@@ -117,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
         if args.review_sample:
             sample = draw_review_sample(links, n=args.review_sample, review=thresholds[1],
                                         match=thresholds[0], seed=args.seed, con=con)
-            out.mkdir(parents=True, exist_ok=True)
             path = export_review_sample(sample, con.table("_rep_pf"), con.table("_rep_sf"),
                                         out / "review_sample.csv", con=con)
             print(f"review sample written: {path} ({len(sample)} pairs; identity traits, no "

@@ -33,16 +33,18 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .._paths import private_dir, private_file
     from .._progress import JsonLinesFormatter
     from ..config import load_config
-    from ..pipeline import run_pipeline
+    from ..pipeline import check_paths, run_pipeline
 
     config = load_config(args.config)
+    # every path checked before the first byte (run.log included) is written
+    check_paths(config, args.stage)
     handler = None
     if not args.log_file and not args.dry_run:
-        out = Path(config.outputs.dir)
-        out.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(out / "run.log", encoding="utf-8")
+        out = private_dir(config.outputs.dir)
+        handler = logging.FileHandler(private_file(out / "run.log"), encoding="utf-8")
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(JsonLinesFormatter())
         root = logging.getLogger("appariement")

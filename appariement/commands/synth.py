@@ -22,7 +22,10 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .._paths import check_output_dir
     from ..synth import write_synthetic
+
+    check_output_dir(args.out, "--out")
     data = write_synthetic(args.out, n_candidates=args.candidates, seed=args.seed,
                            source_ratio=args.source_ratio)
     eff = data.effect
