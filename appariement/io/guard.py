@@ -111,8 +111,23 @@ each line
         raise
     except _reader_exceptions() as exc:
         name = f"{Path(path).name} " if path is not None else ""
+        if path is not None and str(path).lower().endswith(".gz") and _is_gzip_fault(exc):
+            raise InputError(f"{what}: {name}is not a valid gzip file or is truncated "
+                             "(decompression failed); export or copy it again") from None
         raise InputError(f"{what}: {name}could not be read as {fmt} ({_numbers_only(exc)}); "
                          f"{hint}") from None
+
+
+def _is_gzip_fault(exc: BaseException) -> bool:
+    """A corrupt or truncated gzip stream, as Python's gzip / zlib or DuckDB's reader report it
+    (the message is inspected, never printed)."""
+    import gzip
+    import zlib
+
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile, EOFError)):
+        return True
+    text = str(exc).lower()
+    return any(w in text for w in ("gzip", "zlib", "decompress", "compressed"))
 
 
 # --- column names ------------------------------------------------------------------------------
