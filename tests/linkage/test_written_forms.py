@@ -147,3 +147,26 @@ def test_a_nir_contradicting_its_holder_makes_a_different_nir_weaker_evidence():
     assert (_level(comp, a, {**b, "nir_consistency": "inconsistent"})
             == "different NIR, one contradicts its holder's traits")
     assert _level(comp, a, {**a, "nir_consistency": "inconsistent"}) == "same NIR"
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.text("0123456789", min_size=8, max_size=8),
+       b=st.text("0123456789", min_size=8, max_size=8),
+       edit=st.sampled_from(["none", "substitute", "transpose", "other"]),
+       i=st.integers(0, 6), digit=st.sampled_from("0123456789"))
+def test_the_digits_level_pre_test_never_changes_the_edit_distance_decision(a, b, edit, i,
+                                                                             digit):
+    if edit == "substitute":
+        b = a[:i] + digit + a[i + 1:]
+    elif edit == "transpose":
+        b = a[:i] + a[i + 1] + a[i] + a[i + 2:]
+    elif edit == "none":
+        b = a
+    levels = birth_date_comparison(with_digits=True).get_comparison("duckdb").as_dict()[
+        "comparison_levels"]
+    cond = next(lv["sql_condition"] for lv in levels
+                if lv["label_for_charts"] == "dates as written one digit or one swap apart")
+    got, plain = duckdb.execute(
+        f"SELECT {cond}, damerau_levenshtein(birth_date_digits_l, birth_date_digits_r) <= 1 "
+        "FROM (SELECT ? AS birth_date_digits_l, ? AS birth_date_digits_r)", [a, b]).fetchone()
+    assert got == plain
