@@ -38,10 +38,12 @@ Usage::
 ``--sizes PxC`` are source persons x platform candidates of the generator (FEBRL4 has its own
 fixed size); generated files are reused from ``--data-dir`` when present.
 
-Measured (seed 7, 2-core machine; the library as it stood at 1050441 plus work in progress), F1:
-FEBRL4 appariement 0.9553 / Splink 0.9224; 100k x 20k with NIR 0.9982 / 0.9946, traits only
-0.9953 (PPRL 0.9947) / 0.9829, names + birth date only 0.9519 / 0.9011, DARES request (no names)
-0.9673 / 0.9798, without usage names 0.9934 / 0.9775 (``out/bench_unseen.json``).
+Measured (seed 7, 2-core machine, same run for both methods; 2035cd0, 2026-12-01), F1 (errors =
+false + missed links): FEBRL4 appariement 0.9975 (25) / Splink 0.9783 (212); 100k x 20k with NIR
+0.9992 (30) / 0.9955 (158), traits only 0.9973 (95; PPRL 0.9948, 184) / 0.9858 (493), names +
+birth date only 0.9544 (1542) / 0.9010 (3206), DARES request (no names) 0.9894 (258) / 0.9798
+(485), without usage names 0.9946 (189) / 0.9801 (690) (``/tmp/an/bench100k_b.json``). 1M x 200k
+with NIR (``unseen_nir``, appariement alone): F1 0.9980, 703 errors.
 """
 
 from __future__ import annotations
