@@ -42,7 +42,7 @@ Measured (seed 7, 2-core machine, same run for both methods; 2035cd0, 2026-12-01
 false + missed links): FEBRL4 appariement 0.9975 (25) / Splink 0.9783 (212); 100k x 20k with NIR
 0.9992 (30) / 0.9955 (158), traits only 0.9973 (95; PPRL 0.9948, 184) / 0.9858 (493), names +
 birth date only 0.9544 (1542) / 0.9010 (3206), DARES request (no names) 0.9894 (258) / 0.9798
-(485), without usage names 0.9946 (189) / 0.9801 (690) (``/tmp/an/bench100k_b.json``). 1M x 200k
+(485), without usage names 0.9946 (189) / 0.9801 (690) (``--sizes 100000x20000``). 1M x 200k
 with NIR (``unseen_nir``, appariement alone): F1 0.9980, 703 errors.
 """
 
