@@ -61,9 +61,19 @@ def as_relation(con: duckdb.DuckDBPyConnection, data: TableLike, name: str = "t"
                 ) -> duckdb.DuckDBPyRelation:
     """Return ``data`` as a DuckDB relation on ``con``.
 
-    Paths are read by DuckDB (Parquet by extension, otherwise CSV with auto-detection);
-    DataFrames and Arrow tables are registered as views under a fresh name; a relation of another
-    connection is copied (through Arrow) and registered likewise.
+    A path is read through the guarded readers of :mod:`appariement.io.guard`: a Parquet file
+    by DuckDB (lazily), a CSV file with every column as text (identifiers keep their leading
+    zeros; no type is guessed) and its encoding and separator detected. A missing, empty or
+    unreadable file is an :class:`~appariement.errors.InputError` that quotes nothing from the
+    file. DataFrames and Arrow tables are registered as views under a fresh name; a relation of
+    another connection is copied (through Arrow) and registered likewise.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "labels.csv"
+        >>> _ = p.write_text("record_id_l;record_id_r\\n007;0042\\n")
+        >>> as_relation(connect(), p).fetchall()
+        [('007', '0042')]
     """
     if isinstance(data, duckdb.DuckDBPyRelation):
         owner = relation_connection(data)
@@ -73,13 +83,28 @@ def as_relation(con: duckdb.DuckDBPyConnection, data: TableLike, name: str = "t"
         # catalog, so its rows are copied over through Arrow
         data = to_arrow(data)
     if isinstance(data, (str, Path)):
-        path = str(data)
-        if path.lower().endswith(".parquet"):
-            return con.read_parquet(path)
-        return con.read_csv(path)
+        data = _read_path(con, Path(data), name)
+        if isinstance(data, duckdb.DuckDBPyRelation):
+            return data
     view = _fresh_name(name)
     con.register(view, data)
     return con.table(view)
+
+
+def _read_path(con: duckdb.DuckDBPyConnection, path: Path, name: str
+               ) -> duckdb.DuckDBPyRelation | pa.Table:
+    """A file as a lazy DuckDB relation (Parquet) or an all-text Arrow table (CSV), guarded."""
+    from .errors import InputError
+    from .io.guard import read_text_table, reader_errors
+
+    what = f"table {name!r}"
+    if not path.name.lower().endswith((".parquet", ".pq")):
+        return read_text_table(path, what=what, nir_columns=())
+    if not path.is_file():
+        raise InputError(f"{what}: input file {path.name} does not exist (or is not a file)",
+                         table=name)
+    with reader_errors(what, path, fmt="Parquet", hint="check the file is complete"):
+        return con.read_parquet(str(path))
 
 
 def relation_connection(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyConnection | None:

@@ -82,3 +82,42 @@ def test_a_relation_of_another_connection_is_copied_not_misread():
     assert sorted(copied.fetchall()) == [(i,) for i in range(5)]
     copied.create_view("copied_view")  # usable in SQL on ``mine``
     assert mine.execute("SELECT sum(record_id) FROM copied_view").fetchall() == [(10,)]
+
+
+# --- as_relation reads paths through the guarded readers -------------------------------------
+
+NIR = "185057800608491"
+
+
+def test_a_csv_path_keeps_identifiers_as_text(tmp_path):
+    """DuckDB's type guessing read ids "12.50" and "1E5" as numbers (12.5, 100000.0): a labels
+    file then matched nobody."""
+    from appariement._tables import as_relation, connect
+
+    path = tmp_path / "labels.csv"
+    path.write_text("record_id_l;record_id_r\n12.50;1E5\n3.0;007\n", encoding="utf-8")
+    rel = as_relation(connect(), path, "labels")
+    assert [str(t) for t in rel.types] == ["VARCHAR", "VARCHAR"]
+    assert sorted(rel.fetchall()) == [("12.50", "1E5"), ("3.0", "007")]
+
+
+@pytest.mark.parametrize("case", ["ragged", "missing_csv", "missing_parquet", "bad_parquet",
+                                  "empty", "folder"])
+def test_a_bad_path_is_an_input_error_that_quotes_nothing(tmp_path, case):
+    from appariement._tables import as_relation, connect
+
+    path = {"ragged": tmp_path / "l.csv", "missing_csv": tmp_path / "absent.csv",
+            "missing_parquet": tmp_path / "absent.parquet", "bad_parquet": tmp_path / "l.parquet",
+            "empty": tmp_path / "e.csv", "folder": tmp_path}[case]
+    if case == "ragged":
+        path.write_text(f"record_id_l;record_id_r\na;b\n{NIR};DUPONT;Jean\n", encoding="utf-8")
+    elif case == "bad_parquet":
+        path.write_bytes(f"PAR1 {NIR} DUPONT PAR1".encode())
+    elif case == "empty":
+        path.write_bytes(b"")
+    with pytest.raises(InputError) as info:
+        as_relation(connect(), path, "labels").fetchall()
+    text = str(info.value)
+    assert "labels" in text and NIR not in text and "DUPONT" not in text
+    # raised "from None": the reader's own message is not chained into the traceback
+    assert info.value.__context__ is None or info.value.__suppress_context__
