@@ -121,3 +121,34 @@ def test_a_bad_path_is_an_input_error_that_quotes_nothing(tmp_path, case):
     assert "labels" in text and NIR not in text and "DUPONT" not in text
     # raised "from None": the reader's own message is not chained into the traceback
     assert info.value.__context__ is None or info.value.__suppress_context__
+
+
+# --- the system-fault class ----------------------------------------------------------------
+
+def test_system_faults_have_their_own_class_and_the_cli_uses_it():
+    from appariement import cli
+    from appariement.errors import SystemFault
+
+    assert issubclass(SystemFault, AppariementError) and SystemFault.exit_code == 7
+    assert cli.EXIT_SYSTEM == SystemFault.exit_code
+    codes = {c.exit_code for c in (AppariementError, ConfigError, InputError, SystemFault)}
+    assert len(codes) == 4  # a family of its own
+
+
+def test_the_cli_reports_an_os_refusal_as_a_system_fault(monkeypatch, capsys):
+    import errno
+
+    from appariement import cli
+    from appariement.errors import SystemFault
+
+    reported = []
+    real = cli._report
+    monkeypatch.setattr(cli, "_report", lambda exc: reported.append(exc) or real(exc))
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "out/links.parquet")
+
+    monkeypatch.setattr(cli, "_configure_logging", full)  # inside main's guard, like a command
+    assert cli.main(["--quiet", "synth", "--out", "x"]) == 7
+    assert [type(e) for e in reported] == [SystemFault]
+    assert "No space left on device (out/links.parquet)" in capsys.readouterr().err
