@@ -152,3 +152,44 @@ def test_the_cli_reports_an_os_refusal_as_a_system_fault(monkeypatch, capsys):
     assert cli.main(["--quiet", "synth", "--out", "x"]) == 7
     assert [type(e) for e in reported] == [SystemFault]
     assert "No space left on device (out/links.parquet)" in capsys.readouterr().err
+
+
+# --- step logging ------------------------------------------------------------------------------
+
+def test_a_step_logs_done_only_when_it_succeeded(caplog):
+    import logging
+
+    from appariement._log import get_logger, step
+
+    logger = get_logger("test_step")
+    timings: dict = {}
+    with caplog.at_level(logging.INFO, logger="appariement"):
+        with step(logger, "good", timings):
+            pass
+        with pytest.raises(RuntimeError):
+            with step(logger, "bad", timings, extra={"stage": "link"}):
+                raise RuntimeError(f"row {NIR} DUPONT")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("good done in") for m in messages)
+    assert not any(m.startswith("bad done") for m in messages)
+    failed = [r for r in caplog.records if r.getMessage().startswith("bad failed after")]
+    assert len(failed) == 1 and failed[0].levelno == logging.ERROR
+    assert failed[0].event == "failed" and failed[0].stage == "link"
+    assert "RuntimeError" in failed[0].getMessage()
+    assert not any(NIR in m or "DUPONT" in m for m in messages)  # the type, never the text
+    assert list(timings) == ["good"]  # a failed step records no time
+
+
+def test_the_pipeline_steps_are_the_library_steps(caplog):
+    import logging
+
+    from appariement import pipeline
+
+    with caplog.at_level(logging.INFO, logger="appariement"):
+        with pytest.raises(OSError):
+            with pipeline._step("stage link", {}, stage="link"):
+                raise OSError(28, "No space left on device")
+    records = [r for r in caplog.records if r.name == "appariement.pipeline"]
+    assert [r.getMessage().split(" after")[0] for r in records] == ["stage link ...",
+                                                                    "stage link failed"]
+    assert all(r.stage == "link" for r in records)
