@@ -1,0 +1,128 @@
+"""More bad inputs and faults, beyond the three batteries (test_faults, io/test_hostile_inputs,
+crypto/test_pivot_authenticity): guarded readers everywhere, clear errors for missing files,
+no value in any message, the same permissions from the Python API as from the CLI, and the
+pivot commands' path checks.
+
+Every CLI case runs in-process and checks the documented exit code, one ``error:`` line, no
+traceback, no field value in what was printed or logged, and (for refusals) that nothing was
+written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from appariement.cli import main
+from appariement.errors import AppariementError, DisclosureError, InputError
+
+NIR = "185057800608491"
+NAME = "DUPONT"
+SECRETS = (NIR, NAME, "1985-05-12")
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _tree(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+@pytest.fixture
+def logs(caplog):
+    caplog.set_level(logging.DEBUG, logger="appariement")
+    return caplog
+
+
+def _no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, f"{secret!r} leaked in {text[:200]!r}"
+
+
+def _cli(capsys, logs, *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["--quiet", *[str(a) for a in argv]])
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "Traceback" not in err
+    _no_secret(err, captured.out, logs.text)
+    return code, err
+
+
+def _refused(capsys, logs, expected: int, *argv) -> str:
+    code, err = _cli(capsys, logs, *argv)
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == expected, err
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("keys")
+    out = {"secret": root / "s.key", "pivot": root / "pv.key", "stat": root / "st.key"}
+    assert main(["--quiet", "keygen", "--out", str(out["secret"])]) == 0
+    for name in ("pivot", "stat"):
+        assert main(["--quiet", "keygen", "--type", "x25519", "--out", str(out[name])]) == 0
+    out["pivot_pub"] = root / "pv.key.pub"
+    out["stat_pub"] = root / "st.key.pub"
+    return out
+
+
+IDENTITIES = (f"candidat_id;nir;nom;prenoms;sexe;date_naissance\n"
+              f"c1;{NIR};{NAME};Jean;M;1985-05-12\n"
+              "c2;;MARTIN;Paul;M;1990-01-15\n")
+
+
+@pytest.fixture
+def ids_csv(tmp_path) -> Path:
+    path = tmp_path / "in" / "candidats.csv"
+    path.parent.mkdir()
+    path.write_text(IDENTITIES, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------ review labels
+
+@pytest.mark.parametrize("case", ["missing", "empty", "folder", "ragged", "bad_gzip"])
+def test_review_labels_are_read_by_the_guarded_reader(tmp_path, logs, case):
+    """pd.read_csv was unguarded: a missing or empty file gave FileNotFoundError or
+    EmptyDataError (not an InputError), a ragged line a pandas error."""
+    from appariement.evaluation.review import read_review_labels
+
+    path = {"folder": tmp_path, "bad_gzip": tmp_path / "r.csv.gz"}.get(case, tmp_path / "r.csv")
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "ragged":
+        path.write_text(f"pair_id;label\nR0;match\nR1;{NIR};{NAME};x\n", encoding="utf-8")
+    elif case == "bad_gzip":
+        path.write_bytes(b"\x1f\x8b\x08\x00" + NIR.encode())
+    with pytest.raises(InputError) as info:
+        read_review_labels(path)
+    assert "review file" in str(info.value)
+    _no_secret(str(info.value), logs.text)
+
+
+def test_review_labels_keep_reading_a_filled_in_file(tmp_path):
+    from appariement.evaluation.review import read_review_labels
+
+    path = tmp_path / "r.csv"
+    path.write_text("pair_id;stratum;weight;match_probability;label\n"
+                    "R0;a;2;0.9; Match \nR1;a;2;0.4;non_match\nR2;b;1;0.5;\n", encoding="utf-8")
+    out = read_review_labels(path)
+    assert out["is_match"].tolist()[:2] == [True, False]
+    assert out["is_match"].isna().tolist() == [False, False, True]
+    assert out["weight"].tolist() == [2, 2, 1]
