@@ -126,3 +126,47 @@ def test_review_labels_keep_reading_a_filled_in_file(tmp_path):
     assert out["is_match"].tolist()[:2] == [True, False]
     assert out["is_match"].isna().tolist() == [False, False, True]
     assert out["weight"].tolist() == [2, 2, 1]
+
+
+# ------------------------------------------------------------------------------ missing files
+
+@pytest.mark.parametrize("function", ["is_encrypted", "read_header", "decrypt_table",
+                                      "decrypt_file", "encrypt_file"])
+@pytest.mark.parametrize("where", ["missing", "folder"])
+def test_envelope_functions_name_a_missing_file(tmp_path, keys, function, where):
+    """is_encrypted (called before the readers' own checks) gave a FileNotFoundError."""
+    from appariement.crypto import envelope, load_key
+
+    path = tmp_path / "absent.enc" if where == "missing" else tmp_path
+    private = load_key(keys["pivot"])
+    call = {"is_encrypted": lambda: envelope.is_encrypted(path),
+            "read_header": lambda: envelope.read_header(path),
+            "decrypt_table": lambda: envelope.decrypt_table(path, private),
+            "decrypt_file": lambda: envelope.decrypt_file(path, tmp_path / "o.bin", private),
+            "encrypt_file": lambda: envelope.encrypt_file(path, tmp_path / "o.enc",
+                                                          private.public_key())}[function]
+    before = _tree(tmp_path)
+    with pytest.raises(InputError, match="does not exist" if where == "missing"
+                       else "is a folder"):
+        call()
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("argv", [
+    ["pivot", "encrypt", "--recipient", "{pivot_pub}", "--project", "p", "--in", "{absent}",
+     "--out", "{tmp}/x.enc"],
+    ["pivot", "transcode", "--key", "{secret}", "--project", "p", "--private-key", "{pivot}",
+     "--reference", "{absent}", "--in", "{absent}", "--out", "{tmp}/c.enc", "--encrypt-for",
+     "{stat_pub}"],
+    ["pivot", "decrypt", "--private-key", "{stat}", "--project", "p", "--in", "{absent}",
+     "--out", "{tmp}/c.parquet"],
+    ["pivot", "encrypt", "--recipient", "{pivot_pub}", "--project", "p", "--in", "{tmp}",
+     "--out", "{tmp}/x.enc"],
+], ids=["encrypt", "transcode", "decrypt", "encrypt-folder"])
+def test_pivot_commands_name_a_missing_input(tmp_path, keys, capsys, logs, argv):
+    names = {k: str(v) for k, v in keys.items()}
+    argv = [a.format(absent=tmp_path / "absent.csv", tmp=tmp_path, **names) for a in argv]
+    before = _tree(tmp_path)
+    message = _refused(capsys, logs, 3, *argv)
+    assert "absent.csv" in message or "is not a file" in message
+    assert _tree(tmp_path) == before
