@@ -170,3 +170,36 @@ def test_pivot_commands_name_a_missing_input(tmp_path, keys, capsys, logs, argv)
     message = _refused(capsys, logs, 3, *argv)
     assert "absent.csv" in message or "is not a file" in message
     assert _tree(tmp_path) == before
+
+
+# ------------------------------------------------------------------------------ pivot columns
+
+def test_a_pivot_code_table_with_data_as_column_names_is_refused_without_them(tmp_path, keys):
+    """The unexpected column names were printed: a file whose first data row became its header
+    would echo a NIR and a name."""
+    from appariement.crypto import encrypt_pivot_codes, load_key
+
+    table = pa.table({"row_id": ["c1"], "pivot_code": ["X"], NIR: ["a"], NAME: ["b"],
+                      "nom": ["c"]})
+    with pytest.raises(DisclosureError) as info:
+        encrypt_pivot_codes(table, tmp_path / "c.enc", load_key(keys["stat_pub"]),
+                            project="p", side="platform")
+    message = str(info.value)
+    _no_secret(message)
+    assert "3 column(s)" in message and "'nom'" in message
+    assert not (tmp_path / "c.enc").exists()
+
+
+def test_an_authentic_envelope_with_extra_columns_is_refused_without_naming_them(tmp_path,
+                                                                                 keys):
+    from appariement.crypto import load_key, read_pivot_codes
+    from appariement.crypto.envelope import encrypt_table
+    from appariement.crypto.pivot import pivot_codes_context
+
+    path = tmp_path / "c.enc"
+    encrypt_table(pa.table({"row_id": ["c1"], "pivot_code": ["X"], NIR: [NAME]}), path,
+                  load_key(keys["stat_pub"]), context=pivot_codes_context("p", "platform"))
+    with pytest.raises(DisclosureError) as info:
+        read_pivot_codes(path, load_key(keys["stat"]), project="p", side="platform")
+    _no_secret(str(info.value))
+    assert "1 column(s), none shown" in str(info.value)

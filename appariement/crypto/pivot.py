@@ -514,12 +514,17 @@ def _value_counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
 
 
 def _check_code_columns(table: pa.Table, where: str) -> None:
+    from ..io.guard import describe_columns
+
     extra = [c for c in table.column_names if c not in OUTPUT_COLUMNS]
     if extra or "pivot_code" not in table.column_names:
+        # a column name may be a value (a plain file whose first data row became its header):
+        # only the names of known columns are printed, the others are counted
+        found = (f"found unexpected {describe_columns(extra, known=_IDENTITY_COLUMNS)}"
+                 if extra else "found no pivot_code column")
         raise DisclosureError(
-            f"{where} is not a pivot-code table: expected columns "
-            f"{list(OUTPUT_COLUMNS)}, found unexpected {extra}; identity columns must never "
-            "reach the statistician")
+            f"{where} is not a pivot-code table: expected columns {list(OUTPUT_COLUMNS)}, "
+            f"{found}; identity columns must never reach the statistician")
 
 
 def encrypt_pivot_codes(codes: pa.Table, dst: str | os.PathLike, recipient: PublicKey, *,
