@@ -203,3 +203,67 @@ def test_an_authentic_envelope_with_extra_columns_is_refused_without_naming_them
         read_pivot_codes(path, load_key(keys["stat"]), project="p", side="platform")
     _no_secret(str(info.value))
     assert "1 column(s), none shown" in str(info.value)
+
+
+# ------------------------------------------------------------------------------ permissions
+
+def _modes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root.parent).as_posix(): p.stat().st_mode & 0o777
+            for p in [root, *root.rglob("*")]}
+
+
+def _owner_only(root: Path) -> dict[str, str]:
+    return {p: oct(m) for p, m in _modes(root).items()
+            if m != (0o700 if (root.parent / p).is_dir() else 0o600)}
+
+
+@pytest.fixture
+def open_umask():
+    old = os.umask(0o022)  # the usual default: folders 0755, files 0644
+    yield
+    os.umask(old)
+
+
+@posix_only
+def test_linkage_result_write_is_owner_only(tmp_path, open_umask):
+    import duckdb
+
+    from appariement._atomic import write_json
+    from appariement.linkage.cascade import LinkageConfig, LinkageResult
+
+    class Model:  # LinkageResult.write only asks the model to save itself
+        def save(self, path):
+            return write_json(path, {"model": "stub"})
+
+    con = duckdb.connect()
+    rel = con.sql("SELECT 'c1' AS candidat_id, 'p1' AS person_id")
+    result = LinkageResult(con=con, links=rel, unlinked_platform=rel, unlinked_source=rel,
+                           set_aside=rel, pairs=rel, model=Model(), blocking=None, counts={},
+                           timings={}, config=LinkageConfig())
+    out = tmp_path / "new" / "link"
+    written = result.write(out)
+    assert {"links", "model", "counts"} <= set(written)
+    assert not _owner_only(tmp_path / "new")
+
+
+@posix_only
+def test_quality_report_write_is_owner_only(tmp_path, open_umask):
+    from appariement.evaluation.report import QualityReport
+
+    QualityReport(figures={"n": 1}, html="<p>report</p>").write(tmp_path / "new" / "report")
+    modes = _modes(tmp_path / "new")
+    assert {"new/report/report.html", "new/report/report.json"} <= set(modes)
+    assert not _owner_only(tmp_path / "new")
+
+
+@posix_only
+def test_run_counterfactual_is_owner_only(tmp_path, open_umask):
+    from appariement.evaluation.counterfactual_report import run_counterfactual
+    from appariement.synth import SynthConfig, generate
+
+    d = generate(SynthConfig(n_candidates=300, source_ratio=2, seed=4))
+    out = tmp_path / "new" / "cf"
+    run_counterfactual(d.platform, d.source["periodes_emploi"], d.truth["links"], out,
+                       outcomes=("employed_12m",), n_boot=0, thresholds=())
+    assert "new/cf/counterfactual.json" in _modes(tmp_path / "new")
+    assert not _owner_only(tmp_path / "new")
