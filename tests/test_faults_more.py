@@ -267,3 +267,109 @@ def test_run_counterfactual_is_owner_only(tmp_path, open_umask):
                        outcomes=("employed_12m",), n_boot=0, thresholds=())
     assert "new/cf/counterfactual.json" in _modes(tmp_path / "new")
     assert not _owner_only(tmp_path / "new")
+
+
+# ------------------------------------------------------------------------------ pivot paths
+
+@pytest.fixture(scope="module")
+def made_once(tmp_path_factory, keys):
+    """A producer file and a transcoded, encrypted codes file, made once by the CLI."""
+    tmp_path = tmp_path_factory.mktemp("exchange")
+    ids_csv = tmp_path / "in" / "candidats.csv"
+    ids_csv.parent.mkdir()
+    ids_csv.write_text(IDENTITIES, encoding="utf-8")
+    ids_enc = tmp_path / "ids.enc"
+    ref = tmp_path / "ref.csv"
+    ref.write_text(IDENTITIES.replace("candidat_id", "person_id").replace("c1", "p1")
+                   .replace("c2", "p2"), encoding="utf-8")
+    assert main(["--quiet", "pivot", "encrypt", "--recipient", str(keys["pivot_pub"]),
+                 "--project", "p", "--in", str(ids_csv), "--out", str(ids_enc)]) == 0
+    codes = tmp_path / "codes.enc"
+    assert main(["--quiet", "pivot", "transcode", "--key", str(keys["secret"]), "--project",
+                 "p", "--private-key", str(keys["pivot"]), "--reference", str(ref), "--in",
+                 str(ids_enc), "--out", str(codes), "--encrypt-for",
+                 str(keys["stat_pub"])]) == 0
+    (tmp_path / "codes.bin").write_bytes(codes.read_bytes())  # a name the .enc rule lets by
+    return tmp_path
+
+
+@pytest.fixture
+def exchange(tmp_path, made_once):
+    """A private copy of the exchange files in ``tmp_path``."""
+    import shutil
+
+    shutil.copytree(made_once, tmp_path, dirs_exist_ok=True)
+    return {"ids_csv": tmp_path / "in" / "candidats.csv", "ids_enc": tmp_path / "ids.enc",
+            "ref": tmp_path / "ref.csv", "codes": tmp_path / "codes.enc",
+            "codes_bin": tmp_path / "codes.bin"}
+
+
+def _pivot_argv(kind: str, keys, files, **replace) -> list[str]:
+    args = {
+        "encrypt": {"--recipient": keys["pivot_pub"], "--project": "p",
+                    "--in": files["ids_csv"], "--out": files["ids_csv"].parent / "o.enc"},
+        "transcode": {"--key": keys["secret"], "--project": "p",
+                      "--private-key": keys["pivot"], "--reference": files["ref"],
+                      "--in": files["ids_enc"], "--out": files["ids_csv"].parent / "c.enc",
+                      "--encrypt-for": keys["stat_pub"]},
+        "decrypt": {"--private-key": keys["stat"], "--project": "p", "--in": files["codes"],
+                    "--out": files["ids_csv"].parent / "c.parquet"},
+    }[kind]
+    for option, value in replace.items():
+        args["--" + option.replace("_", "-")] = value
+    return ["pivot", kind, *[str(x) for kv in args.items() for x in kv]]
+
+
+PIVOT_OVERLAPS = [
+    ("encrypt", "--out", "ids_csv"), ("encrypt", "--out", "recipient"),
+    ("transcode", "--out", "ids_enc"), ("transcode", "--out", "ref"),
+    ("transcode", "--out", "secret"), ("transcode", "--out", "pivot"),
+    ("transcode", "--out", "stat_pub"), ("transcode", "--manifest", "ref"),
+    ("transcode", "--manifest", "ids_enc"), ("transcode", "--manifest", "out"),
+    ("decrypt", "--out", "codes_bin"), ("decrypt", "--out", "stat"),
+]
+
+
+@pytest.mark.parametrize("kind, option, target", PIVOT_OVERLAPS,
+                         ids=[f"{k}{o}={t}" for k, o, t in PIVOT_OVERLAPS])
+def test_pivot_commands_refuse_an_output_over_an_input(tmp_path, keys, exchange, capsys, logs,
+                                                       kind, option, target):
+    paths = {**exchange, **keys, "recipient": keys["pivot_pub"],
+             "out": exchange["ids_csv"].parent / "c.enc"}
+    replace = {option.lstrip("-"): paths[target]}
+    if target == "out" or kind == "transcode" and option == "--manifest":
+        replace.setdefault("out", exchange["ids_csv"].parent / "c.enc")
+    if target == "codes_bin":
+        replace["in"] = exchange["codes_bin"]
+    argv = _pivot_argv(kind, keys, exchange, **replace)
+    before, tree = _digest(tmp_path), _tree(tmp_path)
+    before_keys = _digest(keys["secret"].parent)
+    message = _refused(capsys, logs, 2, *argv)
+    assert "same path" in message
+    assert _digest(tmp_path) == before and _tree(tmp_path) == tree
+    assert _digest(keys["secret"].parent) == before_keys
+
+
+@pytest.mark.parametrize("kind", ["encrypt", "transcode", "decrypt"])
+@pytest.mark.parametrize("where", ["folder", "under_a_file"])
+def test_pivot_commands_check_their_output_before_any_work(tmp_path, keys, exchange, capsys,
+                                                           logs, kind, where):
+    out = {"folder": tmp_path, "under_a_file": exchange["ref"] / "x.enc"}[where]
+    if kind == "decrypt" and where == "under_a_file":
+        out = exchange["ref"] / "x.parquet"
+    argv = _pivot_argv(kind, keys, exchange, out=out)
+    before, tree = _digest(tmp_path), _tree(tmp_path)
+    message = _refused(capsys, logs, 2, *argv)
+    assert "--out" in message
+    assert _digest(tmp_path) == before and _tree(tmp_path) == tree
+
+
+def test_pivot_decrypt_still_writes_the_codes(tmp_path, keys, exchange, capsys, logs):
+    argv = _pivot_argv("decrypt", keys, exchange)
+    assert _cli(capsys, logs, *argv)[0] == 0
+    table = pq.read_table(exchange["ids_csv"].parent / "c.parquet")
+    assert table.column_names[:2] == ["row_id", "pivot_code"] and table.num_rows == 2
+
+
+def test_errors_are_appariement_errors():
+    assert issubclass(DisclosureError, AppariementError)
