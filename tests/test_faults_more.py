@@ -373,3 +373,70 @@ def test_pivot_decrypt_still_writes_the_codes(tmp_path, keys, exchange, capsys, 
 
 def test_errors_are_appariement_errors():
     assert issubclass(DisclosureError, AppariementError)
+
+
+# ------------------------------------------------------------------------------ hostile: duplicated columns
+# Found by trying more bad inputs on the commands: a file with two columns of the same name was
+# silently accepted (DuckDB renamed the second 'nom' to 'nom_1' and the producer encrypted the
+# first one for the pivot) or crashed pseudonymise with a KeyError (exit 1, "a bug").
+
+DUPLICATED = f"candidat_id;nom;prenoms;nom\nc1;{NAME};Jean;MARTIN\nc2;LEROY;Marie;PETIT\n"
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "arrow", "pandas", "case"])
+def test_as_relation_refuses_duplicated_column_names(tmp_path, kind):
+    from appariement._tables import as_relation, connect
+
+    second = "NOM" if kind == "case" else "nom"  # DuckDB compares names case-insensitively
+    table = pa.Table.from_arrays([pa.array(["c1"]), pa.array([NAME]), pa.array(["MARTIN"])],
+                                 names=["candidat_id", "nom", second])
+    data = {"arrow": table, "case": table, "pandas": table.to_pandas()}.get(kind)
+    if kind == "csv":
+        data = tmp_path / "t.csv"
+        data.write_text(DUPLICATED, encoding="utf-8")
+    elif kind == "parquet":
+        data = tmp_path / "t.parquet"
+        pq.write_table(table, data)
+    with pytest.raises(InputError, match="1 column name.s. appear more than once") as info:
+        as_relation(connect(), data, "candidats")
+    assert "'nom'" in str(info.value)  # a contract column name may be printed
+    _no_secret(str(info.value))
+
+
+def test_a_value_repeated_in_a_headerless_first_row_is_not_printed():
+    from appariement._tables import refuse_duplicate_columns
+
+    with pytest.raises(InputError) as info:
+        refuse_duplicate_columns(["c1", NAME, "Jean", NAME], "table 'candidats'")
+    _no_secret(str(info.value))
+
+
+def test_pivot_encrypt_refuses_duplicated_columns(tmp_path, keys, capsys, logs):
+    src = tmp_path / "dup.csv"
+    src.write_text(DUPLICATED, encoding="utf-8")
+    before = _tree(tmp_path)
+    message = _refused(capsys, logs, 3, "pivot", "encrypt", "--recipient", keys["pivot_pub"],
+                       "--project", "p", "--in", src, "--out", tmp_path / "ids.enc")
+    assert "dup.csv" in message and "more than once" in message
+    assert _tree(tmp_path) == before
+
+
+def test_identity_columns_refuse_duplicated_columns():
+    from appariement.crypto.pivot import identity_columns
+
+    table = pa.Table.from_arrays([pa.array(["c1"]), pa.array([NAME]), pa.array(["MARTIN"])],
+                                 names=["candidat_id", "nom", "nom"])
+    with pytest.raises(InputError, match="more than once"):
+        identity_columns(table)
+
+
+def test_pseudonymise_refuses_a_duplicated_column_instead_of_crashing(tmp_path, keys, capsys,
+                                                                     logs):
+    src = tmp_path / "dup.csv"
+    src.write_text(DUPLICATED, encoding="utf-8")
+    before = _tree(tmp_path)
+    message = _refused(capsys, logs, 3, "pseudonymise", "--key", keys["secret"], "--project",
+                       "p", "--in", src, "--column", "nom", "--normalise", "none", "--out",
+                       tmp_path / "o.csv")
+    assert "more than once" in message
+    assert _tree(tmp_path) == before

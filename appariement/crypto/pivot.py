@@ -178,7 +178,10 @@ def identity_columns(data: pa.Table, *, side: str = "platform",
         >>> identity_columns(t).column_names
         ['candidat_id', 'nom', 'prenoms']
     """
+    from .._tables import refuse_duplicate_columns
+
     key = _id_column(side, id_column)
+    refuse_duplicate_columns(data.column_names, "identity table")  # which 'nom' would go?
     if key not in data.column_names:
         raise SchemaError(f"identity table lacks its id column {key!r}; pass id_column=",
                           column=key)
@@ -251,8 +254,12 @@ def read_identities(path: str | os.PathLike, private_key: PrivateKey | None = No
     if is_encrypted(path):
         raise ConfigError(f"{Path(path).name} is encrypted: give the private key that "
                           "decrypts it")
+    from .._tables import refuse_duplicate_columns
     from ..io.guard import read_text_table  # guarded: no field value in any read error
-    return read_text_table(path, what="identities")
+
+    table = read_text_table(path, what="identities")
+    refuse_duplicate_columns(table.column_names, f"identities ({Path(path).name})")
+    return table
 
 
 class PivotAuthority:
