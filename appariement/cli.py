@@ -108,8 +108,11 @@ def _configure_logging(args: argparse.Namespace) -> list[logging.Handler]:
     # library reports what matters itself (training log in the model JSON).
     logging.getLogger("splink").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     if args.log_file:
-        from ._paths import check_output_file, private_file
+        from pathlib import Path
+
+        from ._paths import check_output_file, private_dir, private_file
         check_output_file(args.log_file, "--log-file")
+        private_dir(Path(args.log_file).parent)  # a missing folder is created 0700, as outputs
         handler = logging.FileHandler(private_file(args.log_file), encoding="utf-8")
         handler.setLevel(logging.DEBUG)
         from ._progress import JsonLinesFormatter  # one JSON object per line

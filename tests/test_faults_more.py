@@ -440,3 +440,17 @@ def test_pseudonymise_refuses_a_duplicated_column_instead_of_crashing(tmp_path, 
                        tmp_path / "o.csv")
     assert "more than once" in message
     assert _tree(tmp_path) == before
+
+
+# ------------------------------------------------------------------------------ hostile: log file
+
+@posix_only
+def test_a_log_file_in_a_missing_folder_is_created_like_any_output(tmp_path, capsys, logs):
+    """--log-file passed the up-front check (its folder can be created) and then failed with
+    'No such file or directory' (exit 7): the folder was never created."""
+    log = tmp_path / "journal é ✓" / "sous" / "run.jsonl"
+    code, err = _cli(capsys, logs, "--log-file", log, "keygen", "--out", tmp_path / "k.key")
+    assert code == 0, err
+    assert log.is_file() and log.stat().st_mode & 0o777 == 0o600
+    assert all(p.stat().st_mode & 0o777 == 0o700 for p in (log.parent, log.parent.parent))
+    assert "wrote SecretKey" in log.read_text(encoding="utf-8")
