@@ -9,6 +9,8 @@ Files between the roles are authenticated envelopes bound to the project, the si
 (identities / pivot codes) and the roles: ``transcode`` and ``decrypt`` refuse anything else — a
 plain file, a tampered, truncated or older one, or an authentic file of another project or side
 — with exit code 4 and write nothing. A plaintext output is never written under a ``.enc`` name.
+Every output (``--out``, ``--manifest``) is checked before any work: never over an input or a
+key file, never two outputs on one path, never a folder or a read-only location (exit code 2).
 """
 
 from __future__ import annotations
