@@ -23,14 +23,35 @@ def get_logger(name: str) -> logging.Logger:
 
 
 @contextlib.contextmanager
-def step(logger: logging.Logger, what: str, timings: dict | None = None) -> Iterator[None]:
-    """Log the start and the end (with seconds) of a step; record the time in ``timings``."""
-    logger.info("%s ...", what)
+def step(logger: logging.Logger, what: str, timings: dict | None = None, *,
+         extra: dict | None = None) -> Iterator[None]:
+    """Log the start of a step, then its end: "done in N s" only when it succeeded.
+
+    A step that raises logs "failed after N s (ExceptionType)" at error level — the type only,
+    never the exception's text, which may quote a field value — and the exception propagates.
+    ``timings`` records the seconds of successful steps only (a failed step did not produce
+    what its time would describe). Log records carry ``event`` (``"done"`` / ``"failed"``) and
+    ``seconds``, plus ``extra`` (e.g. ``{"stage": "link"}``), for the JSON log file.
+
+    Examples:
+        >>> timings = {}
+        >>> with step(get_logger("doc"), "counting", timings):
+        ...     pass
+        >>> list(timings)
+        ['counting']
+    """
+    extra = dict(extra or {})
+    logger.info("%s ...", what, extra=extra)
     start = time.perf_counter()
     try:
         yield
-    finally:
+    except BaseException as exc:
         seconds = time.perf_counter() - start
-        if timings is not None:
-            timings[what] = round(seconds, 3)
-        logger.info("%s done in %.1f s", what, seconds)
+        logger.error("%s failed after %.1f s (%s)", what, seconds, type(exc).__name__,
+                     extra={**extra, "event": "failed", "seconds": round(seconds, 3)})
+        raise
+    seconds = time.perf_counter() - start
+    if timings is not None:
+        timings[what] = round(seconds, 3)
+    logger.info("%s done in %.1f s", what, seconds,
+                extra={**extra, "event": "done", "seconds": round(seconds, 3)})

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 __all__ = ["connect", "quote_identifier", "as_relation", "to_arrow", "temp_view", "temp_table",
-           "drop_relation", "TableLike"]
+           "drop_relation", "refuse_duplicate_columns", "TableLike"]
 
 TableLike = Any  # pandas.DataFrame | pyarrow.Table | duckdb.DuckDBPyRelation | str | Path
 
@@ -61,9 +61,23 @@ def as_relation(con: duckdb.DuckDBPyConnection, data: TableLike, name: str = "t"
                 ) -> duckdb.DuckDBPyRelation:
     """Return ``data`` as a DuckDB relation on ``con``.
 
-    Paths are read by DuckDB (Parquet by extension, otherwise CSV with auto-detection);
-    DataFrames and Arrow tables are registered as views under a fresh name; a relation of another
-    connection is copied (through Arrow) and registered likewise.
+    A path is read through the guarded readers of :mod:`appariement.io.guard`: a Parquet file
+    by DuckDB (lazily), a CSV file with every column as text (identifiers keep their leading
+    zeros; no type is guessed) and its encoding and separator detected. A missing, empty or
+    unreadable file is an :class:`~appariement.errors.InputError` that quotes nothing from the
+    file. DataFrames and Arrow tables are registered as views under a fresh name; a relation of
+    another connection is copied (through Arrow) and registered likewise.
+
+    A file or a table with two columns of the same name is refused (:class:`InputError`):
+    DuckDB would rename the second one (``nom_1``) and every later step would silently use the
+    first.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "labels.csv"
+        >>> _ = p.write_text("record_id_l;record_id_r\\n007;0042\\n")
+        >>> as_relation(connect(), p).fetchall()
+        [('007', '0042')]
     """
     if isinstance(data, duckdb.DuckDBPyRelation):
         owner = relation_connection(data)
@@ -73,13 +87,71 @@ def as_relation(con: duckdb.DuckDBPyConnection, data: TableLike, name: str = "t"
         # catalog, so its rows are copied over through Arrow
         data = to_arrow(data)
     if isinstance(data, (str, Path)):
-        path = str(data)
-        if path.lower().endswith(".parquet"):
-            return con.read_parquet(path)
-        return con.read_csv(path)
+        data = _read_path(con, Path(data), name)
+        if isinstance(data, duckdb.DuckDBPyRelation):
+            return data
+    refuse_duplicate_columns(_column_names(data), f"table {name!r}")
     view = _fresh_name(name)
     con.register(view, data)
     return con.table(view)
+
+
+def _read_path(con: duckdb.DuckDBPyConnection, path: Path, name: str
+               ) -> duckdb.DuckDBPyRelation | pa.Table:
+    """A file as a lazy DuckDB relation (Parquet) or an all-text Arrow table (CSV), guarded."""
+    from .errors import InputError
+    from .io.guard import read_text_table, reader_errors
+
+    what = f"table {name!r}"
+    if not path.name.lower().endswith((".parquet", ".pq")):
+        table = read_text_table(path, what=what, nir_columns=())
+        refuse_duplicate_columns(table.column_names, f"{what} ({path.name})")
+        return table
+    if not path.is_file():
+        raise InputError(f"{what}: input file {path.name} does not exist (or is not a file)",
+                         table=name)
+    with reader_errors(what, path, fmt="Parquet", hint="check the file is complete"):
+        import pyarrow.parquet as pq
+        # the file's own names: DuckDB's scan has already renamed a duplicate
+        refuse_duplicate_columns(pq.read_schema(path).names, f"{what} ({path.name})")
+        return con.read_parquet(str(path))
+
+
+def _column_names(data: TableLike) -> list[str]:
+    if isinstance(data, pa.Table):
+        return list(data.column_names)
+    columns = getattr(data, "columns", None)  # a pandas DataFrame
+    return [str(c) for c in columns] if columns is not None else []
+
+
+def refuse_duplicate_columns(columns: list[str], what: str) -> None:
+    """Raise :class:`InputError` when two columns share a name (case-insensitively, as DuckDB
+    compares them); the names are described by :func:`appariement.io.guard.describe_columns`
+    (a headerless file's first row may repeat a value).
+
+    Examples:
+        >>> refuse_duplicate_columns(["id", "nom", "NOM"], "table 'x'")
+        Traceback (most recent call last):
+        ...
+        appariement.errors.InputError: table 'x': 1 column name(s) appear more than once \
+(1 column(s): 'nom'); rename the columns so that each is unique
+    """
+    from .errors import InputError
+    from .io.contract import ALL_TABLES
+    from .io.guard import describe_columns
+
+    known = {c for spec in ALL_TABLES.values() for c in spec.column_names}
+    seen: dict[str, str] = {}
+    repeated: list[str] = []
+    for column in columns:
+        folded = str(column).strip().lower()
+        if folded in seen and seen[folded] not in repeated:
+            repeated.append(seen[folded])
+        seen.setdefault(folded, str(column))
+    if repeated:
+        raise InputError(f"{what}: {len(repeated)} column name(s) appear more than once "
+                         f"({describe_columns(repeated, known)}); rename the columns so that "
+                         "each is unique")
 
 
 def relation_connection(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyConnection | None:

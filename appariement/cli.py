@@ -21,14 +21,15 @@ import os
 import sys
 import traceback
 
-from .errors import AppariementError, InputError
+from .errors import AppariementError, InputError, SystemFault
 
 __all__ = ["main", "build_parser", "EXIT_SYSTEM", "EXIT_UNEXPECTED"]
 
 #: exit code of an unexpected error (a bug)
 EXIT_UNEXPECTED = 1
-#: exit code when the operating system refuses a read or a write (disk full, permissions ...)
-EXIT_SYSTEM = 7
+#: exit code when the operating system refuses a read or a write (kept for callers that import
+#: it: the code belongs to :class:`~appariement.errors.SystemFault`)
+EXIT_SYSTEM = SystemFault.exit_code
 
 #: command modules, in the order ``--help`` lists them
 COMMAND_MODULES: list[str] = [
@@ -107,8 +108,11 @@ def _configure_logging(args: argparse.Namespace) -> list[logging.Handler]:
     # library reports what matters itself (training log in the model JSON).
     logging.getLogger("splink").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     if args.log_file:
-        from ._paths import check_output_file, private_file
+        from pathlib import Path
+
+        from ._paths import check_output_file, private_dir, private_file
         check_output_file(args.log_file, "--log-file")
+        private_dir(Path(args.log_file).parent)  # a missing folder is created 0700, as outputs
         handler = logging.FileHandler(private_file(args.log_file), encoding="utf-8")
         handler.setLevel(logging.DEBUG)
         from ._progress import JsonLinesFormatter  # one JSON object per line
@@ -184,6 +188,12 @@ def _unexpected(exc: BaseException) -> str:
             "it may quote data, keep it inside the enclave)")
 
 
+def _report(exc: AppariementError) -> int:
+    """One line on stderr; the exit code of the error's family."""
+    print(f"error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -193,15 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         handlers = _configure_logging(args)
         return int(args.func(args) or 0)
     except AppariementError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _report(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
         if exc.errno:
-            print(f"error: {_os_error_message(exc)}", file=sys.stderr)
-            return EXIT_SYSTEM
+            return _report(SystemFault(_os_error_message(exc)))
         if args.verbose:  # a library's IOError without an errno: its text may quote data
             raise
         print(f"error: {_unexpected(exc)}", file=sys.stderr)
@@ -213,8 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             return InputError.exit_code
         engine = _engine_resource_error(exc)
         if engine:
-            print(f"error: {engine}", file=sys.stderr)
-            return EXIT_SYSTEM
+            return _report(SystemFault(engine))
         if args.verbose:
             raise
         print(f"error: {_unexpected(exc)}", file=sys.stderr)

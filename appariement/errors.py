@@ -24,6 +24,7 @@ __all__ = [
     "LinkageError",
     "BlockingBudgetError",
     "DisclosureError",
+    "SystemFault",
 ]
 
 
@@ -119,6 +120,21 @@ class DisclosureError(AppariementError):
     """A table would leave the library without disclosure control."""
 
     exit_code = 6
+
+
+class SystemFault(AppariementError):
+    """The operating system refused a read or a write: disk full, quota exceeded, permission
+    denied, read-only volume, a file that vanished. Not a bug and not bad data: completed stages
+    are kept and the failed one left no output, so fixing the cause and rerunning is enough.
+
+    The message names the path and the system's reason, never what was being written.
+
+    Examples:
+        >>> SystemFault("the system refused a write: No space left on device (out/x)").exit_code
+        7
+    """
+
+    exit_code = 7
 
 
 # --- identity: precise kinds of NIR errors (appended by the identity subpackage) ---

@@ -39,23 +39,21 @@ What a run promises (checked by :func:`check_paths` before anything is written):
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
 import os
 import shutil
-import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import duckdb
 import pyarrow.parquet as pq
 
 from ._atomic import atomic_path, write_json
-from ._log import get_logger
+from ._log import get_logger, step
 from ._paths import check_output_dir, is_within, private_dir, restrict_tree
 from ._progress import StageProgress
 from ._tables import temp_table, temp_view
@@ -873,23 +871,9 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
         run.con.close()
 
 
-@contextlib.contextmanager
-def _step(what: str, timings: dict | None = None, stage: str | None = None) -> Iterator[None]:
-    """Log the start of a step, then "done" (with seconds, recorded in ``timings``) only if it
-    succeeded, "failed" otherwise (:func:`appariement._log.step` says "done" either way)."""
-    extra = {"stage": stage} if stage else {}
-    log.info("%s ...", what, extra=extra)
-    start = time.perf_counter()
-    try:
-        yield
-    except BaseException as exc:
-        log.error("%s failed after %.1f s (%s)", what, time.perf_counter() - start,
-                  type(exc).__name__, extra={**extra, "event": "failed"})
-        raise
-    seconds = time.perf_counter() - start
-    if timings is not None:
-        timings[what] = round(seconds, 3)
-    log.info("%s done in %.1f s", what, seconds, extra={**extra, "event": "done"})
+def _step(what: str, timings: dict | None = None, stage: str | None = None):
+    """:func:`appariement._log.step` on the pipeline's logger, the stage in each record."""
+    return step(log, what, timings, extra={"stage": stage} if stage else None)
 
 
 def _run_stage(run: _Run, stage: str, partial: Path) -> dict:

@@ -9,6 +9,8 @@ Files between the roles are authenticated envelopes bound to the project, the si
 (identities / pivot codes) and the roles: ``transcode`` and ``decrypt`` refuse anything else — a
 plain file, a tampered, truncated or older one, or an authentic file of another project or side
 — with exit code 4 and write nothing. A plaintext output is never written under a ``.enc`` name.
+Every output (``--out``, ``--manifest``) is checked before any work: never over an input or a
+key file, never two outputs on one path, never a folder or a read-only location (exit code 2).
 """
 
 from __future__ import annotations
@@ -105,6 +107,22 @@ def register(subparsers) -> None:
     dec.set_defaults(func=_decrypt)
 
 
+def _check_paths(outputs: dict[str, str | None], inputs: dict[str, str | None]) -> None:
+    """Refuse, before anything is read or written, an output over an input (or over another
+    output) and an output that cannot be written (a folder, a read-only location)."""
+    from .._paths import check_output_file, refuse_output_over_input, same_path
+    from ..errors import ConfigError
+
+    refuse_output_over_input(outputs, inputs)
+    given = [(role, path) for role, path in outputs.items() if path is not None]
+    for i, (role, path) in enumerate(given):
+        for other_role, other in given[i + 1:]:
+            if same_path(path, other):
+                raise ConfigError(f"{role} and {other_role} are the same path ({path}): "
+                                  "give each output its own file")
+        check_output_file(path, role)
+
+
 def _side_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side", choices=("platform", "source"), default="platform",
                         help="platform (candidats) or source (personnes); default platform")
@@ -116,6 +134,7 @@ def _encrypt(args: argparse.Namespace) -> int:
     from ..crypto.pivot import encrypt_identities
     from .pseudonymise import read_table
 
+    _check_paths({"--out": args.out}, {"--in": args.src, "--recipient": args.recipient})
     recipient = load_key(args.recipient, expect=PublicKey)
     path = encrypt_identities(read_table(args.src), args.out, recipient, project=args.project,
                               side=args.side, id_column=args.id_column)
@@ -148,6 +167,9 @@ def _transcode(args: argparse.Namespace) -> int:
 
     if not args.encrypt_for:
         _check_plain_output(args.out)  # before any work: nothing is written
+    _check_paths({"--out": args.out, "--manifest": args.manifest},
+                 {"--in": args.src, "--reference": args.reference, "--key": args.key,
+                  "--private-key": args.private_key, "--encrypt-for": args.encrypt_for})
     private_key = load_key(args.private_key, expect=PrivateKey)
     recipient = load_key(args.encrypt_for, expect=PublicKey) if args.encrypt_for else None
     secret = load_secret(args.key)
@@ -200,6 +222,7 @@ def _decrypt(args: argparse.Namespace) -> int:
     from .pseudonymise import write_table
 
     _check_plain_output(args.out)  # the decrypted codes are plain: never under a .enc name
+    _check_paths({"--out": args.out}, {"--in": args.src, "--private-key": args.private_key})
     table = read_pivot_codes(args.src, load_key(args.private_key, expect=PrivateKey),
                              project=args.project, side=args.side)
     write_table(table, args.out)

@@ -62,7 +62,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from .._atomic import atomic_path
 from .._log import get_logger
-from ..errors import DecryptionError, KeyFileError
+from ..errors import DecryptionError, InputError, KeyFileError
 from . import _hazmat
 from .keys import PrivateKey, PublicKey
 
@@ -391,7 +391,8 @@ def encrypt_file(src: str | os.PathLike, dst: str | os.PathLike, recipient: Publ
     """
     recipient = _require_public(recipient)
     context = _require_context(context)
-    with open(src, "rb") as fin, atomic_path(dst) as tmp, open(tmp, "wb") as fout:
+    with _open_input(src, "file to encrypt") as fin, atomic_path(dst) as tmp, \
+            open(tmp, "wb") as fout:
         chunks = _encrypt_stream(fin, fout, recipient, chunk_size, context)
     _log.info("encrypted %s for %s (%d chunks)", Path(src).name, recipient.fingerprint, chunks)
     return Path(dst)
@@ -418,7 +419,7 @@ def decrypt_file(src: str | os.PathLike, dst: str | os.PathLike, private_key: Pr
     Examples:
         >>> # see encrypt_file
     """
-    with open(src, "rb") as fin, atomic_path(dst) as tmp:
+    with _open_input(src) as fin, atomic_path(dst) as tmp:
         with open(tmp, "wb") as fout:
             chunks = _decrypt_stream(fin, fout, private_key, f"file {Path(src).name}", expect)
     _log.info("decrypted %s (%d chunks)", Path(src).name, chunks)
@@ -499,7 +500,7 @@ def decrypt_table(src: str | os.PathLike, private_key: PrivateKey, *,
         >>> # see encrypt_table
     """
     out = io.BytesIO()
-    with open(src, "rb") as fin:
+    with _open_input(src) as fin:
         _decrypt_stream(fin, out, private_key, f"file {Path(src).name}", expect)
     try:
         return pq.read_table(pa.BufferReader(out.getvalue()))
@@ -517,7 +518,7 @@ def read_header(path: str | os.PathLike) -> EnvelopeHeader:
     Examples:
         >>> # read_header("identities.parquet.enc").recipient_fingerprint
     """
-    with open(path, "rb") as fin:
+    with _open_input(path) as fin:
         return _read_header(fin, f"file {Path(path).name}")
 
 
@@ -529,6 +530,18 @@ def is_encrypted(path: str | os.PathLike) -> bool:
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"PAR1")
         >>> is_encrypted(p)
         False
+
+    Raises:
+        InputError: ``path`` does not exist or is a folder.
     """
-    with open(path, "rb") as fin:
+    with _open_input(path, "input file") as fin:
         return fin.read(len(MAGIC)) == MAGIC
+
+
+def _open_input(path: str | os.PathLike, what: str = "encrypted file") -> BinaryIO:
+    """Open a file to read, or raise :class:`InputError` naming it when it is missing or a
+    folder (a permission refusal stays an :class:`OSError`: the system's, exit code 7)."""
+    if not Path(path).is_file():
+        state = "is a folder, not a file" if Path(path).is_dir() else "does not exist"
+        raise InputError(f"{what} {Path(path).name} {state}; check the path")
+    return open(path, "rb")

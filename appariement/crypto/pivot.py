@@ -178,7 +178,10 @@ def identity_columns(data: pa.Table, *, side: str = "platform",
         >>> identity_columns(t).column_names
         ['candidat_id', 'nom', 'prenoms']
     """
+    from .._tables import refuse_duplicate_columns
+
     key = _id_column(side, id_column)
+    refuse_duplicate_columns(data.column_names, "identity table")  # which 'nom' would go?
     if key not in data.column_names:
         raise SchemaError(f"identity table lacks its id column {key!r}; pass id_column=",
                           column=key)
@@ -251,8 +254,12 @@ def read_identities(path: str | os.PathLike, private_key: PrivateKey | None = No
     if is_encrypted(path):
         raise ConfigError(f"{Path(path).name} is encrypted: give the private key that "
                           "decrypts it")
+    from .._tables import refuse_duplicate_columns
     from ..io.guard import read_text_table  # guarded: no field value in any read error
-    return read_text_table(path, what="identities")
+
+    table = read_text_table(path, what="identities")
+    refuse_duplicate_columns(table.column_names, f"identities ({Path(path).name})")
+    return table
 
 
 class PivotAuthority:
@@ -514,12 +521,17 @@ def _value_counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
 
 
 def _check_code_columns(table: pa.Table, where: str) -> None:
+    from ..io.guard import describe_columns
+
     extra = [c for c in table.column_names if c not in OUTPUT_COLUMNS]
     if extra or "pivot_code" not in table.column_names:
+        # a column name may be a value (a plain file whose first data row became its header):
+        # only the names of known columns are printed, the others are counted
+        found = (f"found unexpected {describe_columns(extra, known=_IDENTITY_COLUMNS)}"
+                 if extra else "found no pivot_code column")
         raise DisclosureError(
-            f"{where} is not a pivot-code table: expected columns "
-            f"{list(OUTPUT_COLUMNS)}, found unexpected {extra}; identity columns must never "
-            "reach the statistician")
+            f"{where} is not a pivot-code table: expected columns {list(OUTPUT_COLUMNS)}, "
+            f"{found}; identity columns must never reach the statistician")
 
 
 def encrypt_pivot_codes(codes: pa.Table, dst: str | os.PathLike, recipient: PublicKey, *,

@@ -128,8 +128,9 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
     """
     con = con or duckdb.connect()
     design = design or CounterfactualDesign()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from .._paths import private_dir  # folders 0700, as the command line makes them
+
+    out = private_dir(out_dir)
     ds = build_evaluation_dataset(con, platform, employment, links, design)
     with atomic_path(out / "evaluation.parquet") as tmp:
         pq.write_table(to_arrow(ds.relation), tmp)

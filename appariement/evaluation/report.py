@@ -37,8 +37,9 @@ class QualityReport:
 
     def write(self, out_dir) -> dict[str, str]:
         """Write ``report.html`` and ``report.json`` atomically; returns name -> path."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        from .._paths import private_dir  # folders 0700, as the command line makes them
+
+        out = private_dir(out_dir)
         return {"html": str(write_text(out / "report.html", self.html)),
                 "json": str(write_json(out / "report.json",
                                        {**self.figures, "charts": self.charts}))}

@@ -180,8 +180,8 @@ def read_review_labels(path, sample: pd.DataFrame | None = None) -> pd.DataFrame
         [True, <NA>]
     """
     path = Path(path)
-    labelled = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
-                else pd.read_csv(path, sep=";", dtype=str))
+    from ..io.guard import read_text_table  # guarded: no field value in any read error
+    labelled = read_text_table(path, what="review file", sep=";", nir_columns=()).to_pandas()
     for col in ("pair_id", "label"):
         if col not in labelled.columns:
             raise InputError(f"review file {path.name} lacks column {col!r}", table="review",

@@ -165,8 +165,9 @@ class LinkageResult:
     def write(self, out_dir: str | Path) -> dict[str, str]:
         """Write links, unlinked records, set-aside pairs (Parquet), the model and the counts
         (JSON), each atomically. Returns output name → path."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        from .._paths import private_dir  # folders 0700, as the command line makes them
+
+        out_dir = private_dir(out_dir)
         written = {}
         for name in ("links", "unlinked_platform", "unlinked_source", "set_aside", "pairs"):
             rel = getattr(self, name)
