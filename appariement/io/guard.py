@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 
 from .._log import get_logger
 from ..errors import AppariementError, ConfigError, InputError, InvalidValueError
+from .._tables import refuse_duplicate_columns
 
 __all__ = ["reader_errors", "describe_columns", "read_text_table", "nir_spreadsheet_arrow",
            "nir_spreadsheet_sql", "NIR_SCIENTIFIC_POLICIES", "looks_like_column_name"]
@@ -336,6 +337,7 @@ def read_text_table(path: str | Path, *, what: str = "input", encoding: str | No
         import pyarrow.parquet as pq
         with reader_errors(what, path, fmt="Parquet", hint="check the file is complete"):
             table = pq.read_table(path)
+        refuse_duplicate_columns(table.column_names, f"{what} ({path.name})")
         return _repair_nirs(table, what, nir_columns, on_nir_scientific)
     with reader_errors(what, path, fmt="CSV"):
         if path.stat().st_size == 0:
@@ -351,6 +353,7 @@ def read_text_table(path: str | Path, *, what: str = "input", encoding: str | No
                                                           [])]
         if not header:
             raise InputError(f"{what}: {path.name} has an empty header line")
+        refuse_duplicate_columns(header, f"{what} ({path.name})")
         table = _parse_csv(data, header, delim, what, path)
     return _repair_nirs(table, what, nir_columns, on_nir_scientific)
 

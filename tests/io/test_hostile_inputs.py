@@ -495,3 +495,11 @@ def test_contract_commands_exit_3_with_a_clean_message(tmp_path, keys, capsys, l
     assert "error:" in captured.err
     _assert_clean(captured.out + captured.err + logs.text, "1.85057800608E+14")
     assert not (out / "enc.parquet").exists() and not (out / "links.parquet").exists()
+
+
+def test_a_repeated_nir_column_is_refused_not_a_crash(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("candidat_id;nir;NIR;nom\n1;185057800608436;185057800608436;MARTIN\n")
+    with pytest.raises(InputError, match="more than once") as err:
+        read_text_table(path)
+    assert "185057800608436" not in str(err.value) and "MARTIN" not in str(err.value)
