@@ -200,9 +200,13 @@ def read_review_labels(path, sample: pd.DataFrame | None = None) -> pd.DataFrame
             raise InputError(f"review file {path.name} lacks columns {missing}; pass the sample "
                              "it was drawn from", table="review", column=missing[0])
         sample = labelled[["pair_id", *needed]].copy()
-        sample["weight"] = pd.to_numeric(sample["weight"], errors="raise")
-        sample["match_probability"] = pd.to_numeric(sample["match_probability"],
-                                                    errors="raise")
+        for column in ("weight", "match_probability"):
+            values = pd.to_numeric(sample[column], errors="coerce")
+            bad = values.isna() & sample[column].notna()
+            if bad.any():  # the values are not quoted: a shifted column may hold names
+                raise InputError(f"review file {path.name}: {int(bad.sum())} value(s) of "
+                                 f"{column!r} are not numbers", table="review", column=column)
+            sample[column] = values
     unknown = ~lab["pair_id"].isin(sample["pair_id"])
     if unknown.any():
         raise InputError(f"review file {path.name}: {int(unknown.sum())} pair ids are not in the "

@@ -59,3 +59,18 @@ def test_export_has_no_nir_and_labels_read_back(tmp_path):
     table.to_csv(path, sep=";", index=False)
     with pytest.raises(InputError, match="labels are not one of"):
         read_review_labels(path, s)
+
+
+def test_a_shifted_weight_column_is_refused_without_quoting_it(tmp_path):
+    links = _links(30)
+    feats = pd.DataFrame({"record_id": links.candidat_id, "birth_name": "MARTIN", "sex": "1"})
+    src = feats.assign(record_id=links.person_id)
+    s = draw_review_sample(links, n=10)
+    path = export_review_sample(s, feats, src, tmp_path / "r.csv")
+    table = pd.read_csv(path, sep=";", dtype=str)
+    table["label"] = "match"
+    table.loc[0, "weight"] = "DUPONT"
+    table.to_csv(path, sep=";", index=False)
+    with pytest.raises(InputError, match="1 value.* 'weight' are not numbers") as err:
+        read_review_labels(path)
+    assert "DUPONT" not in str(err.value)
