@@ -1,0 +1,130 @@
+"""Import profiles through the Python API, the pipeline's file finding and the commands.
+
+The fixtures are the hand-written real-shaped files of ``tests/io/fixtures/`` (see
+test_profiles.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from appariement import pipeline
+from appariement.cli import main
+from appariement.config import config_from_dict
+from appariement.errors import ConfigError
+
+from conftest import SECRET_NIR, valid_frames
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXTRACT = FIXTURES / "les_emplois_extract"
+FLUX = FIXTURES / "flux_iae"
+AS_OF = "2026-08-01"
+
+
+def _source_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "source"
+    folder.mkdir()
+    frames = valid_frames()
+    for table in ("personnes", "periodes_emploi"):
+        frames[table].to_csv(folder / f"{table}.csv", index=False)
+    return folder
+
+
+def _platform_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "platform"
+    shutil.copytree(EXTRACT, folder)
+    for path in FLUX.iterdir():
+        shutil.copy2(path, folder / path.name)
+    return folder
+
+
+def test_load_inputs_reads_a_profile_folder_and_keeps_what_it_did(con, tmp_path):
+    platform, source = _platform_folder(tmp_path), _source_folder(tmp_path)
+    inputs = pipeline.load_inputs(con, platform, source, as_of=AS_OF,
+                                  profile=["les_emplois_extract", "flux_iae"],
+                                  recode={"candidats": {"sexe": {"X": ""}}})
+    assert {"candidats", "candidatures", "flux_iae_salarie", "personnes"} <= set(inputs.tables)
+    assert inputs.profile.label == "les_emplois_extract+flux_iae@1+1"
+    assert inputs.profile.sources["candidats"] == ("job_seekers",)
+    assert inputs.profile.user_recode == {"candidats": ("sexe",)}
+    # without the profile, the same folder holds no platform table of the contract
+    plain = pipeline.load_inputs(con, platform, source, as_of=AS_OF)
+    assert set(plain.tables) == {"personnes", "periodes_emploi"} and plain.profile is None
+
+
+def test_the_run_finds_the_files_of_its_profile(tmp_path):
+    platform, source = _platform_folder(tmp_path), _source_folder(tmp_path)
+    cfg = config_from_dict({"inputs": {"platform": str(platform), "source": str(source),
+                                       "profile": ["les_emplois_extract", "flux_iae"]}})
+    files = pipeline._Run.find_input_files(cfg)
+    assert files["job_seekers"] == platform / "job_seekers.csv"
+    assert any(n.startswith("fluxIAE_Structure_") for n in files)
+    assert files["personnes"] == source / "personnes.csv"
+    # a per-table file under the profile's name replaces the folder's
+    other = tmp_path / "js.csv"
+    shutil.copy2(platform / "job_seekers.csv", other)
+    cfg = config_from_dict({"inputs": {"platform": str(platform), "source": str(source),
+                                       "profile": "les_emplois_extract",
+                                       "platform_files": {"job_seekers": str(other)}}})
+    assert pipeline._Run.find_input_files(cfg)["job_seekers"] == other
+    # without the profile, no candidats table is found
+    plain = config_from_dict({"inputs": {"platform": str(platform), "source": str(source)}})
+    with pytest.raises(ConfigError, match="no candidats table found"):
+        pipeline._Run.find_input_files(plain)
+    with pytest.raises(ConfigError, match="neither a table of the contract nor a source table "
+                                          "of profile les_emplois_extract"):
+        pipeline._Run.find_input_files(config_from_dict({"inputs": {
+            "platform": str(platform), "source": str(source), "profile": "les_emplois_extract",
+            "platform_files": {"jobseekers2": str(other)}}}))
+
+
+def test_input_table_of_knows_profile_and_contract_names():
+    assert pipeline.input_table_of("candidats_v0", ["les_emplois_warehouse"]) == "candidats"
+    assert pipeline.input_table_of("personnes", ["les_emplois_warehouse"]) == "personnes"
+    assert pipeline.input_table_of("candidats_v0") is None
+
+
+def test_unknown_profile_on_the_command_line_names_the_known_ones(tmp_path, capsys):
+    code = main(["--quiet", "link", "--profile", "les_emplois", "--platform", str(EXTRACT),
+                 "--source", str(tmp_path), "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "les_emplois_extract" in err and "--profile" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_init_profile_writes_a_config_that_loads_with_it(tmp_path, capsys):
+    out = tmp_path / "c.toml"
+    assert main(["--quiet", "init", "--profile", "les_emplois_warehouse", "--out", str(out)]) == 0
+    from appariement.config import load_config
+    assert load_config(out).inputs.profile == ("les_emplois_warehouse",)
+    assert main(["--quiet", "init", "--profile", "x", "--out", str(tmp_path / "d.toml")]) == 2
+    assert not (tmp_path / "d.toml").exists()
+
+
+def test_pprl_encode_reads_through_a_profile_and_refuses_its_input_as_output(tmp_path, capsys):
+    key = tmp_path / "k.key"
+    assert main(["--quiet", "keygen", "--out", str(key)]) == 0
+    platform = _platform_folder(tmp_path)
+    out = tmp_path / "enc.parquet"
+    assert main(["--quiet", "pprl", "encode", "--in", str(platform), "--side", "platform",
+                 "--project", "p", "--key", str(key), "--out", str(out),
+                 "--profile", "les_emplois_extract"]) == 0
+    manifest = json.loads((tmp_path / "enc.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["config"]["profile"]["label"].startswith("les_emplois_extract@")
+    assert "job_seekers" in manifest["inputs"]
+    assert pd.read_parquet(out).shape[0] == 3
+    capsys.readouterr()
+    # the input file as --out: refused before anything is read or written
+    target = platform / "job_seekers.csv"
+    before = target.read_bytes()
+    code = main(["--quiet", "pprl", "encode", "--in", str(target), "--side", "platform",
+                 "--project", "p", "--key", str(key), "--out", str(target),
+                 "--profile", "les_emplois_extract"])
+    err = capsys.readouterr().err
+    assert code == 2 and "same path" in err and target.read_bytes() == before
+    assert SECRET_NIR not in err
