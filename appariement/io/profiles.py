@@ -749,6 +749,13 @@ def _rewrite(con, spec: TableSpec, tp: TableProfile | None, view: str,
             chosen[name] = columns[fold(name)]
     required = [c.name for c in spec.columns if not c.nullable or c.name in spec.key]
     absent = [c for c in required if c not in chosen]
+    identity = spec.missing_identity(chosen) if not absent else None
+    if identity is not None:
+        cannot = [n for n in spec.names_or_key[0] if n in (tp.cannot_supply if tp else ())]
+        raise SchemaError(
+            f"{where}: {identity}"
+            + (f"; this source cannot supply {', '.join(cannot)}" if cannot else ""),
+            table=spec.name, column=spec.names_or_key[0][0])
     if absent:
         cannot = [c for c in absent if c in not_supplied]
         if cannot:

@@ -128,3 +128,22 @@ def test_pprl_encode_reads_through_a_profile_and_refuses_its_input_as_output(tmp
     err = capsys.readouterr().err
     assert code == 2 and "same path" in err and target.read_bytes() == before
     assert SECRET_NIR not in err
+
+
+def test_warehouse_candidates_reach_the_features_with_their_opaque_key(con):
+    """candidats_v0 (no names, hash_nir) -> contract -> identity features carrying hash_nir."""
+    from appariement.identity import FEATURE_COLUMNS, standardise_identities
+
+    warehouse = FIXTURES / "les_emplois_warehouse"
+    ds = pipeline.load_inputs(con, {"candidats_v0": warehouse / "candidats_v0.csv"}, {},
+                              as_of=AS_OF, profile="les_emplois_warehouse")
+    features = standardise_identities(con, ds.tables["candidats"], "platform")
+    assert list(features.columns) == [*FEATURE_COLUMNS, "hash_nir"]
+    rows = dict(features.select("record_id, hash_nir").fetchall())
+    raw = pd.read_csv(warehouse / "candidats_v0.csv", dtype=str, keep_default_na=False)
+    assert rows["101"] == raw.loc[0, "hash_nir"].lower() and rows["103"] is None
+    # no NIR: nothing is parsed or checked as one
+    assert features.filter("nir IS NOT NULL OR nir_valid").count("*").fetchall()[0][0] == 0
+    # a canonical table without opaque key keeps exactly the canonical features
+    plain = standardise_identities(con, valid_frames()["candidats"], "platform")
+    assert list(plain.columns) == list(FEATURE_COLUMNS)
