@@ -667,9 +667,11 @@ def _stage_standardise(run: _Run, out: Path) -> dict:
     counts = {}
     for side, rel in (("platform", pf), ("source", sf)):
         if run.cfg.pivot.mode != "none":
-            # the protected modes never write a plaintext NIR: the flags computed from it stay
-            rel = rel.project(", ".join(f"NULL::VARCHAR AS nir" if c == "nir" else f'"{c}"'
-                                        for c in rel.columns))
+            # the protected modes never write a plaintext NIR: the flags computed from it stay.
+            # Nor its salted hash (hash_nir): one global salt, about 10^11 plausible NIRs, so
+            # it is as good as the NIR to whoever holds the salt
+            rel = rel.project(", ".join(f'NULL::VARCHAR AS "{c}"' if c in ("nir", "hash_nir")
+                                        else f'"{c}"' for c in rel.columns))
         _write_parquet(rel, out / f"features_{side}.parquet")
         counts[side] = int(rel.count("*").fetchall()[0][0])
     return counts
