@@ -377,6 +377,8 @@ class _Run:
             parts["files"] = {t: self.hash_of(p) for t, p in self.input_files().items()}
             # a new version of a profile reads the same files differently
             parts["profile"] = _profile_label(self.cfg)
+            # the PASS join report it writes is disclosure-controlled at quality.min_cell
+            parts["min_cell"] = self.cfg.quality.min_cell
         if stage == "pivot":
             parts["keys"] = self.required_keys()
         if stage == "link":
@@ -655,7 +657,16 @@ def _profile_entry(config) -> dict | None:
 def _stage_inputs(run: _Run, out: Path) -> dict:
     inputs = run.inputs(rejects_dir=out if run.cfg.inputs.rejects == "set_aside" else None)
     write_json(out / "input_counts.json", inputs.counts)
-    return {t: c for t, c in inputs.counts.items()}
+    counts = {t: c for t, c in inputs.counts.items()}
+    if "pass_agrements" in inputs.tables and "flux_iae_salarie" in inputs.tables:
+        from .io.pass_join import pass_join_report
+
+        # the PASS IAE join (approvals <-> fluxIAE), disclosure-controlled like the report
+        report = pass_join_report(run.con, inputs.tables["pass_agrements"],
+                                  inputs.tables["flux_iae_salarie"],
+                                  min_cell=run.cfg.quality.min_cell)
+        write_json(out / "pass_join.json", report)
+    return counts
 
 
 def _stage_standardise(run: _Run, out: Path) -> dict:

@@ -132,3 +132,14 @@ def test_the_manifest_names_the_profile_and_its_version(runs):
     assert "profile" not in canonical["config"]
     # every file read is fingerprinted under its own name
     assert any(name.startswith("fluxIAE_ContratMission_") for name in manifest["inputs"])
+
+
+def test_the_pass_join_report_is_in_the_outputs(runs):
+    reports = [json.loads((runs[k] / "inputs" / "pass_join.json").read_text(encoding="utf-8"))
+               for k in ("p", "c")]
+    assert reports[0] == reports[1]  # the ASP's three tables joined back give the same join
+    report = reports[0]
+    assert report["key"] == "numero" and report["suppressed_below"] == 11
+    # every synthetic fluxIAE record carries the PASS of a platform approval
+    assert report["flux_iae"]["unmatched"].get("not_in_platform") in (0, None)
+    assert report["join_rate"] is None or 0 < report["join_rate"] <= 1

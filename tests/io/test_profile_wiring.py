@@ -147,3 +147,44 @@ def test_warehouse_candidates_reach_the_features_with_their_opaque_key(con):
     # a canonical table without opaque key keeps exactly the canonical features
     plain = standardise_identities(con, valid_frames()["candidats"], "platform")
     assert list(plain.columns) == list(FEATURE_COLUMNS)
+
+
+# ------------------------------------------------------------------------ the PASS IAE join
+
+def test_pass_join_on_clear_numbers_keeps_france_travail_agrements_apart(con):
+    from appariement.io.pass_join import pass_join_report
+
+    approvals = con.from_df(pd.DataFrame({"numero": [
+        "999991234567", "999992100001", "999992100002", "XXXXX2100001", "999992100003"]}))
+    flux = con.from_df(pd.DataFrame({"salarie_id": ["a", "b", "c", "d"], "numero_pass": [
+        "999991234567", "999992100001", None, "999990000000"]}))
+    report = pass_join_report(con, approvals, flux, min_cell=1)
+    assert report["key"] == "numero"
+    assert report["approvals"] == {"records": 5, "matched": 2, "unmatched": {
+        "agrement_ft": 1, "not_in_flux_iae": 2}}
+    assert report["flux_iae"] == {"records": 4, "matched": 2, "unmatched": {
+        "no_number": 1, "not_in_platform": 1}}
+    assert report["join_rate"] == 0.5  # 2 of the 4 PASS IAE
+    # small counts are not published
+    small = pass_join_report(con, approvals, flux, min_cell=3)
+    assert small["approvals"]["matched"] is None and small["join_rate"] is None
+    assert small["approvals"]["records"] == 5 and small["suppressed"] is True
+
+
+def test_pass_join_through_the_profiles_uses_the_hash(con, tmp_path):
+    """Warehouse PASS (hashed numbers) against fluxIAE (hash_numéro_pass_iae): joined on the
+    hash; the clear numbers of one side are never compared with hashes of the other."""
+    from appariement.io.pass_join import pass_join_report
+    from appariement.io import load_tables
+
+    # as written by hand from the real code: PASS 401 and salarié 700001 share their hash
+    warehouse = FIXTURES / "les_emplois_warehouse"
+    files = {"pass_agréments": warehouse / "pass_agréments.csv"}
+    files.update({path.stem: path for path in FLUX.iterdir()})
+    ds = load_tables(con, files, profile=["les_emplois_warehouse", "flux_iae"], as_of=AS_OF)
+    report = pass_join_report(con, ds["pass_agrements"], ds["flux_iae_salarie"], min_cell=1)
+    assert report["key"] == "hash_numero_pass"
+    assert report["approvals"]["matched"] == 1
+    # the PASS whose type says France Travail agrément is kept apart
+    assert report["approvals"]["unmatched"] == {"agrement_ft": 1}
+    assert report["flux_iae"]["matched"] == 1
