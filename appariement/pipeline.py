@@ -64,7 +64,7 @@ from .manifest import RunManifest, file_fingerprint
 
 __all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
            "run_demo", "stage_dir", "check_paths", "owned_paths", "gzip_input_error",
-           "GZIP_ERRORS"]
+           "GZIP_ERRORS", "input_table_of"]
 
 log = get_logger(__name__)
 
