@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,9 @@ def _f(default: Any, kind: Any, **checks: Any) -> Any:
 
     ``kind``: ``str``, ``int``, ``float``, ``bool``, ``"path"``, ``"date"``, ``"key"`` (a key
     path or ``env:NAME``), ``("list", kind)``, ``("map", kind)`` (string keys),
-    ``"mapping"`` (``{table: {column: column}}``), ``"auto_bool"`` (true, false or "auto"). ``checks``: ``choices``, ``min``, ``max``,
+    ``"mapping"`` (``{table: {column: column}}``), ``"recode"`` (``{table: {column: {label:
+    code}}}``), ``"profile"`` (an import profile name or a list of names, kept as a tuple),
+    ``"auto_bool"`` (true, false or "auto"). ``checks``: ``choices``, ``min``, ``max``,
     ``pattern`` (with ``hint``), ``optional`` (None allowed; implied when the default is None).
     """
     meta = {"kind": kind, **checks}
@@ -83,9 +86,24 @@ class InputsConfig:
     platform_files: dict = _f({}, ("map", "path"))
     source_files: dict = _f({}, ("map", "path"))
     mapping: dict = _f({}, "mapping")
+    profile: tuple | None = _f(None, "profile")
+    recode: dict = _f({}, "recode")
     encoding: str = _f("auto", str, choices=("auto", "utf-8", "latin-1"))
     sep: str = _f("auto", str, choices=("auto", ";", ",", "\t", "|"))
     rejects: str = _f("raise", str, choices=("raise", "set_aside"))
+    on_mixed_encoding: str = _f("error", str, choices=("error", "warn"))
+    on_nir_scientific: str = _f("error", str, choices=("error", "null"))
+
+    def load_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`appariement.io.load_tables` this section sets
+        (``mapping``, ``profile``, ``recode``, ``rejects``, CSV options and policies)."""
+        return {"mapping": self.mapping or None,
+                "profile": None if self.profile is None else list(self.profile),
+                "recode": self.recode or None, "rejects": self.rejects,
+                "encoding": None if self.encoding == "auto" else self.encoding,
+                "sep": None if self.sep == "auto" else self.sep,
+                "on_mixed_encoding": self.on_mixed_encoding,
+                "on_nir_scientific": self.on_nir_scientific}
 
 
 @dataclass(frozen=True)
@@ -226,6 +244,14 @@ class Config:
     def hash(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict` (``sha256:<hex>``)."""
         return _hash(self.to_dict())
+
+    def with_profile(self, profile: str | list | tuple | None, *, option: str = "profile"
+                     ) -> "Config":
+        """This config with another ``[inputs] profile`` (a name, a list of names, or None),
+        checked like the file's key (``option`` names the source of the value in errors)."""
+        value = None if profile is None else _coerce_profile(
+            option, [profile] if isinstance(profile, str) else list(profile))
+        return dataclasses.replace(self, inputs=dataclasses.replace(self.inputs, profile=value))
 
     def section_hash(self, *names: str) -> str:
         """SHA-256 of some sections only (what one stage depends on)."""
@@ -410,6 +436,10 @@ def _coerce_kind(key: str, value: Any, kind: Any, meta: Mapping[str, Any], base:
                 for k, v in value.items()}
     if kind == "mapping":
         return _coerce_mapping(key, value)
+    if kind == "recode":
+        return _coerce_recode(key, value)
+    if kind == "profile":
+        return _coerce_profile(key, value)
     if kind == "path":
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{key} must be a path (a non-empty string); got "
@@ -490,6 +520,44 @@ def _coerce_mapping(key: str, value: Any) -> dict:
                               "names (strings)")
         out[table] = dict(cols)
     return out
+
+
+def _coerce_recode(key: str, value: Any) -> dict:
+    """``{table: {column: {label: code}}}``, checked as the loader will check it (contract
+    table and column, a coded column's codes, no identifying column)."""
+    from .io.profiles import check_recode
+
+    example = f"[{key}.candidatures.etat] \"<label>\" = \"<code>\""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key} must be a table of tables: {example}")
+    out: dict = {}
+    for table, columns in value.items():
+        if not isinstance(columns, Mapping) or not all(isinstance(c, Mapping)
+                                                        for c in columns.values()):
+            raise ConfigError(f"{key}.{table} must hold one table per column: {example}")
+        for column, labels in columns.items():
+            where = f"{key}.{table}.{column}"
+            if not all(isinstance(v, str) for v in labels.values()):
+                raise ConfigError(f"{where}: every label maps to a code (a string; \"\" for "
+                                  "NULL)")
+            check_recode(table, column, labels, where=where)
+            out.setdefault(table, {})[column] = dict(labels)
+    return out
+
+
+def _coerce_profile(key: str, value: Any) -> tuple:
+    """An import profile name, or a list of names of profiles covering different tables."""
+    from .io.profiles import get_profile
+
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{key} must be an import profile name or a list of names, e.g. "
+                          "\"les_emplois_extract\" or [\"les_emplois_extract\", \"flux_iae\"]")
+    try:
+        get_profile(list(names))
+    except ConfigError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+    return tuple(names)
 
 
 _INLINE_KEY = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
@@ -612,8 +680,13 @@ source = "{source}"       # folder with personnes, periodes_emploi
 encoding = "auto"         # auto | utf-8 | latin-1 (CSV files)
 sep = "auto"              # auto | ";" | "," | "\\t" | "|" (CSV files)
 rejects = "{rejects}"      # raise: stop on bad rows | set_aside: write them to rejects.parquet
-# [inputs.mapping.candidats]   # your column name = canonical name
+on_mixed_encoding = "error"   # a CSV mixing UTF-8 and other lines: error | warn (decode per line)
+on_nir_scientific = "error"   # NIRs a spreadsheet wrote as 1.85E+14: error | null (read as missing)
+{profile}
+# [inputs.mapping.candidats]   # your column name = canonical name (applies on top of the profile)
 # NIR_PERSONNE = "nir"
+# [inputs.recode.candidatures.etat]   # your label = the contract's code ("" for NULL)
+# "Candidature declinee" = "refused"
 
 [keys]                    # key FILES only (appariement keygen), or "env:VARIABLE"; never keys
 {keys}
@@ -678,13 +751,41 @@ _KEYS_NONE = '''\
 '''
 
 
+_PROFILE_NONE = (
+    '# profile = "les_emplois_extract"   # import profile of a real source (its table and column\n'
+    '#                      names, its labels -> the contract\'s codes): {known};\n'
+    '#                      a list combines profiles of different tables')
+
+
+def _profile_text(profile: str | list | tuple | None) -> str:
+    """The ``profile = ...`` line of the example config, and what the profile reads."""
+    from .io.profiles import get_profile, list_profiles
+
+    if profile is None:
+        return _PROFILE_NONE.format(known=", ".join(list_profiles()))
+    names = [profile] if isinstance(profile, str) else list(profile)
+    prof = get_profile(names)  # unknown name -> ConfigError listing the known ones
+    value = json.dumps(names[0] if len(names) == 1 else names, ensure_ascii=False)
+    lines = [f"profile = {value}   # import profile {prof.label}: real names and labels"]
+    for table, tp in sorted(prof.tables.items()):
+        read = (" / ".join(tp.sources) if tp.sources
+                else " + ".join(" / ".join(p.sources) for p in tp.parts))
+        lines.append(f"#   {table}: read from {read}")
+        if tp.cannot_supply:
+            lines += textwrap.wrap(", ".join(tp.cannot_supply), 92,
+                                   initial_indent="#     cannot supply: ",
+                                   subsequent_indent="#       ")
+    return "\n".join(lines)
+
+
 def example_config(*, name: str = "mon_projet", platform: str = "data/platform",
                    source: str = "data/source", out: str = "out/run", mode: str = "none",
                    keys: Mapping[str, str] | None = None, rejects: str = "raise",
                    n_boot: int = 200, as_of: str | None = None,
                    outcomes: tuple = ("employed_6m", "employed_12m", "employed_24m",
                                       "durable_12m", "months_employed_12m"),
-                   sensitivity_thresholds: tuple = (0.5, 0.8, 0.9, 0.95, 0.99)) -> str:
+                   sensitivity_thresholds: tuple = (0.5, 0.8, 0.9, 0.95, 0.99),
+                   profile: str | list | tuple | None = None) -> str:
     """The commented example config (what ``appariement init`` writes).
 
     Args:
@@ -697,6 +798,8 @@ def example_config(*, name: str = "mon_projet", platform: str = "data/platform",
         n_boot: bootstrap replicates of the counterfactual estimates.
         as_of: reference date of the input checks (YYYY-MM-DD; None: today).
         outcomes, sensitivity_thresholds: ``[counterfactual]`` values.
+        profile: ``[inputs].profile``, an import profile name or a list of names (None: the
+            line is a comment); the tables it reads and what it cannot supply are listed.
 
     Returns:
         TOML text that :func:`load_config` accepts.
@@ -714,6 +817,6 @@ def example_config(*, name: str = "mon_projet", platform: str = "data/platform",
                   if as_of else '# as_of = "2026-01-01"    # reference date of the input date '
                                 'checks (default: today)')
     return EXAMPLE_CONFIG.format(name=name, platform=platform, source=source, out=out,
-                                 mode=mode, keys=keys_text, rejects=rejects, n_boot=n_boot,
+                                 profile=_profile_text(profile), mode=mode, keys=keys_text, rejects=rejects, n_boot=n_boot,
                                  as_of=as_of_text, outcomes=json.dumps(list(outcomes)),
                                  sens=json.dumps(list(sensitivity_thresholds)))

@@ -62,7 +62,7 @@ from .manifest import RunManifest, file_fingerprint
 
 __all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
            "run_demo", "stage_dir", "check_paths", "owned_paths", "gzip_input_error",
-           "GZIP_ERRORS"]
+           "GZIP_ERRORS", "input_table_of"]
 
 log = get_logger(__name__)
 
@@ -90,38 +90,81 @@ class Inputs:
     con: duckdb.DuckDBPyConnection
     tables: dict[str, duckdb.DuckDBPyRelation]
     counts: dict[str, Any]
+    #: what the import profile did (:class:`~appariement.io.profiles.ProfileInfo`), or None
+    profile: Any = None
 
 
 def load_inputs(con: duckdb.DuckDBPyConnection, platform, source, *, mapping=None,
                 rejects: str = "raise", rejects_dir: str | Path | None = None,
-                as_of=None, encoding: str | None = None, sep: str | None = None) -> Inputs:
+                as_of=None, encoding: str | None = None, sep: str | None = None,
+                profile=None, recode=None, on_mixed_encoding: str = "error",
+                on_nir_scientific: str = "error") -> Inputs:
     """Read and check the platform extract and the source (folders, files or frames).
 
     Args:
         con: DuckDB connection the tables are created on.
         platform: a folder (``<dir>/<table>.parquet|csv`` or ``<dir>/platform/...``) or
-            ``{table: path_or_frame}``.
+            ``{table: path_or_frame}``; with a ``profile``, the folder holds the real source's
+            files (``candidats_v0.csv``...) and the dict may name them so.
         source: the same for the source tables.
-        mapping: ``{table: {user_column: canonical_column}}``.
+        mapping: ``{table: {user_column: canonical_column}}`` (on top of the profile).
         rejects: ``"raise"`` (default) or ``"set_aside"``.
         rejects_dir: where ``rejects.parquet`` is written (None: not written).
         as_of: reference date of the date checks.
         encoding, sep: CSV options (None: detected per file).
+        profile: an import profile name, a list of names or an
+            :class:`~appariement.io.profiles.ImportProfile` (None: the contract's own names).
+        recode: ``{table: {column: {label: code}}}`` (on top of the profile, or alone).
+        on_mixed_encoding, on_nir_scientific: reader policies (see
+            :func:`appariement.io.load_tables`).
 
     Returns:
-        :class:`Inputs` (tables, counts per table).
+        :class:`Inputs` (tables, counts per table, what the profile did).
 
     Examples:
         >>> # load_inputs(duckdb.connect(), "data/platform", "data/source")
+        >>> # load_inputs(con, "extract/", "dares/", profile="les_emplois_extract")
     """
-    from .io import find_table_files, load_tables
+    from .io import load_tables
 
     merged: dict[str, Any] = {}
     for side, src in (("platform", platform), ("source", source)):
-        merged.update(src if isinstance(src, dict) else find_table_files(src, side=side))
+        merged.update(src if isinstance(src, dict) else _folder_files(src, side, profile))
     ds = load_tables(con, merged, mapping=mapping, rejects=rejects, rejects_dir=rejects_dir,
-                     as_of=as_of, encoding=encoding, sep=sep)
-    return Inputs(con, dict(ds.tables), dict(ds.counts))
+                     as_of=as_of, encoding=encoding, sep=sep, profile=profile, recode=recode,
+                     on_mixed_encoding=on_mixed_encoding, on_nir_scientific=on_nir_scientific)
+    return Inputs(con, dict(ds.tables), dict(ds.counts), ds.profile)
+
+
+def _folder_files(folder, side: str, profile) -> dict[str, Path]:
+    """The files of an input folder: contract names, or a profile's source names too."""
+    from .io import find_table_files
+    from .io.profiles import find_profile_files
+
+    if profile is None:
+        return find_table_files(folder, side=side)
+    return find_profile_files(folder, profile, side=side)
+
+
+def _input_slot(name: str, profile) -> tuple[str | None, str | None]:
+    """(contract table, part of a joined table or None) an input name fills."""
+    from .io.profiles import source_slot
+
+    slot = source_slot(profile, name) if profile is not None else None
+    return slot if slot is not None else (input_table_of(name, profile), None)
+
+
+def input_table_of(name: str, profile=None) -> str | None:
+    """The contract table an input file name stands for (a profile's source name, or the
+    contract's own table name); None when it is neither."""
+    from .io import ALL_TABLES
+    from .io.profiles import table_of
+
+    if profile is not None:
+        table = table_of(profile, name)
+        if table is not None:
+            return table
+    return name if name in ALL_TABLES else None
 
 
 def standardise_both(con: duckdb.DuckDBPyConnection, candidats, personnes, **options
@@ -222,10 +265,13 @@ class _Run:
 
     @staticmethod
     def find_input_files(config) -> dict[str, Path]:
-        """canonical table -> file of a config (reads folder listings only)."""
-        from .io import find_table_files
+        """input name -> file of a config (reads folder listings only).
 
+        The name is the contract table (``candidats``) or, with ``[inputs] profile``, the real
+        source's name (``candidats_v0``, ``fluxIAE_Salarie_29032021``) that the profile reads.
+        """
         ic = config.inputs
+        profile = None if ic.profile is None else list(ic.profile)
         files: dict[str, Path] = {}
         for side, folder, extra in (("platform", ic.platform, ic.platform_files),
                                     ("source", ic.source, ic.source_files)):
@@ -233,16 +279,27 @@ class _Run:
                 raise ConfigError(f"inputs.{side} (a folder) or inputs.{side}_files must "
                                   "be set")
             if folder is not None:
-                files.update(find_table_files(folder, side=side))
-            for table, path in extra.items():
+                files.update(_folder_files(folder, side, profile))
+            for name, path in extra.items():
+                if input_table_of(name, profile) is None:
+                    what = "a table of the contract" + (
+                        f" nor a source table of profile {'+'.join(profile)}" if profile else "")
+                    raise ConfigError(f"inputs.{side}_files.{name}: {name!r} is neither {what}")
                 if not Path(path).is_file():
-                    raise ConfigError(f"inputs.{side}_files.{table}: file {path} does not "
+                    raise ConfigError(f"inputs.{side}_files.{name}: file {path} does not "
                                       "exist")
-                files[table] = Path(path)
+                # a per-table file replaces the folder's file of the same table (or part)
+                slot = _input_slot(name, profile)
+                for other in [n for n in files if _input_slot(n, profile) == slot]:
+                    del files[other]
+                files[name] = Path(path)
+        tables = {input_table_of(name, profile) for name in files}
         for needed in ("candidats", "personnes"):
-            if needed not in files:
+            if needed not in tables:
                 raise ConfigError(f"no {needed} table found in the inputs (inputs.platform "
-                                  "/ inputs.source folders or *_files)")
+                                  "/ inputs.source folders or *_files"
+                                  + (f", under the names of profile {'+'.join(profile)}"
+                                     if profile else "") + ")")
         return dict(sorted(files.items()))
 
     def inputs(self, rejects_dir: Path | None = None) -> Inputs:
@@ -254,6 +311,10 @@ class _Run:
                                            self.cfg.project.as_of, rejects_dir)
             except GZIP_ERRORS as exc:
                 raise gzip_input_error(self.input_files(), exc) from None
+            if self._inputs.profile is not None:
+                # what the profile did on this load (columns absent, user overrides...)
+                self.manifest.config["profile"] = {
+                    "label": self._inputs.profile.label, **self._inputs.profile.as_manifest()}
         return self._inputs
 
     def hash_of(self, path: Path) -> str:
@@ -312,6 +373,10 @@ class _Run:
                                  "config": self.cfg.section_hash(*_SECTIONS[stage])}
         if stage == "inputs":
             parts["files"] = {t: self.hash_of(p) for t, p in self.input_files().items()}
+            # a new version of a profile reads the same files differently
+            parts["profile"] = _profile_label(self.cfg)
+            # the PASS join report it writes is disclosure-controlled at quality.min_cell
+            parts["min_cell"] = self.cfg.quality.min_cell
         if stage == "pivot":
             parts["keys"] = self.required_keys()
         if stage == "link":
@@ -561,11 +626,28 @@ def check_paths(config, stages=None, input_files: dict[str, Path] | None = None)
 def _load_files(con, files: dict[str, str], ic, as_of, rejects_dir) -> Inputs:
     from .io import load_tables
 
-    ds = load_tables(con, files, mapping=ic.mapping or None, rejects=ic.rejects,
-                     rejects_dir=rejects_dir, as_of=as_of,
-                     encoding=None if ic.encoding == "auto" else ic.encoding,
-                     sep=None if ic.sep == "auto" else ic.sep)
-    return Inputs(con, dict(ds.tables), dict(ds.counts))
+    ds = load_tables(con, files, rejects_dir=rejects_dir, as_of=as_of, **ic.load_options())
+    return Inputs(con, dict(ds.tables), dict(ds.counts), ds.profile)
+
+
+def _profile_label(config) -> str | None:
+    """``name@version`` of the config's import profile (None without one)."""
+    from .io.profiles import get_profile
+
+    profile = config.inputs.profile
+    return None if profile is None else get_profile(list(profile)).label
+
+
+def _profile_entry(config) -> dict | None:
+    """The manifest's profile entry before anything is read (name, version, origin)."""
+    from .io.profiles import get_profile
+
+    if config.inputs.profile is None:
+        return None
+    prof = get_profile(list(config.inputs.profile))
+    return {"label": prof.label, "name": prof.name, "version": prof.version,
+            "based_on": prof.based_on}
+
 
 
 # ------------------------------------------------------------------------------ the stages
@@ -573,7 +655,16 @@ def _load_files(con, files: dict[str, str], ic, as_of, rejects_dir) -> Inputs:
 def _stage_inputs(run: _Run, out: Path) -> dict:
     inputs = run.inputs(rejects_dir=out if run.cfg.inputs.rejects == "set_aside" else None)
     write_json(out / "input_counts.json", inputs.counts)
-    return {t: c for t, c in inputs.counts.items()}
+    counts = {t: c for t, c in inputs.counts.items()}
+    if "pass_agrements" in inputs.tables and "flux_iae_salarie" in inputs.tables:
+        from .io.pass_join import pass_join_report
+
+        # the PASS IAE join (approvals <-> fluxIAE), disclosure-controlled like the report
+        report = pass_join_report(run.con, inputs.tables["pass_agrements"],
+                                  inputs.tables["flux_iae_salarie"],
+                                  min_cell=run.cfg.quality.min_cell)
+        write_json(out / "pass_join.json", report)
+    return counts
 
 
 def _stage_standardise(run: _Run, out: Path) -> dict:
@@ -585,9 +676,11 @@ def _stage_standardise(run: _Run, out: Path) -> dict:
     counts = {}
     for side, rel in (("platform", pf), ("source", sf)):
         if run.cfg.pivot.mode != "none":
-            # the protected modes never write a plaintext NIR: the flags computed from it stay
-            rel = rel.project(", ".join(f"NULL::VARCHAR AS nir" if c == "nir" else f'"{c}"'
-                                        for c in rel.columns))
+            # the protected modes never write a plaintext NIR: the flags computed from it stay.
+            # Nor its salted hash (hash_nir): one global salt, about 10^11 plausible NIRs, so
+            # it is as good as the NIR to whoever holds the salt
+            rel = rel.project(", ".join(f'NULL::VARCHAR AS "{c}"' if c in ("nir", "hash_nir")
+                                        else f'"{c}"' for c in rel.columns))
         _write_parquet(rel, out / f"features_{side}.parquet")
         counts[side] = int(rel.count("*").fetchall()[0][0])
     return counts
@@ -819,6 +912,8 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
     manifest = RunManifest(command=command)
     manifest.config = {"hash": config.hash(), "file": str(config.path) if config.path else None,
                        "resolved": config.to_dict()}
+    if config.inputs.profile is not None:
+        manifest.config["profile"] = _profile_entry(config)
     manifest.seeds = {"project": config.project.seed, "linkage": config.project.seed,
                       "bootstrap": config.project.seed}
     input_files = _Run.find_input_files(config)

@@ -167,3 +167,84 @@ def test_a_key_pasted_in_project_name_is_never_echoed(body):
     with pytest.raises(ConfigError) as err:
         config_from_dict({"project": {"name": body + "="}})
     assert body not in str(err.value) and "looks like key material" in str(err.value)
+
+
+# ------------------------------------------------------------------------ [inputs] profile, recode
+
+def test_profile_is_a_name_or_a_list_and_reaches_load_tables(tmp_path):
+    text = example_config(profile="les_emplois_extract")
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.inputs.profile == ("les_emplois_extract",)
+    assert cfg.inputs.load_options()["profile"] == ["les_emplois_extract"]
+    both = config_from_dict({"inputs": {"profile": ["les_emplois_extract", "flux_iae"]}})
+    assert both.inputs.profile == ("les_emplois_extract", "flux_iae")
+    # the profile is part of what the inputs stage depends on
+    assert cfg.section_hash("inputs") != load_config(
+        _write(tmp_path, example_config())).section_hash("inputs")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("les_emplois", "inputs.profile: unknown import profile 'les_emplois'; known profiles: "
+                    "flux_iae, les_emplois_extract, les_emplois_warehouse"),
+    (["les_emplois_extract", "les_emplois_warehouse"], "both describe table 'candidats'"),
+    (3, "inputs.profile must be an import profile name or a list of names"),
+    ([], "inputs.profile must be an import profile name or a list of names"),
+])
+def test_bad_profile_is_a_config_error_naming_the_known_ones(value, expected):
+    with pytest.raises(ConfigError, match=None) as err:
+        config_from_dict({"inputs": {"profile": value}})
+    assert expected in str(err.value)
+
+
+def test_recode_is_read_from_toml_tables_and_checked_early(tmp_path):
+    text = example_config().replace(
+        "[keys]", '[inputs.recode.candidatures.etat]\n"Candidature refusée" = "refused"\n'
+                  '"Sans suite" = ""\n\n[keys]', 1)
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.inputs.recode == {"candidatures": {"etat": {"Candidature refusée": "refused",
+                                                           "Sans suite": ""}}}
+    assert cfg.inputs.load_options()["recode"] == cfg.inputs.recode
+
+
+@pytest.mark.parametrize("recode, expected", [
+    ({"candidatures": {"etat": {"x": "rejected"}}},
+     "inputs.recode.candidatures.etat: 'rejected' is not a code of 'etat'"),
+    ({"candidats": {"nom": {"x": "y"}}}, "identifying column"),
+    ({"candidatures": {"colour": {"x": "y"}}}, "'colour' is not a column of the contract"),
+    ({"candidates": {"etat": {"x": "new"}}}, "unknown table 'candidates'"),
+    ({"candidatures": {"etat": "new"}}, "must hold one table per column"),
+    ({"organisations": {"habilitee": {"oui": "yes"}}}, "recoded to 'true' or 'false'"),
+])
+def test_bad_recode_names_the_dotted_key(recode, expected):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"inputs": {"recode": recode}})
+    assert expected in str(err.value)
+
+
+def test_reader_policies_are_config_keys():
+    cfg = config_from_dict({"inputs": {"on_mixed_encoding": "warn", "on_nir_scientific": "null"}})
+    options = cfg.inputs.load_options()
+    assert (options["on_mixed_encoding"], options["on_nir_scientific"]) == ("warn", "null")
+    with pytest.raises(ConfigError, match="inputs.on_nir_scientific = 'drop' is not allowed; "
+                                          "allowed values: error, null"):
+        config_from_dict({"inputs": {"on_nir_scientific": "drop"}})
+
+
+def test_with_profile_overrides_and_checks_like_the_file():
+    cfg = config_from_dict({"inputs": {"profile": "les_emplois_warehouse"}})
+    assert cfg.with_profile(["les_emplois_extract"]).inputs.profile == ("les_emplois_extract",)
+    assert cfg.with_profile(None).inputs.profile is None
+    with pytest.raises(ConfigError, match="--profile: unknown import profile 'x'"):
+        cfg.with_profile(["x"], option="--profile")
+
+
+def test_example_config_for_a_profile_lists_what_it_cannot_supply():
+    text = example_config(profile="les_emplois_warehouse")
+    data = tomllib.loads(text)
+    assert data["inputs"]["profile"] == "les_emplois_warehouse"
+    assert "#   candidats: read from candidats_v0 / candidats" in text
+    assert "cannot supply: nir, nom" in text
+    # without a profile the key is a comment naming the known profiles
+    plain = example_config()
+    assert "profile" not in tomllib.loads(plain)["inputs"]
+    assert "les_emplois_warehouse" in plain

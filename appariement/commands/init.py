@@ -24,6 +24,8 @@ def register(subparsers) -> None:
                    help="with --synthetic: synthetic candidates (default 2000)")
     p.add_argument("--seed", type=int, default=42, help="with --synthetic: random seed")
     p.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    from .link import add_profile_argument
+    add_profile_argument(p)
     p.set_defaults(func=_run)
 
 
@@ -34,7 +36,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from .._paths import check_output_file
 
+    from .link import profile_of
+
     out = Path(args.out)
+    profile = profile_of(args)
+    if profile is not None and args.synthetic:
+        raise ConfigError("--synthetic writes data in the contract's own names; for data in a "
+                          "profile's shape run `appariement synth --profile NAME` and "
+                          "`appariement init --profile NAME`")
     if out.exists() and not args.force and not out.is_dir():
         raise ConfigError(f"{out} already exists; pass --force to overwrite it")
     check_output_file(out, "--out")  # a folder, below a file, read-only: refused up front
@@ -46,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {path}, synthetic data in {out.parent / 'data'} and keys in "
               f"{out.parent / 'keys'}; next: appariement run {path}")
         return 0
-    write_text(out, example_config())
-    print(f"wrote {out}: edit [inputs] and [outputs], then: appariement run {out} --dry-run")
+    write_text(out, example_config(profile=profile))
+    what = f" for import profile {'+'.join(profile)}" if profile else ""
+    print(f"wrote {out}{what}: edit [inputs] and [outputs], then: appariement run {out} "
+          "--dry-run")
     return 0

@@ -9,7 +9,69 @@ from .._paths import check_output_dir, check_output_file, private_outputs, refus
 from ..config import check_options
 from ..errors import ConfigError
 
-__all__ = ["register"]
+__all__ = ["register", "add_profile_argument", "profile_of", "input_source"]
+
+
+def add_profile_argument(parser, *, overrides: str | None = None) -> None:
+    """The ``--profile NAME`` option (repeatable: profiles of different tables combine)."""
+    from ..io.profiles import list_profiles
+
+    parser.add_argument(
+        "--profile", action="append", metavar="NAME",
+        help="import profile of a real source, whose file, column names and labels are read "
+             f"into the data contract ({', '.join(list_profiles())}); repeat it to combine "
+             "profiles of different tables" + (f"; overrides {overrides}" if overrides else ""))
+
+
+def profile_of(args: argparse.Namespace) -> list[str] | None:
+    """The ``--profile`` names, checked (unknown name: ConfigError listing the known ones)."""
+    from ..io.profiles import get_profile
+
+    names = getattr(args, "profile", None)
+    if not names:
+        return None
+    try:
+        get_profile(list(names))
+    except ConfigError as exc:
+        raise ConfigError(f"--profile: {exc}") from None
+    return list(names)
+
+
+def input_source(arg: str, table: str, profile: list[str] | None, side: str
+                 ) -> tuple[str, str]:
+    """(input name, file) of one table given as a file or a folder on the command line.
+
+    Without a profile the name is the contract table (``candidats``). With one, a folder is
+    searched for the profile's source names (``candidats_v0.csv``, ``job_seekers.csv``) and a
+    file keeps its own name when the profile knows it, else stands for the table's first
+    source name.
+    """
+    if profile is None:
+        return table, _table_path(arg, table)
+    from ..io.profiles import find_profile_files, get_profile, table_of
+
+    path = Path(arg)
+    if path.is_dir():
+        found = {n: p for n, p in find_profile_files(path, profile, side).items()
+                 if (table_of(profile, n) or n) == table}
+        if not found:
+            raise ConfigError(f"no {table} file in {arg} under the names of profile "
+                              f"{'+'.join(profile)}")
+        name = sorted(found)[0]
+        return name, str(found[name])
+    stem = _stem(path.name)
+    if table_of(profile, stem) == table or stem == table:
+        return stem, str(path)
+    tp = get_profile(profile).tables.get(table)
+    return (tp.sources[0] if tp is not None and tp.sources else table), str(path)
+
+
+def _stem(name: str) -> str:
+    low = name.lower()
+    for ext in (".csv.gz", ".parquet", ".pq", ".csv", ".tsv", ".txt"):
+        if low.endswith(ext):
+            return name[: -len(ext)]
+    return name
 
 
 def register(subparsers) -> None:
@@ -42,6 +104,7 @@ def register(subparsers) -> None:
                    help="DuckDB database file for data larger than memory (default in memory)")
     p.add_argument("--rejects", choices=("raise", "set_aside"), default="raise",
                    help="bad input rows: stop with an error (default) or set them aside")
+    add_profile_argument(p)
     p.set_defaults(func=_run)
 
 
@@ -74,7 +137,9 @@ def _run(args: argparse.Namespace) -> int:
                    "linkage.review_threshold": "--review-threshold",
                    "linkage.comparison_budget": "--budget",
                    "linkage.blocking_rules": "--blocking-rules"})
-    cand, pers = _table_path(args.platform, "candidats"), _table_path(args.source, "personnes")
+    profile = profile_of(args)
+    cand_name, cand = input_source(args.platform, "candidats", profile, "platform")
+    pers_name, pers = input_source(args.source, "personnes", profile, "source")
     for role, path in (("--platform", cand), ("--source", pers)):
         if not Path(path).is_file():
             raise ConfigError(f"{role}: file {path} does not exist")
@@ -92,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.model and not Path(args.model).is_file():
         raise ConfigError(f"--model {args.model} does not exist")
     with private_outputs(out):
-        return _link(args, cand, pers, rules)
+        return _link(args, (cand_name, cand), (pers_name, pers), rules, profile)
 
 
 #: files the command writes into --out (besides those of LinkageResult.write)
@@ -101,7 +166,8 @@ _WRITES = ("links.parquet", "pairs.parquet", "unlinked_platform.parquet",
            "rejects.parquet", "blocking.parquet", "set_aside.parquet")
 
 
-def _link(args: argparse.Namespace, cand: str, pers: str, rules: tuple[str, ...]) -> int:
+def _link(args: argparse.Namespace, cand_input: tuple[str, str], pers_input: tuple[str, str],
+          rules: tuple[str, ...], profile: list[str] | None) -> int:
     import duckdb
 
     from .._tables import connect
@@ -115,15 +181,19 @@ def _link(args: argparse.Namespace, cand: str, pers: str, rules: tuple[str, ...]
     except duckdb.Error:
         raise ConfigError(f"--database {args.database} could not be opened: it is not a DuckDB "
                           "database, or another process holds it") from None
+    (cand_name, cand), (pers_name, pers) = cand_input, pers_input
     manifest = RunManifest(command="link")
-    manifest.add_input("candidats", cand)
-    manifest.add_input("personnes", pers)
+    manifest.add_input(cand_name, cand)
+    manifest.add_input(pers_name, pers)
     try:
-        inputs = load_inputs(con, {"candidats": cand}, {"personnes": pers},
-                             rejects=args.rejects, rejects_dir=args.out)
+        inputs = load_inputs(con, {cand_name: cand}, {pers_name: pers},
+                             rejects=args.rejects, rejects_dir=args.out, profile=profile)
     except GZIP_ERRORS as exc:
         raise gzip_input_error({"candidats": Path(cand), "personnes": Path(pers)}, exc) \
             from None
+    if inputs.profile is not None:
+        manifest.config["profile"] = {"label": inputs.profile.label,
+                                      **inputs.profile.as_manifest()}
     pf, sf = standardise_both(con, inputs.tables["candidats"], inputs.tables["personnes"])
     config = LinkageConfig(key_column=None if args.key.lower() == "none" else args.key,
                            thresholds=Thresholds(match=args.match_threshold,

@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     e.add_argument("--rejects", choices=("raise", "set_aside"), default="raise",
                    help="bad input rows: stop with an error (default) or set them aside "
                         "(written next to --out)")
+    from .link import add_profile_argument
+    add_profile_argument(e)
     e.set_defaults(func=_encode)
 
     k = steps.add_parser(
@@ -83,23 +85,33 @@ def _hardening(arg: str):
 
 
 def _encode(args: argparse.Namespace) -> int:
+    from .._paths import check_output_file, refuse_output_over_input
     from .._tables import connect, to_arrow
     from ..identity import standardise_identities
     from ..linkage import encode_for_pprl
     from ..manifest import RunManifest
     from ..pipeline import load_inputs
-    from .link import _table_path
+    from .link import input_source, profile_of
     from .pseudonymise import load_secret, write_table
 
-    key = load_secret(args.key)
     table = "candidats" if args.side == "platform" else "personnes"
-    path = _table_path(args.src, table)
+    profile = profile_of(args)
+    name, path = input_source(args.src, table, profile, args.side)
     out = Path(args.out)
+    # refused before anything is read or written: an output over its input loses the original
+    refuse_output_over_input(
+        {"--out": out, "--out (manifest)": out.with_name(out.stem + ".manifest.json"),
+         "--out (rejects)": out.parent / "rejects.parquet" if args.rejects == "set_aside"
+         else None},
+        {"--in": args.src, f"--in ({table})": path, "--key": args.key})
+    check_output_file(out, "--out")
+    key = load_secret(args.key)
     con = connect()
-    tables = {table: path}
+    tables = {name: path}
     inputs = load_inputs(con, tables if args.side == "platform" else {},
                          tables if args.side == "source" else {}, rejects=args.rejects,
-                         rejects_dir=out.parent if args.rejects == "set_aside" else None)
+                         rejects_dir=out.parent if args.rejects == "set_aside" else None,
+                         profile=profile)
     features = standardise_identities(con, inputs.tables[table], args.side)
     encoded = encode_for_pprl(con, features, key, project=args.project, side=args.side,
                               length=args.length, k=args.hashes,
@@ -109,7 +121,10 @@ def _encode(args: argparse.Namespace) -> int:
     manifest = RunManifest(command=f"pprl encode --side {args.side}",
                            config={"project": args.project, "length": args.length,
                                    "hashes": args.hashes, "hardening": args.hardening})
-    manifest.add_input(table, path)
+    manifest.add_input(name, path)
+    if inputs.profile is not None:
+        manifest.config["profile"] = {"label": inputs.profile.label,
+                                      **inputs.profile.as_manifest()}
     manifest.keys["pprl"] = key.fingerprint
     manifest.count("encode", records=result.num_rows, **{f"input_{k}": v for k, v in
                                                          inputs.counts.get(table, {}).items()})

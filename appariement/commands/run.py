@@ -29,6 +29,8 @@ def register(subparsers) -> None:
                         "budget table; link nothing, write nothing")
     p.add_argument("--restart", action="store_true",
                    help="re-run every stage even when its outputs are up to date")
+    from .link import add_profile_argument
+    add_profile_argument(p, overrides="[inputs] profile")
     p.set_defaults(func=_run)
 
 
@@ -39,6 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     from ..pipeline import check_paths, run_pipeline
 
     config = load_config(args.config)
+    if getattr(args, "profile", None):
+        config = config.with_profile(args.profile, option="--profile")
     # every path checked before the first byte (run.log included) is written
     check_paths(config, args.stage)
     handler = None

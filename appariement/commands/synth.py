@@ -9,27 +9,44 @@ __all__ = ["register"]
 
 def register(subparsers) -> None:
     """Add the ``synth`` sub-command."""
+    from .link import add_profile_argument
+
     p = subparsers.add_parser(
         "synth", help="generate a synthetic platform extract + source with ground truth",
         description="Write DIR/platform/<table>.parquet, DIR/source/{personnes,periodes_emploi}"
-                    ".parquet and DIR/truth/ (links, candidats, effect.json, config.json).")
+                    ".parquet and DIR/truth/ (links, candidats, effect.json, config.json). "
+                    "With --profile, the platform tables that profile covers are written as "
+                    "the real source's CSV files, under its table and column names and with "
+                    "its labels (what the source cannot carry is left out): read them with "
+                    "the same --profile, or [inputs] profile in the config.")
     p.add_argument("--candidates", type=int, default=20_000, help="number of candidates")
     p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--source-ratio", type=float, default=10.0,
                    help="source persons per candidate (default 10)")
+    add_profile_argument(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .._paths import check_output_dir
-    from ..synth import write_synthetic
+    from ..synth import SynthConfig, generate, write_synthetic
+    from .link import profile_of
 
     check_output_dir(args.out, "--out")
-    data = write_synthetic(args.out, n_candidates=args.candidates, seed=args.seed,
-                           source_ratio=args.source_ratio)
+    profile = profile_of(args)
+    if profile is None:
+        data = write_synthetic(args.out, n_candidates=args.candidates, seed=args.seed,
+                               source_ratio=args.source_ratio)
+    else:
+        from ..synth.profiles import write_profile_shaped
+
+        data = generate(SynthConfig(n_candidates=args.candidates, seed=args.seed,
+                                    source_ratio=args.source_ratio))
+        write_profile_shaped(data, args.out, profile)
     eff = data.effect
-    print(f"wrote {args.out}: {eff['n_candidates']} candidates, "
+    shape = f" in the shape of profile {'+'.join(profile)}" if profile else ""
+    print(f"wrote {args.out}{shape}: {eff['n_candidates']} candidates, "
           f"{data.source['personnes'].num_rows} source persons, "
           f"{data.source['periodes_emploi'].num_rows} spells; "
           f"planted ATT at 12 months = {eff['att']['12']:.3f}")

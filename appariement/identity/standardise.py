@@ -53,10 +53,15 @@ _STREET_WORDS = (
 #          columns of which at least one must be present: a surname or a key — the minimum
 #          input of a linkage; every other identity column is optional)
 _SIDES = {
-    "platform": ("candidats", "candidat_id", "nom_naissance", "nom", ("nom", "nom_naissance", "nir")),
+    "platform": ("candidats", "candidat_id", "nom_naissance", "nom",
+                 ("nom", "nom_naissance", "nir", "hash_nir")),
     "source": ("personnes", "person_id", "nom_naissance", "nom_usage",
-               ("nom_naissance", "nom_usage", "nir")),
+               ("nom_naissance", "nom_usage", "nir", "hash_nir")),
 }
+#: opaque pre-hashed keys (``hash_nir``: SHA-256 of NIR + salt, as the platform's warehouse
+#: writes it) carried through, lowercased, after :data:`FEATURE_COLUMNS` when the input has
+#: them: an exact-stage key compared by equality only, never parsed as a NIR
+OPAQUE_KEYS = ("hash_nir",)
 _OPTIONAL = ("nir", "nom", "nom_naissance", "nom_usage", "sexe", "date_naissance",
              "commune_naissance", "pays_naissance", "code_postal", "adresse",
              "commune_residence")
@@ -137,6 +142,10 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
     def col(name: str) -> str:
         return _quote(name) if name in present else "NULL::VARCHAR"
 
+    opaque = [k for k in OPAQUE_KEYS if k in present]
+    opaque_raw = "".join(f",\n               lower(nullif(trim(CAST({_quote(k)} AS VARCHAR)), ''))"
+                         f" AS {_quote(k)}" for k in opaque)
+    opaque_out = "".join(f", {_quote(k)}" for k in opaque)
     # Names repeat a lot: normalise and encode each DISTINCT raw value once, then join back.
     sql = f"""
     WITH raw AS (
@@ -154,7 +163,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                -- the street number is part of an address: letters and digits kept
                nullif(trim(regexp_replace(app_fold({col('adresse')}), '[^A-Z0-9]+', ' ', 'g')),
                       '') AS address,
-               app_clean_text({col('commune_residence')}) AS residence_city
+               app_clean_text({col('commune_residence')}) AS residence_city{opaque_raw}
         FROM {_quote(view)}
     ), surnames AS MATERIALIZED (
         SELECT raw_v, f.birth, f.usage, f.plain,
@@ -265,7 +274,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
            nullif(array_to_string(list_filter(string_split(address, ' '), lambda w:
                       NOT regexp_full_match(w, '[0-9]+[A-Z]?')
                       AND NOT list_contains({list(_STREET_WORDS)!r}, w)), ''), '')
-               AS address_street
+               AS address_street{opaque_out}
     FROM s4
     """
     out = con.sql(sql)

@@ -93,6 +93,12 @@ class TableSpec:
     ``references`` maps a column (or tuple of columns) of this table to ``(table, column)``.
     ``optional`` tables may be absent from an extract.
 
+    ``names_or_key`` is ``(names, keys)``: a row is identified by all of ``names`` or by one
+    of ``keys`` (the platform's warehouse has no names but a pre-hashed ``hash_nir``). The
+    name columns are then nullable; a table holding neither all the names nor a key column is
+    a :class:`~appariement.errors.SchemaError` (:meth:`missing_identity`), and a row with
+    neither is rejected as ``null``.
+
     ``extensions`` are optional columns that only import profiles supply (``hash_nir``,
     ``lack_of_nir_reason`` ...). They are declared apart from ``columns`` so that code written
     for the canonical columns (the synthetic generator, readers of ``column_names``) is
@@ -107,6 +113,7 @@ class TableSpec:
     references: dict[str, tuple[str, str]] = field(default_factory=dict)
     optional: bool = False
     extensions: tuple[Column, ...] = ()
+    names_or_key: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -121,6 +128,20 @@ class TableSpec:
     @property
     def extension_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.extensions)
+
+    def missing_identity(self, present) -> str | None:
+        """What is wrong when a table with columns ``present`` has neither all its names nor a
+        key (None when it has one or the other, or the rule does not apply)."""
+        if self.names_or_key is None:
+            return None
+        names, keys = self.names_or_key
+        present = set(present)
+        if set(names) <= present or present & set(keys):
+            return None
+        absent = [n for n in names if n not in present]
+        return (f"table {self.name!r} has neither its name column(s) {', '.join(absent)} nor a "
+                f"key ({' or '.join(keys)}): a row is identified by its names or by a key. "
+                "Give the names, a NIR or a pre-hashed key (map your column to one of them)")
 
     def any_column(self, name: str) -> Column:
         """A canonical or extension column by name (KeyError when neither)."""
@@ -140,9 +161,10 @@ PLATFORM_TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("candidats", "platform", ("candidat_id",), (
         _c("candidat_id", nullable=False),
         _c("nir", identifying=True),
-        _c("nom", nullable=False, identifying=True),
+        # names OR a key (names_or_key below): the warehouse's candidats_v0 has only hash_nir
+        _c("nom", identifying=True),
         _c("nom_naissance", identifying=True),
-        _c("prenoms", nullable=False, identifying=True),
+        _c("prenoms", identifying=True),
         _c("sexe"),
         _c("date_naissance", identifying=True),  # raw text, may be partial
         _c("commune_naissance"),                 # INSEE commune code (COG), when born in France
@@ -158,7 +180,7 @@ PLATFORM_TABLES: dict[str, TableSpec] = {t.name: t for t in [
     ), extensions=(
         _c("lack_of_nir_reason", allowed=LACK_OF_NIR_REASONS),
         _c("hash_nir", identifying=True, opaque_key=True),
-    )),
+    ), names_or_key=(("nom", "prenoms"), ("nir", "hash_nir"))),
     TableSpec("diagnostics", "platform", ("diagnostic_id",), (
         _c("diagnostic_id", nullable=False),
         _c("candidat_id", nullable=False),

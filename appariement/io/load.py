@@ -234,8 +234,10 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
                                         encoding=encoding, sep=sep,
                                         on_mixed_encoding=on_mixed_encoding,
                                         on_nir_scientific=on_nir_scientific)
+            _check_names_or_key(staged[table])
         issues, problems = _run_checks(con, {t: s.name for t, s in staged.items()}, as_of=as_of,
-                                      set_aside=policy is RejectPolicy.SET_ASIDE)
+                                      set_aside=policy is RejectPolicy.SET_ASIDE,
+                                      absent={t: s.filled_missing for t, s in staged.items()})
         if problems and policy is RejectPolicy.RAISE:
             raise problems[0].to_error(problems[1:])
         for problem in problems:
@@ -252,6 +254,17 @@ def load_tables(con: duckdb.DuckDBPyConnection, sources: Mapping[str, Any] | str
     if rejects_dir is not None:
         _write_rejects(dataset.rejects, Path(rejects_dir))
     return dataset
+
+
+def _check_names_or_key(stage) -> None:
+    """A table identified by its names or a key (``candidats``) must hold one or the other."""
+    spec = table_spec(stage.table)
+    present = (set(spec.column_names) - set(stage.filled_missing)) | set(stage.extras)
+    problem = spec.missing_identity(present)
+    if problem is not None:
+        names = spec.names_or_key[0]
+        raise SchemaError(problem, table=stage.table,
+                          column=next(n for n in names if n not in present))
 
 
 def _policy(value: RejectPolicy | str) -> RejectPolicy:

@@ -53,7 +53,7 @@ from .read import _literal, _raw_relation, _typed_expr
 
 __all__ = ["ImportProfile", "TableProfile", "ColumnRule", "ProfileInfo", "PreparedInputs",
            "UnknownLabelError", "fold", "list_profiles", "get_profile", "find_profile_files",
-           "prepare_inputs", "table_of"]
+           "prepare_inputs", "table_of", "source_slot", "check_recode"]
 
 _log = get_logger(__name__)
 
@@ -315,6 +315,43 @@ def _check_recode(column: Column, recode: Mapping[str, str | None], one_to_one: 
         codes = [c for c in folded.values() if c is not None]
         if len(codes) != len(set(codes)):
             raise ConfigError(f"{where}: declared one_to_one but two labels share a code")
+
+
+def check_recode(table: str, column: str, recode: Mapping[str, str | None], *,
+                 where: str | None = None) -> None:
+    """Check a user's recode of one contract column before any file is read.
+
+    The rules are those the loader applies: a contract table and column (canonical or
+    extension), codes of a coded column, ``true``/``false`` for a boolean one, labels distinct
+    once folded, never an identifying column. ``""`` (or None) as a code means NULL.
+
+    Raises:
+        ConfigError: naming ``where`` (default ``recode for table T, column C``).
+
+    Examples:
+        >>> check_recode("candidatures", "etat", {"Candidature refusée": "refused"})
+        >>> check_recode("candidatures", "etat", {"x": "rejected"})
+        Traceback (most recent call last):
+        ...
+        appariement.errors.ConfigError: recode for table 'candidatures', column 'etat': 'rejected' is not a code of 'etat'; codes are: new, processing, postponed, prior_to_hire, accepted, refused, cancelled, obsolete, pool
+    """
+    where = where or f"recode for table {table!r}, column {column!r}"
+    try:
+        spec = table_spec(table)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    try:
+        col = spec.any_column(column)
+    except KeyError:
+        raise ConfigError(f"{where}: {column!r} is not a column of the contract table "
+                          f"{table!r}") from None
+    if not isinstance(recode, Mapping):
+        raise ConfigError(f"{where}: give a table of labels, \"<label>\" = \"<code>\"")
+    codes = {str(k): (None if v in ("", None) else str(v)) for k, v in recode.items()}
+    if col.identifying:
+        raise ConfigError(f"{where}: {column!r} is an identifying column; its values are never "
+                          "recoded")
+    _check_recode(col, codes, False, where)
 
 
 # ------------------------------------------------------------------------------ what was applied
@@ -599,6 +636,16 @@ def table_of(profile: str | ImportProfile, name: str) -> str | None:
     return None if slot is None else slot[0]
 
 
+def source_slot(profile: str | ImportProfile, name: str) -> tuple[str, str | None] | None:
+    """(contract table, part or None) that a source table name fills under a profile.
+
+    Examples:
+        >>> source_slot("flux_iae", "fluxIAE_Structure_29032021_090124")
+        ('flux_iae_salarie', 'structure')
+    """
+    return _slot_of(get_profile(profile), name)
+
+
 def _opaque_columns(prof: ImportProfile, tables) -> dict[str, tuple[str, ...]]:
     out = {}
     for table in tables:
@@ -702,6 +749,13 @@ def _rewrite(con, spec: TableSpec, tp: TableProfile | None, view: str,
             chosen[name] = columns[fold(name)]
     required = [c.name for c in spec.columns if not c.nullable or c.name in spec.key]
     absent = [c for c in required if c not in chosen]
+    identity = spec.missing_identity(chosen) if not absent else None
+    if identity is not None:
+        cannot = [n for n in spec.names_or_key[0] if n in (tp.cannot_supply if tp else ())]
+        raise SchemaError(
+            f"{where}: {identity}"
+            + (f"; this source cannot supply {', '.join(cannot)}" if cannot else ""),
+            table=spec.name, column=spec.names_or_key[0][0])
     if absent:
         cannot = [c for c in absent if c in not_supplied]
         if cannot:

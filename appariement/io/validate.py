@@ -138,8 +138,14 @@ class _Target:
     name: str
 
 
-def _own_issue_queries(target: _Target, as_of: dt.date) -> list[str]:
-    """SELECTs of (row, key, column, reason, detail) for rules about a row alone."""
+def _own_issue_queries(target: _Target, as_of: dt.date, columns=(), absent=()) -> list[str]:
+    """SELECTs of (row, key, column, reason, detail) for rules about a row alone.
+
+    ``columns``: the columns of the checked table; ``absent``: the contract columns the input
+    did not have (filled with NULL). Both matter for ``names_or_key``: a row without its names
+    and without a key is rejected when the input has name columns; a source that has none (the
+    warehouse's ``candidats_v0``) keeps its rows without a key — candidates nobody can link,
+    who still belong to the evaluation (as unlinked)."""
     spec, src = target.spec, target.name
     key = _key_sql(spec)
 
@@ -174,6 +180,14 @@ def _own_issue_queries(target: _Target, as_of: dt.date) -> list[str]:
             queries.append(q(f"{name} < DATE '{lo.isoformat()}' OR {name} > DATE '{hi.isoformat()}'",
                              column.name, "date_range",
                              f"outside {lo.isoformat()} .. {hi.isoformat()}"))
+    if spec.names_or_key is not None and not set(spec.names_or_key[0]) <= set(absent):
+        # a row needs all its names, or a key: a name is "null" only on a row without a key
+        names, keys = spec.names_or_key
+        present = [k for k in keys if k in columns]
+        no_key = " AND ".join(f"{_quote(k)} IS NULL" for k in present) or "TRUE"
+        for name in names:
+            queries.append(q(f"{_quote(name)} IS NULL AND {not_failed(name)} AND {no_key}",
+                             name, "null", f"no name and no key ({', '.join(keys)})"))
     keys_sql = ", ".join(_quote(k) for k in spec.key)
     all_keys = " AND ".join(f"{_quote(k)} IS NOT NULL" for k in spec.key)
     dup_src = (f"(SELECT *, count(*) OVER (PARTITION BY {keys_sql}) AS _app_n FROM {src} "
@@ -219,7 +233,9 @@ def _dependency_order(tables: list[str]) -> list[str]:
 
 def _run_checks(con: duckdb.DuckDBPyConnection, targets: Mapping[str, str], *,
                as_of: dt.date | None = None, set_aside: bool = False,
-               issues_table: str = "_app_issues") -> tuple[str, list[Problem]]:
+               issues_table: str = "_app_issues",
+               absent: Mapping[str, tuple[str, ...]] | None = None
+               ) -> tuple[str, list[Problem]]:
     """Check staged tables and collect every issue in ``issues_table`` (internal engine).
 
     Args:
@@ -230,6 +246,7 @@ def _run_checks(con: duckdb.DuckDBPyConnection, targets: Mapping[str, str], *,
         set_aside: when True, references are checked against the *kept* rows of the referenced
             table, so rows referring to rejected rows are rejected too (cascade).
         issues_table: name of the DuckDB table that receives the issues.
+        absent: table -> contract columns the input did not have (filled with NULL).
 
     Returns:
         (issues table name, problems ordered by table dependency then severity).
@@ -240,7 +257,8 @@ def _run_checks(con: duckdb.DuckDBPyConnection, targets: Mapping[str, str], *,
     order = _dependency_order(list(targets))
     for name in order:
         target = _Target(table_spec(name), targets[name])
-        for query in _own_issue_queries(target, as_of):
+        columns = con.table(targets[name]).columns
+        for query in _own_issue_queries(target, as_of, columns, (absent or {}).get(name, ())):
             con.execute(f"INSERT INTO {issues_table} SELECT {_literal(name)}, * FROM ({query})")
         for fk, (parent, _) in target.spec.references.items():
             if parent not in targets:
@@ -285,6 +303,10 @@ def _message(table: str, column: str, reason: str, n: int, examples: tuple[str, 
         what = (f"{where} hold a value that cannot be converted to "
                 f"{spec.column(column).type}{ex}. Fix the values (dates: YYYY-MM-DD or "
                 "DD/MM/YYYY; booleans: true/false, 1/0, oui/non)")
+    elif reason == "null" and detail.startswith("no name and no key"):
+        keys = " or ".join(spec.names_or_key[1])
+        what = (f"{where} are null or blank on rows that have no key ({keys}) either{ex}. A "
+                "row needs its names or a key: fill one in")
     elif reason == "null":
         what = f"{where} are null or blank, which the contract forbids{ex}. Fill them in"
     elif reason == "not_allowed":

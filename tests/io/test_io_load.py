@@ -40,8 +40,12 @@ def test_valid_extract_loads_without_problems(con, frames, caplog):
 
 
 @pytest.mark.parametrize("table,column,values,error,reason,n,examples", [
+    # a candidate needs its names or a key (nir, hash_nir): c3 has no name but a NIR, so only
+    # c2 (blank name, no NIR) is rejected
+    ("candidats", "nom", ["A", " ", None], InvalidValueError, "null", 1, ("c2",)),
     # null in a non-nullable column
-    ("candidats", "nom", ["A", " ", None], InvalidValueError, "null", 2, ("c2", "c3")),
+    ("candidatures", "etat", ["new", " ", None, "new"], InvalidValueError, "null", 2,
+     ("k2", "k3")),
     # code outside the allowed list (after normalisation "Accepted " would pass)
     ("candidatures", "etat", ["Accepted ", "embauché", "new", "??"], InvalidValueError,
      "not_allowed", 2, ("k2", "k4")),
@@ -119,7 +123,8 @@ def test_raise_lists_other_problems(con, frames):
 
 
 def test_set_aside_cascades_and_counts_add_up(con, frames, tmp_path):
-    frames["candidats"].loc[0, "nom"] = None            # c1 rejected ...
+    frames["candidats"].loc[0, "nom"] = None            # c1 (no name, no key) rejected ...
+    frames["candidats"].loc[0, "nir"] = None
     frames["candidatures"].loc[3, "etat"] = "bogus"     # k4 rejected on its own
     ds = _load(con, frames, rejects=RejectPolicy.SET_ASIDE, rejects_dir=tmp_path)
     rejected = {(t, k, r) for t, k, _, _, r, _ in ds.rejects.fetchall()}
@@ -207,3 +212,39 @@ def test_as_of_must_be_a_date(con, frames):
     with pytest.raises(ConfigError, match="as_of"):
         load_tables(con, frames, as_of="30/06/2025")
     assert _load(con, frames, as_of=dt.date(2025, 6, 30)).problems == []
+
+
+# ------------------------------------------------------------------------ names or a key
+
+def test_candidates_without_names_load_when_they_carry_a_key(con, frames):
+    hashed = "ab" * 32
+    frames["candidats"] = frames["candidats"].drop(columns=["nom", "prenoms"])
+    frames["candidats"]["nir"] = [SECRET_NIR, "190017500012399", "290017500012345"]
+    ds = _load(con, frames)
+    assert ds.counts["candidats"]["rejected"] == 0
+    # an opaque pre-hashed key alone is enough too
+    only_hash = frames["candidats"].drop(columns=["nir"]).assign(hash_nir=hashed)
+    ds = _load(con, {**frames, "candidats": only_hash})
+    assert ds["candidats"].select("hash_nir").fetchall()[0][0] == hashed
+
+
+def test_candidates_with_neither_names_nor_key_are_a_schema_error(con, frames):
+    frames["candidats"] = frames["candidats"].drop(columns=["nom", "prenoms", "nir"])
+    with pytest.raises(SchemaError) as info:
+        _load(con, frames)
+    message = str(info.value)
+    assert "neither its name column(s) nom, prenoms nor a key (nir or hash_nir)" in message
+    assert (info.value.table, info.value.column) == ("candidats", "nom")
+    _assert_no_secret(message)
+
+
+def test_a_row_with_neither_names_nor_key_is_rejected_and_named_so(con, frames):
+    frames["candidats"]["prenoms"] = ["Jean", None, None]
+    frames["candidats"]["nir"] = [SECRET_NIR, None, None]
+    ds = _load(con, frames, rejects="set_aside")
+    rejected = ds.rejects.filter("\"table\" = 'candidats'").select("key, reason").fetchall()
+    assert sorted(set(rejected)) == [("c2", "null"), ("c3", "null")]
+    with pytest.raises(InvalidValueError) as info:
+        _load(con, frames)
+    assert "no key (nir or hash_nir) either" in str(info.value)
+    _assert_no_secret(str(info.value))

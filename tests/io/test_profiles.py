@@ -110,12 +110,29 @@ def test_warehouse_profile_info_for_the_manifest(con):
     assert "candidats" not in manifest["sources"]
 
 
-def test_warehouse_candidats_cannot_supply_the_names_the_contract_requires(con):
+def test_warehouse_candidats_load_with_hash_nir_as_their_key(con):
+    """candidats_v0 has no names: its salted hash_nir identifies a candidate instead."""
+    ds = load_tables(con, _warehouse_files(without=()), profile="les_emplois_warehouse",
+                     as_of=AS_OF)
+    assert ds.counts["candidats"] == {"read": 3, "kept": 3, "rejected": 0}
+    df = _read(WAREHOUSE / "candidats_v0.csv")
+    got = dict(ds["candidats"].select("candidat_id, hash_nir").fetchall())
+    assert got["101"] == df.loc[0, "hash_nir"]
+    # a candidate without NIR (no hash) is kept: nobody can link them, they stay in the
+    # evaluation as unlinked
+    assert got["103"] is None
+    assert ds["candidats"].filter("nom IS NOT NULL OR prenoms IS NOT NULL").count(
+        "*").fetchall()[0][0] == 0
+    assert ds.profile.opaque_keys["candidats"] == ("hash_nir",)
+
+
+def test_warehouse_candidats_without_their_key_cannot_be_identified(con):
+    df = _read(WAREHOUSE / "candidats_v0.csv").drop(columns=["hash_nir"])
     with pytest.raises(SchemaError) as info:
-        load_tables(con, _warehouse_files(without=()), profile="les_emplois_warehouse",
-                    as_of=AS_OF)
+        load_tables(con, {"candidats_v0": df}, profile="les_emplois_warehouse", as_of=AS_OF)
     message = str(info.value)
-    assert "nom, prenoms" in message and "cannot supply" in message
+    assert "neither its name column(s) nom, prenoms nor a key (nir or hash_nir)" in message
+    assert "this source cannot supply nom, prenoms" in message
     assert info.value.table == "candidats"
     leftovers = con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE "
                         "'_app_prof%'").fetchall()[0][0]
