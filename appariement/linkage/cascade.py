@@ -283,20 +283,49 @@ class Linkage:
                              status.replace("_", " "))
 
     # -------------------------------------------------------------- stage 1
+    def _key_checks(self, key: str) -> bool:
+        """Whether the exact stage checks the key's NIR (validity and consistency with the
+        declared traits): yes for a NIR, and for a pivot code or pseudonym whose features carry
+        the NIR's flags; no for an opaque key the producers hashed themselves (``hash_nir``: no
+        key holder has a valid NIR on one side, and the key is not the NIR column)."""
+        needed = (key, "nir_valid", "nir_consistency")
+        for side in ("P", "S"):
+            cols = self.con.table(f"_app_{side}").columns
+            if key not in cols:
+                raise LinkageError(
+                    f"exact stage on {key!r} needs column {key!r} in the "
+                    f"{'platform' if side == 'P' else 'source'} features; set key_column=None "
+                    "for traits-only linkage")
+            if key == "nir" and any(c not in cols for c in needed):
+                missing = next(c for c in needed if c not in cols)
+                raise LinkageError(
+                    f"exact stage on {key!r} needs column {missing!r} in the "
+                    f"{'platform' if side == 'P' else 'source'} features; build them with "
+                    "appariement.identity.standardise_identities")
+        if self.config.key_is_nir or key == "nir":
+            return True
+        for side in ("P", "S"):
+            cols = self.con.table(f"_app_{side}").columns
+            if "nir_valid" not in cols or "nir_consistency" not in cols:
+                return False
+            if not self._count(f"_app_{side}", f"{key} IS NOT NULL AND coalesce(nir_valid, FALSE)"):
+                return False
+        return True
+
     def _stage1(self, counts: dict[str, Any]) -> None:
         cfg = self.config
         key = cfg.key_column
         trusted = ", ".join(f"'{s}'" for s in cfg.trusted_consistency)
-        for side in ("P", "S"):
-            cols = self.con.table(f"_app_{side}").columns
-            for needed in (key, "nir_valid", "nir_consistency"):
-                if needed not in cols:
-                    raise LinkageError(
-                        f"exact stage on {key!r} needs column {needed!r} in the "
-                        f"{'platform' if side == 'P' else 'source'} features; set key_column=None "
-                        "for traits-only linkage")
-        is_valid = f"{{t}}.{key} IS NOT NULL AND coalesce({{t}}.nir_valid, FALSE)"
-        is_consistent = f"{{t}}.nir_consistency IN ({trusted})"
+        checked = self._key_checks(key)
+        if checked:
+            is_valid = f"{{t}}.{key} IS NOT NULL AND coalesce({{t}}.nir_valid, FALSE)"
+            is_consistent = f"{{t}}.nir_consistency IN ({trusted})"
+        else:
+            # an opaque key hashed by the producers (hash_nir): no NIR to check it against;
+            # a shared key is trusted, the traits guard below still applies
+            log.info("exact stage on %s: an opaque key without NIR checks", key)
+            is_valid = f"{{t}}.{key} IS NOT NULL"
+            is_consistent = "TRUE"
         is_trusted = f"{is_valid} AND {is_consistent}"
         # Key pairs with a valid NIR on both sides. Links need consistent NIRs too; the training
         # labels do not, because the consistency check compares the NIR with the birth year and

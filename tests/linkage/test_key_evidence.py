@@ -143,3 +143,22 @@ def test_nir_one_edit_level_equals_the_plain_edit_distance(a, b, edit, i, digit)
         f"SELECT {cond}, damerau_levenshtein(substr(nir_l, 1, 13), substr(nir_r, 1, 13)) <= 1 "
         "FROM (SELECT ? AS nir_l, ? AS nir_r)", [a, b]).fetchone()
     assert got == plain
+
+
+def test_an_opaque_pre_hashed_key_links_in_the_exact_stage_without_nir_checks(world):
+    """``hash_nir`` (SHA-256 of NIR + salt, as the warehouse exports it): no NIR to check, the
+    shared key is trusted in stage 1 (the traits guard still applies)."""
+    con = world
+    hashed = ("SELECT * EXCLUDE (nir), CASE WHEN nir IS NOT NULL THEN "
+              "sha256('salt' || nir) END AS hash_nir FROM {}")
+    lc, result = _link(con, hashed.format("cand0"), hashed.format("pers0"), key="hash_nir")
+    assert result.counts["stage1_links"] > 0
+    exact = lc.execute("SELECT count(*) FROM links WHERE method = 'pivot_exact'").fetchall()[0][0]
+    assert exact == result.counts["stage1_links"]
+    # the exact links are true links
+    lc.register("truth", con.table("truth").to_arrow_table())
+    wrong = lc.execute("""SELECT count(*) FROM links l WHERE method = 'pivot_exact'
+                          AND decision = 'match' AND NOT EXISTS (SELECT 1 FROM truth t
+                          WHERE t.candidat_id = l.candidat_id AND t.person_id = l.person_id)
+                       """).fetchall()[0][0]
+    assert wrong <= 0.01 * exact
