@@ -800,11 +800,24 @@ def _stage_pivot(run: _Run, out: Path) -> dict:
     return counts
 
 
+def _link_key(pf, sf) -> str:
+    """The exact stage's key: the NIR (or the pivot's code in its place), or the producers'
+    pre-hashed ``hash_nir`` when the platform carries no NIR but both sides carry that hash
+    (the warehouse's ``candidats_v0``)."""
+    def filled(rel, column: str) -> bool:
+        return column in rel.columns and bool(
+            rel.aggregate(f'count("{column}")').fetchall()[0][0])
+    if not filled(pf, "nir") and filled(pf, "hash_nir") and filled(sf, "hash_nir"):
+        log.info("exact stage on hash_nir: the platform carries no NIR")
+        return "hash_nir"
+    return "nir"
+
+
 def _stage_link(run: _Run, out: Path) -> dict:
     from .linkage import Linkage
 
     pf, sf = run.features("pivot")
-    config = run.cfg.linkage_config("nir")
+    config = run.cfg.linkage_config(_link_key(pf, sf))
     result = Linkage(config, con=run.con).run(pf, sf)
     result.write(out)
     run.manifest.timings.update({f"link: {k}": v for k, v in result.timings.items()})

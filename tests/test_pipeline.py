@@ -77,3 +77,17 @@ def test_link_command_missing_input_exit_code(tmp_path, capsys):
                  "--out", str(tmp_path / "o")])
     assert code == 2
     assert "no candidats.parquet or candidats.csv" in capsys.readouterr().err
+
+
+def test_the_link_stage_keys_on_hash_nir_when_the_platform_has_no_nir():
+    import duckdb
+
+    from appariement.pipeline import _link_key
+    con = duckdb.connect()
+    with_nir = con.sql("SELECT '185057800608436' AS nir, 'ab' AS hash_nir")
+    no_nir = con.sql("SELECT NULL::VARCHAR AS nir, 'ab' AS hash_nir")
+    no_hash = con.sql("SELECT NULL::VARCHAR AS nir, NULL::VARCHAR AS hash_nir")
+    assert _link_key(with_nir, with_nir) == "nir"
+    assert _link_key(no_nir, with_nir) == "hash_nir"
+    assert _link_key(no_nir, no_hash) == "nir"  # nothing to key on: the NIR stage finds nothing
+    assert _link_key(con.sql("SELECT NULL::VARCHAR AS nir"), with_nir) == "nir"

@@ -8,7 +8,8 @@ under the real names (``job_seekers.csv``, ``fluxIAE_Salarie_<date>.csv``) and l
 ``VALIDATED``, ``prescriber``), through the real code path (config, CLI, pipeline).
 
 ``les_emplois_warehouse`` cannot drive a full run with the same links: its candidates have no
-identity traits, only a salted ``hash_nir`` (see test_warehouse_cannot_link_like_the_canonical_path).
+identity traits, only a salted ``hash_nir`` (the link stage then keys on it: see
+test_pipeline.test_the_link_stage_keys_on_hash_nir_when_the_platform_has_no_nir).
 """
 
 from __future__ import annotations
