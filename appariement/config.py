@@ -501,7 +501,9 @@ def _check_value(key: str, value: Any, meta: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key} is not allowed ({meta.get('hint', 'see the docs')}) and "
                               "looks like key material: it is not repeated here; treat it as "
                               "exposed and replace it")
-        raise ConfigError(f"{key} = {value!r} is not allowed: {meta.get('hint', pattern.pattern)}")
+        # nor any other refused free text: it may be a NIR or a name typed in the wrong place
+        raise ConfigError(f"{key} is not allowed (the value, {len(value)} characters, is not "
+                          f"repeated here): {meta.get('hint', pattern.pattern)}")
 
 
 def _coerce_mapping(key: str, value: Any) -> dict:
