@@ -159,6 +159,55 @@ def _as_frame(table) -> pd.DataFrame:
                           "pass a pandas DataFrame, a pyarrow Table or a DuckDB relation")
 
 
+def _protect(mask: np.ndarray, values: np.ndarray,
+             lines: list[list[tuple[int, int]]]) -> np.ndarray:
+    """Complementary suppression with as few cells as possible.
+
+    While a line holds exactly one suppressed cell, suppress the published cell of that line
+    that fixes the most other such lines and opens the fewest new ones (a cell whose other
+    lines hold no suppressed cell yet would need a further complement), then the smallest
+    (non-zero first). Then drop every complement that is not needed (largest first): a
+    complement whose removal leaves no line with exactly one suppressed cell is published again.
+    The greedy choice alone, smallest cell first, used to cascade through big groups.
+    """
+    mask = mask.copy()
+    primary = mask.copy()
+    lines_of: dict[tuple[int, int], list[int]] = {}
+    for k, line in enumerate(lines):
+        for cell in line:
+            lines_of.setdefault(cell, []).append(k)
+
+    def hidden_in(k):
+        return sum(1 for c in lines[k] if mask[c])
+
+    def singles():
+        return [k for k in range(len(lines)) if hidden_in(k) == 1
+                and any(not mask[c] for c in lines[k])]
+
+    todo = singles()
+    while todo:
+        line = lines[todo[0]]
+
+        def score(cell):
+            fixes = opens = 0
+            for k in lines_of[cell]:
+                h = hidden_in(k)
+                fixes += h == 1
+                opens += h == 0 and len(lines[k]) > 1
+            return (opens - fixes, values[cell] == 0, values[cell])
+        best = min((c for c in line if not mask[c]), key=score)
+        mask[best] = True
+        todo = singles()
+    # prune complements that turned out unnecessary, the largest first
+    extra = sorted(zip(*np.nonzero(mask & ~primary)), key=lambda c: -values[c])
+    for cell in extra:
+        cell = (int(cell[0]), int(cell[1]))
+        mask[cell] = False
+        if singles():
+            mask[cell] = True
+    return mask
+
+
 def suppress(table, count_columns: Sequence[str], threshold: int | None = None, *,
              secondary: bool | None = None, rounding: int | None = None,
              row_groups: Sequence[tuple[str | None, Sequence[str]]] = (),
@@ -243,20 +292,7 @@ def suppress(table, count_columns: Sequence[str], threshold: int | None = None, 
 
     unsafe_cols: set[str] = set()
     if secondary:
-        changed = True
-        while changed:
-            changed = False
-            for line in lines:
-                hidden = [cell for cell in line if mask[cell]]
-                if len(hidden) != 1:
-                    continue
-                shown = [cell for cell in line if not mask[cell]]
-                if not shown:
-                    continue
-                # complement: smallest published non-zero cell, else the smallest one
-                shown.sort(key=lambda c: (values[c] == 0, values[c]))
-                mask[shown[0]] = True
-                changed = True
+        mask = _protect(mask, values, lines)
         for j, line in enumerate(lines[:n_cols]):
             if sum(mask[c] for c in line) == 1:
                 unsafe_cols.add(count_columns[j])
