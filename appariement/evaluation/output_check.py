@@ -61,7 +61,7 @@ from ..errors import DisclosureError
 from .disclosure import DEFAULT_THRESHOLD
 
 __all__ = ["TableSpec", "Relation", "Finding", "AuditResult", "audit", "write_spec",
-           "check_outputs", "SPEC_FILE", "SUMMARY_JSON", "SUMMARY_MD", "DOMINANCE_K",
+           "check_outputs", "check_run", "EXPORTABLE", "MANIFEST_EXPORT", "SPEC_FILE", "SUMMARY_JSON", "SUMMARY_MD", "DOMINANCE_K",
            "PRATIO_P"]
 
 _log = get_logger(__name__)
@@ -230,8 +230,10 @@ def audit(tables: Sequence[tuple[TableSpec, list[dict]]], relations: Iterable[Re
                 r = _num(row.get(rate))
                 if r is None:
                     continue
-                n_name = num[1:] if num.startswith("@") else spec.cell(row, num)
-                d_name = den[1:] if den.startswith("@") else spec.cell(row, den)
+                n_name = (num[1:].format(**{k: _fmt_key(v) for k, v in row.items()})
+                          if num.startswith("@") else spec.cell(row, num))
+                d_name = (den[1:].format(**{k: _fmt_key(v) for k, v in row.items()})
+                          if den.startswith("@") else spec.cell(row, den))
                 equations.append(({n_name: 1.0, d_name: -r}, f"{spec.name}: {rate} x {den}"))
         for col, total in spec.column_totals.items():
             eq = {spec.cell(row, col): 1.0 for row in rows}
@@ -385,6 +387,34 @@ def check_outputs(out_dir: str | Path, *, threshold: int | None = None,
     return result
 
 
+#: the exported copy of the run manifest (no counts)
+MANIFEST_EXPORT = "manifest.export.json"
+#: files a run produces that may leave the enclave (relative to the outputs folder)
+EXPORTABLE = ("report/report.html", "report/report.json", "counterfactual/counterfactual.json",
+              "counterfactual/counterfactual.html", "counterfactual/codebook.json",
+              "counterfactual/codebook.md", MANIFEST_EXPORT, SUMMARY_JSON, SUMMARY_MD)
+
+
+def check_run(out_dir: str | Path, manifest, *, threshold: int) -> AuditResult:
+    """End of a run: write the manifest's exported copy, then :func:`check_outputs` over every
+    exported table (its counts included: the copy holds none, which the check confirms)."""
+    out = Path(out_dir)
+    manifest.write_export(out / MANIFEST_EXPORT)
+    exported = json.loads((out / MANIFEST_EXPORT).read_text(encoding="utf-8"))
+    rows = [{"what": k, "n": v} for k, v in _flat_counts(exported.get("counts", {}))]
+    spec = TableSpec("manifest/counts", MANIFEST_EXPORT, [], ["what"], ["n"],
+                     exportable_files=[MANIFEST_EXPORT])
+    return check_outputs(out, threshold=threshold, extra=[(spec, rows)])
+
+
+def _flat_counts(counts: dict, prefix: str = ""):
+    for k, v in counts.items():
+        if isinstance(v, dict):
+            yield from _flat_counts(v, f"{prefix}{k}.")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            yield f"{prefix}{k}", v
+
+
 def _write_summary(out: Path, result: AuditResult, tables, threshold: int) -> None:
     by_table: dict[str, list[Finding]] = {}
     for f in result.unsafe + result.review:
@@ -438,6 +468,10 @@ def _write_summary(out: Path, result: AuditResult, tables, threshold: int) -> No
         finds = "; ".join(f"{x.rule}: {x.cell}" for x in by_table.get(name, [])) or "-"
         lines.append(f"| {name} | {files} | {r['status']} | "
                      f"{r['files'][0]['sdc']['summary']['suppressed']} | {finds} |")
+    lines += ["", "Files that may leave the enclave: " + ", ".join(
+        f for f in EXPORTABLE if (out / f).exists()) + ". Everything else (Parquet files, "
+        "manifest.json with raw counts, run.log, linkage and input counts) stays in the "
+        "enclave."]
     lines += ["", "Suppressed cells show as empty (null in JSON, a dash in HTML). Tables marked "
               "enclave-only never leave the enclave; they are listed for completeness."]
     write_text(out / SUMMARY_MD, "\n".join(lines) + "\n")
