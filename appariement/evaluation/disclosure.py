@@ -205,7 +205,43 @@ def _protect(mask: np.ndarray, values: np.ndarray,
         mask[cell] = False
         if singles():
             mask[cell] = True
-    return mask
+    # a pattern where every line holds 0 or >= 2 suppressed cells can still give a cell back
+    # through several lines at once (a cell bridging two cycles): audit the whole system and
+    # suppress one more cell next to any recomputable one
+    while True:
+        found = _determined(mask, values, lines)
+        if not found:
+            return mask
+        cell = found[0]
+        shown = [c for k in lines_of[cell] for c in lines[k] if not mask[c]]
+        if not shown:
+            return mask
+        mask[min(shown, key=lambda c: (values[c] == 0, values[c]))] = True
+
+
+def _determined(mask, values, lines) -> list[tuple[int, int]]:
+    """Suppressed cells that the published cells and the line sums fix exactly."""
+    from .output_check import _recomputable
+    known = {f"{i},{j}": (None if mask[i, j] else float(values[i, j]))
+             for line in lines for i, j in line}
+    equations = []
+    for line in lines:
+        if len(line) < 2:
+            continue
+        eq = {f"{i},{j}": 1.0 for i, j in line}
+        eq["sum"] = -1.0
+        equations.append((eq, ""))
+    # each line's sum is known: give it as a published value of its own name
+    out = []
+    for k, (eq, _) in enumerate(equations):
+        total = sum(float(values[tuple(map(int, n.split(",")))]) for n in eq if n != "sum")
+        name = f"sum{k}"
+        eq[name] = eq.pop("sum")
+        known[name] = total
+    for name, _ in _recomputable(equations, known):
+        i, j = map(int, name.split(","))
+        out.append((i, j))
+    return out
 
 
 def suppress(table, count_columns: Sequence[str], threshold: int | None = None, *,
