@@ -160,15 +160,16 @@ def _as_frame(table) -> pd.DataFrame:
 
 
 def _protect(mask: np.ndarray, values: np.ndarray,
-             lines: list[list[tuple[int, int]]]) -> np.ndarray:
+             lines: list[list[tuple[int, int]]], signs=None) -> np.ndarray:
     """Complementary suppression with as few cells as possible.
 
     While a line holds exactly one suppressed cell, suppress the published cell of that line
     that fixes the most other such lines and opens the fewest new ones (a cell whose other
     lines hold no suppressed cell yet would need a further complement), then the smallest
-    (non-zero first). Then drop every complement that is not needed (largest first): a
-    complement whose removal leaves no line with exactly one suppressed cell is published again.
-    The greedy choice alone, smallest cell first, used to cascade through big groups.
+    (non-zero first). Then audit the whole table (:func:`_determined`) and add a complement next
+    to any cell still recomputable through several lines. Last, every complement that is not
+    needed (largest first) is published again: one whose removal leaves the table safe. The
+    greedy choice alone, smallest cell first, used to cascade through big groups.
     """
     mask = mask.copy()
     primary = mask.copy()
@@ -198,50 +199,47 @@ def _protect(mask: np.ndarray, values: np.ndarray,
         best = min((c for c in line if not mask[c]), key=score)
         mask[best] = True
         todo = singles()
-    # prune complements that turned out unnecessary, the largest first
+    # a pattern where every line holds 0 or >= 2 suppressed cells can still give a cell back
+    # through several lines at once (a cell bridging two cycles): audit the whole table and
+    # suppress one more cell next to any recomputable one
+    while True:
+        found = _determined(mask, values, lines, signs)
+        if not found:
+            break
+        shown = [c for k in lines_of[found[0]] for c in lines[k] if not mask[c]]
+        if not shown:
+            break
+        mask[min(shown, key=lambda c: (values[c] == 0, values[c]))] = True
+    # publish again every complement that is not needed, the largest first
     extra = sorted(zip(*np.nonzero(mask & ~primary)), key=lambda c: -values[c])
     for cell in extra:
         cell = (int(cell[0]), int(cell[1]))
         mask[cell] = False
-        if singles():
+        if singles() or _determined(mask, values, lines, signs):
             mask[cell] = True
-    # a pattern where every line holds 0 or >= 2 suppressed cells can still give a cell back
-    # through several lines at once (a cell bridging two cycles): audit the whole system and
-    # suppress one more cell next to any recomputable one
-    while True:
-        found = _determined(mask, values, lines)
-        if not found:
-            return mask
-        cell = found[0]
-        shown = [c for k in lines_of[cell] for c in lines[k] if not mask[c]]
-        if not shown:
-            return mask
-        mask[min(shown, key=lambda c: (values[c] == 0, values[c]))] = True
+    return mask
 
 
-def _determined(mask, values, lines) -> list[tuple[int, int]]:
-    """Suppressed cells that the published cells and the line sums fix exactly."""
+def _determined(mask, values, lines, signs=None) -> list[tuple[int, int]]:
+    """Suppressed cells that the published cells and the lines fix exactly.
+
+    A line is the equation ``sum(sign * cell) = known``: +1 for every cell of a column (its
+    total is published elsewhere); for a row group, -1 for the total and +1 for each part
+    (the known value is then 0), +1 for the parts of a group without a total column."""
     from .output_check import _recomputable
+    signs = signs or [[1.0] * len(line) for line in lines]
     known = {f"{i},{j}": (None if mask[i, j] else float(values[i, j]))
              for line in lines for i, j in line}
     equations = []
-    for line in lines:
+    for k, (line, sign) in enumerate(zip(lines, signs)):
         if len(line) < 2:
             continue
-        eq = {f"{i},{j}": 1.0 for i, j in line}
-        eq["sum"] = -1.0
+        eq = {f"{i},{j}": float(c) for (i, j), c in zip(line, sign)}
+        eq[f"line{k}"] = -1.0
+        known[f"line{k}"] = float(sum(c * values[cell] for cell, c in zip(line, sign)))
         equations.append((eq, ""))
-    # each line's sum is known: give it as a published value of its own name
-    out = []
-    for k, (eq, _) in enumerate(equations):
-        total = sum(float(values[tuple(map(int, n.split(",")))]) for n in eq if n != "sum")
-        name = f"sum{k}"
-        eq[name] = eq.pop("sum")
-        known[name] = total
-    for name, _ in _recomputable(equations, known):
-        i, j = map(int, name.split(","))
-        out.append((i, j))
-    return out
+    return [tuple(map(int, name.split(","))) for name, _ in _recomputable(equations, known)
+            if not name.startswith("line")]
 
 
 def suppress(table, count_columns: Sequence[str], threshold: int | None = None, *,
@@ -318,17 +316,21 @@ def suppress(table, count_columns: Sequence[str], threshold: int | None = None, 
 
     # lines: lists of (row, col) cells with a known sum
     lines: list[list[tuple[int, int]]] = []
+    signs: list[list[float]] = []
     col_index = {c: j for j, c in enumerate(count_columns)}
     for j in range(n_cols):
         lines.append([(i, j) for i in range(n_rows) if present[i, j]])
+        signs.append([1.0] * len(lines[-1]))
     for total, parts in row_groups:
         cols = [col_index[c] for c in ([total] if total else []) + list(parts)]
         for i in range(n_rows):
             lines.append([(i, j) for j in cols if present[i, j]])
+            signs.append([-1.0 if (total and j == cols[0]) else 1.0 for j in cols
+                          if present[i, j]])
 
     unsafe_cols: set[str] = set()
     if secondary:
-        mask = _protect(mask, values, lines)
+        mask = _protect(mask, values, lines, signs)
         for j, line in enumerate(lines[:n_cols]):
             if sum(mask[c] for c in line) == 1:
                 unsafe_cols.add(count_columns[j])
