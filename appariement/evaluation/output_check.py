@@ -48,7 +48,6 @@ Examples:
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -344,7 +343,8 @@ def check_outputs(out_dir: str | Path, *, threshold: int | None = None,
                   extra: Sequence[tuple[TableSpec, list[dict]]] = ()) -> AuditResult:
     """Check every exported table of a run, write the summary, fail on an unsafe cell.
 
-    Reads ``<stage>/disclosure_spec.json`` of every stage folder of ``out_dir``, loads the rows
+    Reads ``<stage>/disclosure_spec.json`` of every stage folder of ``out_dir`` (or
+    ``out_dir/disclosure_spec.json``, for a command's output folder), loads the rows
     each spec names from the exported files, audits them together (relations across stages
     included) and writes ``output_check.json`` / ``output_check.md`` in ``out_dir``.
 
@@ -361,13 +361,15 @@ def check_outputs(out_dir: str | Path, *, threshold: int | None = None,
     relations: list[Relation] = []
     thresholds = []
     cache: dict[Path, Any] = {}
-    for spec_file in sorted(out.glob(f"*/{SPEC_FILE}")):
+    # a run: one spec per stage folder; a command: the spec in the folder it wrote. Files are
+    # named relative to the folder above the spec's.
+    for spec_file in sorted([*out.glob(SPEC_FILE), *out.glob(f"*/{SPEC_FILE}")]):
         data = json.loads(spec_file.read_text(encoding="utf-8"))
         thresholds.append(int(data.get("threshold", DEFAULT_THRESHOLD)))
         for t in data["tables"]:
             spec = TableSpec(**{**t, "row_groups": [tuple(g) for g in t["row_groups"]],
                                 "rates": {k: tuple(v) for k, v in t["rates"].items()}})
-            path = out / spec.file
+            path = spec_file.parent.parent / spec.file
             if path not in cache:
                 cache[path] = json.loads(path.read_text(encoding="utf-8"))
             tables.append((spec, _rows_at(cache[path], spec.path)))
@@ -423,7 +425,7 @@ def _write_summary(out: Path, result: AuditResult, tables, threshold: int) -> No
     suppressed: dict[str, int] = {}
     for s in result.suppressed:
         suppressed[s["table"]] = suppressed.get(s["table"], 0) + 1
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    stamp = None  # no clock: two runs of the same inputs write the same summary
     results = {}
     for i, (spec, rows) in enumerate(tables):
         found = by_table.get(spec.name, [])

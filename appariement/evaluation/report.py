@@ -39,13 +39,15 @@ class QualityReport:
     relations: list = field(default_factory=list)
     threshold: int = 11
 
-    def write(self, out_dir, *, folder_name: str = "report") -> dict[str, str]:
+    def write(self, out_dir, *, folder_name: str | None = None) -> dict[str, str]:
         """Write ``report.html``, ``report.json`` and the output checker's
         ``disclosure_spec.json`` atomically; returns name -> path.
 
         ``folder_name`` is the name of the folder in the run's outputs (the spec names files
-        relative to the outputs folder)."""
+        relative to the folder above; default: ``out_dir``'s name, without the leading dot and
+        ``.partial`` of a stage being written)."""
         out = Path(out_dir)
+        folder_name = folder_name or out.name.lstrip(".").removesuffix(".partial")
         out.mkdir(parents=True, exist_ok=True)
         paths = {"html": str(write_text(out / "report.html", self.html)),
                  "json": str(write_json(out / "report.json",
