@@ -20,6 +20,9 @@ the rules once:
   recomputable suppressed cell is unsafe; a recomputable unpublished quantity that is not a
   cell of any table (a bin between two thresholds, the people an estimate left out of an arm)
   is unsafe when its value is a small count;
+* **limits** — the audit finds values a reader can recompute *exactly* (the linear system
+  over the reals); it does not bound intervals (a suppressed cell known to lie between 2 and
+  5 is not flagged) nor use that counts are non-negative integers;
 * **dominance** (magnitude tables: means, sums) — a published magnitude needs at least
   ``threshold`` contributors and its largest contributor at most 85 % of the total (the
   (1, 85 %) rule, acro's ``safe_nk_n`` / ``safe_nk_k``); acro's p-ratio (p = 10 %) is reported
@@ -471,7 +474,8 @@ def _write_summary(out: Path, result: AuditResult, tables, threshold: int) -> No
         lines.append(f"| {name} | {files} | {r['status']} | "
                      f"{r['files'][0]['sdc']['summary']['suppressed']} | {finds} |")
     lines += ["", "Files that may leave the enclave: " + ", ".join(
-        f for f in EXPORTABLE if (out / f).exists()) + ". Everything else (Parquet files, "
+        f for f in EXPORTABLE if (out / f).exists() or f in (SUMMARY_JSON, SUMMARY_MD))
+        + ". Everything else (Parquet files, "
         "manifest.json with raw counts, run.log, linkage and input counts) stays in the "
         "enclave."]
     lines += ["", "Suppressed cells show as empty (null in JSON, a dash in HTML). Tables marked "
