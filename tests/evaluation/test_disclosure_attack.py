@@ -196,6 +196,14 @@ def test_the_checker_refuses_an_unsafe_export(tmp_path):
     assert check_outputs(tmp_path).unsafe
 
 
+def test_an_exported_table_without_its_spec_is_refused(tmp_path):
+    from appariement.evaluation.output_check import check_outputs
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report/report.json").write_text("{}")
+    with pytest.raises(DisclosureError, match="no disclosure_spec"):
+        check_outputs(tmp_path)
+
+
 def test_dominance_and_consistency_across_tables():
     mag = TableSpec("m", "f", [], ["g"], [], magnitude={"mean": [{"n": 40, "top_share": 0.9},
                                                                  {"n": 5, "top_share": 0.2},
