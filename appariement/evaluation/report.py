@@ -466,9 +466,11 @@ def _curve_specs(grid, match_t, review_t) -> tuple[list[TableSpec], list[Relatio
                                    "n_exact_matches": "links|method=pivot_exact|decision=match"})]
     cuts = sorted({float(c) for c in grid} | {float(match_t), float(review_t)})
     prob = "links|method=probabilistic|decision={}"
+    # every pair of thresholds, not only neighbours: when the thresholds in between are left
+    # out, the difference of the two published counts is still the links between them
     rel = [Relation(f"plinks|p>={_cut(a)}", [f"plinks|p>={_cut(b)}", f"plinks|bin[{_cut(a)},"
                                              f"{_cut(b)})"], "links between two thresholds")
-           for a, b in zip(cuts, cuts[1:])]
+           for i, a in enumerate(cuts) for b in cuts[i + 1:]]
     rel += [Relation(f"alllinks|p>={_cut(c)}", [f"plinks|p>={_cut(c)}",
                                                 "links|method=pivot_exact|decision=match"],
                      "matches = probabilistic + exact") for c in cuts]

@@ -204,6 +204,27 @@ def test_an_exported_table_without_its_spec_is_refused(tmp_path):
         check_outputs(tmp_path)
 
 
+def test_curve_counts_two_thresholds_apart_are_checked():
+    """Links at 0.99 and 0.999 differ by 3 even when 0.995 is left out between them."""
+    from appariement.evaluation.report import _publishable_cuts, _curve_specs
+    import numpy as np
+    p = np.r_[np.full(150, 0.9995), [0.992, 0.993, 0.997], np.full(40, 0.7)]
+    grid = [0.5, 0.99, 0.995, 0.999]
+    head = [{"method": "pivot_exact", "decision": "match", "n": 500.0},
+            {"method": "probabilistic", "decision": "match", "n": 153.0},
+            {"method": "probabilistic", "decision": "review", "n": 40.0}]
+    cand = [{"what": "candidates", "n": 1000.0}]
+    specs = [TableSpec("report/candidates", "", [], ["what"], ["n"],
+                       cell_names={"n": "report|candidates"}),
+             TableSpec("report/links", "", [], ["method", "decision"], ["n"],
+                       cell_names={"n": "links|method={method}|decision={decision}"})]
+    cs, cr = _curve_specs(grid, 0.9, 0.5)
+    safe = _publishable_cuts(p, grid, 0.9, 0.5, [cand, head], specs, [], cs, cr, T)
+    counts = sorted(v[0] for v in safe.values())
+    assert all(b - a == 0 or b - a >= T for a, b in itertools.combinations(counts, 2))
+    assert 0.9 in safe and 0.5 in safe  # the headline's own counts stay
+
+
 def test_dominance_and_consistency_across_tables():
     mag = TableSpec("m", "f", [], ["g"], [], magnitude={"mean": [{"n": 40, "top_share": 0.9},
                                                                  {"n": 5, "top_share": 0.2},
