@@ -103,6 +103,23 @@ class RunManifest:
             data["timings_seconds"] = self.timings
         return data
 
+    def to_export_dict(self) -> dict[str, Any]:
+        """The copy of the manifest that may leave the enclave: versions, config hash, input
+        and key fingerprints, outputs and notes, but no counts. ``manifest.json`` keeps the raw
+        counts (row counts, rejected rows, links by stage: some are small) and stays in the
+        enclave; the published counts are those of the disclosure-controlled reports."""
+        data = self.to_dict(include_volatile=False)
+        data.pop("counts", None)
+        data["config"] = {"hash": self.config.get("hash")}
+        data["notes"] = list(self.notes) + [
+            "raw counts are in manifest.json, which stays in the enclave; published counts "
+            "are in the disclosure-controlled reports (see output_check.md)"]
+        return data
+
+    def write_export(self, path: str | Path) -> Path:
+        """Write :meth:`to_export_dict` atomically as JSON."""
+        return write_json(path, self.to_export_dict())
+
     def write(self, path: str | Path) -> Path:
         """Write the manifest atomically as JSON."""
         return write_json(path, self.to_dict())

@@ -77,7 +77,8 @@ _READS = {"standardise": (), "pivot": ("standardise",), "link": ("pivot",),
 #: stages that read the input files themselves (not only the inputs stage's outputs)
 _READS_INPUT_FILES = ("standardise", "pivot", "report", "counterfactual")
 #: files the run writes at the top of the outputs folder
-_RUN_FILES = ("manifest.json", "run.log")
+_RUN_FILES = ("manifest.json", "run.log", "manifest.export.json", "output_check.json",
+              "output_check.md")
 _SECTIONS = {"inputs": ("inputs", "project"), "standardise": ("pivot", "identity"),
              "pivot": ("pivot", "project"), "link": ("linkage", "identity", "project"),
              "report": ("quality",), "counterfactual": ("counterfactual", "project")}
@@ -974,6 +975,8 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
                 log.warning("the manifest could not be written after the failure")
             raise
         _write_manifest(run, manifest)
+        from .evaluation.output_check import check_run  # every exported table, once
+        check_run(run.out, manifest, threshold=config.quality.min_cell)
         return manifest
     finally:  # release the database (a file stays locked while a connection is open)
         run.con.close()

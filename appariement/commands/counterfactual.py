@@ -121,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         result = run_counterfactual(args.platform, args.source, str(links), out, design=design,
                                     outcomes=outcomes, n_boot=args.n_boot, seed=args.seed,
                                     thresholds=thresholds, min_cell=args.min_cell)
+    from ..evaluation.output_check import check_outputs
+    check_outputs(out)  # every exported table, once; DisclosureError (exit 6) if one is unsafe
     for row in result["estimates"]:
         if row["variant"] == "main":
             print(f"{row['outcome']:>22} {row['method']:>9} {row['estimate']!s:>8.6} "

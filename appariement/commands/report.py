@@ -157,5 +157,7 @@ def _report(args, links_dir: Path, platform_dir: Path, source_dir: Path | None,
                           objective=args.objective, target=args.target, pairs=pairs,
                           gold=gold, selection=selection, review=review)
     written = report.write(out)
+    from ..evaluation.output_check import check_outputs
+    check_outputs(out)  # every exported table, once; DisclosureError (exit 6) if one is unsafe
     print(f"report written: {written['html']} and {written['json']}")
     return 0

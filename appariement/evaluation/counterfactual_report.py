@@ -94,10 +94,98 @@ def threshold_sensitivity(con: duckdb.DuckDBPyConnection, platform: Any, employm
 
 
 def _suppressed(table: pd.DataFrame, counts: list[str], derived: dict | None = None,
-                threshold: int = 11) -> tuple[pd.DataFrame, dict]:
+                threshold: int = 11, row_groups=()) -> tuple[pd.DataFrame, dict]:
     from .disclosure import suppress
-    out = suppress(table, count_columns=counts, threshold=threshold, derived=derived or {})
+    out = suppress(table, count_columns=counts, threshold=threshold, derived=derived or {},
+                   row_groups=row_groups)
     return out.table, {"rule": out.rule, "unsafe_totals": list(out.unsafe_totals)}
+
+
+def _small(v, threshold: int) -> bool:
+    return v is not None and not pd.isna(v) and 0 < round(float(v)) < threshold
+
+
+def _hide_close_counts(table: pd.DataFrame, arm_n: dict, threshold: int) -> pd.DataFrame:
+    """Hide ``n_treated`` / ``n_control`` when the arm's published size minus it (the people
+    an estimate left out: censored, unmatched) is a small count. The estimate stays: it rests
+    on at least ``threshold`` people; only the count that gives the difference goes."""
+    table = table.copy()
+    for col, arm in (("n_treated", "treated"), ("n_control", "comparison")):
+        total = arm_n.get(arm)
+        if col not in table.columns or total is None:
+            continue
+        table[col] = [None if (v is None or pd.isna(v) or _small(total - float(v), threshold))
+                      else v for v in table[col]]
+    return table
+
+
+def _safe_link_rates(table: pd.DataFrame, arm_n: dict, threshold: int) -> pd.DataFrame:
+    """A link rate times the arm's published size is the number linked: withhold the rate when
+    the linked or the unlinked count it gives is small."""
+    table = table.copy()
+    for col, arm in (("link_rate_treated", "treated"), ("link_rate_comparison", "comparison")):
+        n = arm_n.get(arm)
+        if col not in table.columns:
+            continue
+        out = []
+        for r in table[col]:
+            if n is None or r is None or pd.isna(r):
+                out.append(None)
+                continue
+            linked = float(r) * n
+            out.append(None if _small(linked, threshold) or _small(n - linked, threshold)
+                       else float(r))
+        table[col] = out
+    return table
+
+
+def _safe_balance(balance: pd.DataFrame, arm_n: dict, evidence: dict, threshold: int
+                  ) -> pd.DataFrame:
+    """Balance rows: a mean of a 0/1 variable times the arm size is a count (1/254 is one
+    person), so a row whose count of ones or of zeros is small in either arm is withheld
+    (means and standardised differences: an SMD and one mean give back the other); a mean of
+    a magnitude is withheld when it fails dominance (``evidence``: covariate -> arm ->
+    ``{"n", "top_share"}``)."""
+    from .output_check import DOMINANCE_K
+    out = balance.copy()
+    values = [c for c in out.columns if c != "covariate"]
+    for i, row in out.iterrows():
+        bad = False
+        for col, arm in (("mean_treated", "treated"), ("mean_control", "comparison")):
+            m, n = row.get(col), arm_n.get(arm)
+            if m is None or pd.isna(m) or n is None:
+                bad = True
+                continue
+            ev = evidence.get(row["covariate"], {}).get(arm)
+            if ev is not None:  # a magnitude
+                bad |= ev["n"] < threshold or ev["top_share"] > DOMINANCE_K
+            elif 0 <= float(m) <= 1:  # a proportion
+                ones = float(m) * n
+                bad |= _small(ones, threshold) or _small(n - ones, threshold)
+        if bad:
+            for c in values:
+                out.at[i, c] = None
+    return out
+
+
+def _dominance(relation, columns, threshold: int) -> dict:
+    """Dominance evidence of the magnitude covariates (not 0/1), by arm, from the dataset."""
+    evidence: dict = {}
+    cols = set(relation.columns)
+    for c in columns:
+        if c not in cols:
+            continue
+        rows = relation.aggregate(
+            f"arm, count({c}) AS n, sum(abs(CAST({c} AS DOUBLE))) AS total, "
+            f"max(abs(CAST({c} AS DOUBLE))) AS top, "
+            f"count(*) FILTER (WHERE CAST({c} AS DOUBLE) NOT IN (0, 1)) AS other",
+            "arm").fetchall()
+        if not any(r[4] for r in rows):
+            continue  # a 0/1 variable: checked as a proportion
+        evidence[c] = {arm: {"n": int(n), "top_share": (float(top) / float(total)
+                                                          if total else 0.0)}
+                       for arm, n, total, top, _ in rows}
+    return evidence
 
 
 def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str | Path, *,
@@ -143,15 +231,20 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
         broad = design.replace(comparison_classes=None)
         variants["broad"] = (broad, build_evaluation_dataset(con, platform, employment, links,
                                                              broad))
-    estimates, balances = [], {}
+    estimates, balances, arm_sizes = [], {}, {}
     for name, (_, vds) in variants.items():
+        arm_sizes[name] = {a: v["n"] for a, v in vds.counts["linkage_by_arm"].items()}
         for outcome in outcomes:
             est = estimate_effects(vds, outcome, n_boot=n_boot, seed=seed)
             tab = est.table.assign(variant=name)
             estimates.append(tab)
             if outcome == outcomes[0]:
-                balances[name] = est.balance
-    est_table = pd.concat(estimates, ignore_index=True)
+                evidence = _dominance(vds.relation, est.balance["covariate"].tolist(),
+                                      min_cell)
+                balances[name] = _safe_balance(est.balance, arm_sizes[name], evidence,
+                                               min_cell)
+    est_table = pd.concat([_hide_close_counts(t, arm_sizes[t["variant"].iloc[0]], min_cell)
+                           for t in estimates], ignore_index=True)
     est_pub, rule = _suppressed(est_table, ["n_treated", "n_control"], threshold=min_cell,
                                 derived={c: ["n_treated", "n_control"] for c in
                                          ("estimate", "se", "ci_low", "ci_high", "se_ai",
@@ -159,7 +252,9 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
     arms = pd.DataFrame([{"arm": arm, "n": v["n"], "linked": v["linked"],
                           "unlinked": v["n"] - v["linked"]}
                          for arm, v in ds.counts["linkage_by_arm"].items()])
-    arms_pub, _ = _suppressed(arms, ["n", "linked", "unlinked"], threshold=min_cell)
+    arms_pub, _ = _suppressed(arms, ["n", "linked", "unlinked"], threshold=min_cell,
+                              row_groups=[("n", ["linked", "unlinked"])])
+    published_n = {r["arm"]: r["n"] for r in _records(arms_pub) if r["n"] is not None}
     excl = pd.DataFrame([{"reason": k, "n": v} for k, v in ds.counts["exclusions"].items()]
                         or [{"reason": "none", "n": 0}])
     excl_pub, _ = _suppressed(excl, ["n"], threshold=min_cell)
@@ -167,6 +262,8 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
                                   thresholds=thresholds, outcome=outcomes[0])
             if thresholds else pd.DataFrame())
     if len(sens):
+        sens = _safe_link_rates(_hide_close_counts(sens, published_n, min_cell), published_n,
+                                min_cell)
         sens, _ = _suppressed(sens, ["n_treated", "n_control"], threshold=min_cell,
                               derived={"estimate": ["n_treated", "n_control"]})
     result = {
@@ -179,7 +276,69 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
     }
     write_json(out / "counterfactual.json", result)
     write_text(out / "counterfactual.html", _html(result))
+    _write_spec(out, result, min_cell)
     return result
+
+
+def _write_spec(out: Path, result: dict, threshold: int) -> None:
+    """The output checker's view of ``counterfactual.json`` (and the HTML built from it)."""
+    from .output_check import Relation, TableSpec, write_spec
+    folder = out.name.lstrip(".").removesuffix(".partial")  # the stage folder, once committed
+    files = [f"{folder}/counterfactual.json", f"{folder}/counterfactual.html"]
+    arm = "cf|arm={arm}|{col}"
+    specs = [TableSpec("counterfactual/arms", f"{folder}/counterfactual.json",
+                       ["arms_and_linkage"], ["arm"], ["n", "linked", "unlinked"],
+                       row_groups=[("n", ["linked", "unlinked"])],
+                       column_totals={c: f"cf|arms|{c}" for c in ("n", "linked", "unlinked")},
+                       cell_names={c: arm.replace("{col}", c)
+                                   for c in ("n", "linked", "unlinked")},
+                       exportable_files=files),
+             TableSpec("counterfactual/exclusions", f"{folder}/counterfactual.json",
+                       ["exclusions"], ["reason"], ["n"], exportable_files=files),
+             TableSpec("counterfactual/estimates", f"{folder}/counterfactual.json",
+                       ["estimates"], ["variant", "outcome", "method"],
+                       ["n_treated", "n_control"], exportable_files=files),
+             TableSpec("counterfactual/threshold_sensitivity", f"{folder}/counterfactual.json",
+                       ["threshold_sensitivity"], ["threshold", "outcome", "method"],
+                       ["n_treated", "n_control"],
+                       rates={"link_rate_treated": ("@cf|sens|t={threshold}|linked_treated",
+                                                    "@cf|arm=treated|n"),
+                              "link_rate_comparison": (
+                                  "@cf|sens|t={threshold}|linked_comparison",
+                                  "@cf|arm=comparison|n")},
+                       exportable_files=files)]
+    relations = []
+    for r in result["estimates"]:
+        if r.get("variant") != "main":
+            continue
+        key = f"variant={r['variant']},outcome={r['outcome']},method={r['method']}"
+        for col, a in (("n_treated", "treated"), ("n_control", "comparison")):
+            relations.append(Relation(f"cf|arm={a}|n",
+                                      [f"counterfactual/estimates|{key}|{col}",
+                                       f"cf|left_out|{key}|{col}"],
+                                      "arm size = people in the estimate + people left out"))
+    for t in sorted({r["threshold"] for r in result["threshold_sensitivity"]}):
+        for a in ("treated", "comparison"):
+            relations.append(Relation(f"cf|arm={a}|n", [f"cf|sens|t={t}|linked_{a}",
+                                                         f"cf|sens|t={t}|unlinked_{a}"],
+                                      "arm size = linked + unlinked at a threshold"))
+    for name, rows in result["balance"].items():
+        if name != "main":
+            continue
+        specs.append(TableSpec(f"counterfactual/balance/{name}", f"{folder}/counterfactual.json",
+                               ["balance", name], ["covariate"], [],
+                               rates={"mean_treated": ("@cf|balance|{covariate}|ones_treated",
+                                                       "@cf|arm=treated|n"),
+                                      "mean_control": ("@cf|balance|{covariate}|ones_control",
+                                                       "@cf|arm=comparison|n")},
+                               exportable_files=files))
+        for r in rows:
+            for a, side in (("treated", "treated"), ("comparison", "control")):
+                relations.append(Relation(f"cf|arm={a}|n",
+                                          [f"cf|balance|{r['covariate']}|ones_{side}",
+                                           f"cf|balance|{r['covariate']}|zeros_{side}"],
+                                          "a mean of a 0/1 variable times the arm size"))
+    write_spec(out, specs, relations, threshold=threshold)
 
 
 _ESTIMANDS = {

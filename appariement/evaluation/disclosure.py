@@ -159,6 +159,89 @@ def _as_frame(table) -> pd.DataFrame:
                           "pass a pandas DataFrame, a pyarrow Table or a DuckDB relation")
 
 
+def _protect(mask: np.ndarray, values: np.ndarray,
+             lines: list[list[tuple[int, int]]], signs=None) -> np.ndarray:
+    """Complementary suppression with as few cells as possible.
+
+    While a line holds exactly one suppressed cell, suppress the published cell of that line
+    that fixes the most other such lines and opens the fewest new ones (a cell whose other
+    lines hold no suppressed cell yet would need a further complement), then the smallest
+    (non-zero first). Then audit the whole table (:func:`_determined`) and add a complement next
+    to any cell still recomputable through several lines. Last, every complement that is not
+    needed (largest first) is published again: one whose removal leaves the table safe. The
+    greedy choice alone, smallest cell first, used to cascade through big groups.
+    """
+    mask = mask.copy()
+    primary = mask.copy()
+    lines_of: dict[tuple[int, int], list[int]] = {}
+    for k, line in enumerate(lines):
+        for cell in line:
+            lines_of.setdefault(cell, []).append(k)
+
+    def hidden_in(k):
+        return sum(1 for c in lines[k] if mask[c])
+
+    def singles():
+        return [k for k in range(len(lines)) if hidden_in(k) == 1
+                and any(not mask[c] for c in lines[k])]
+
+    todo = singles()
+    while todo:
+        line = lines[todo[0]]
+
+        def score(cell):
+            fixes = opens = 0
+            for k in lines_of[cell]:
+                h = hidden_in(k)
+                fixes += h == 1
+                opens += h == 0 and len(lines[k]) > 1
+            return (opens - fixes, values[cell] == 0, values[cell])
+        best = min((c for c in line if not mask[c]), key=score)
+        mask[best] = True
+        todo = singles()
+    # a pattern where every line holds 0 or >= 2 suppressed cells can still give a cell back
+    # through several lines at once (a cell bridging two cycles): audit the whole table and
+    # suppress one more cell next to any recomputable one
+    while True:
+        found = _determined(mask, values, lines, signs)
+        if not found:
+            break
+        shown = [c for k in lines_of[found[0]] for c in lines[k] if not mask[c]]
+        if not shown:
+            break
+        mask[min(shown, key=lambda c: (values[c] == 0, values[c]))] = True
+    # publish again every complement that is not needed, the largest first
+    extra = sorted(zip(*np.nonzero(mask & ~primary)), key=lambda c: -values[c])
+    for cell in extra:
+        cell = (int(cell[0]), int(cell[1]))
+        mask[cell] = False
+        if singles() or _determined(mask, values, lines, signs):
+            mask[cell] = True
+    return mask
+
+
+def _determined(mask, values, lines, signs=None) -> list[tuple[int, int]]:
+    """Suppressed cells that the published cells and the lines fix exactly.
+
+    A line is the equation ``sum(sign * cell) = known``: +1 for every cell of a column (its
+    total is published elsewhere); for a row group, -1 for the total and +1 for each part
+    (the known value is then 0), +1 for the parts of a group without a total column."""
+    from .output_check import _recomputable
+    signs = signs or [[1.0] * len(line) for line in lines]
+    known = {f"{i},{j}": (None if mask[i, j] else float(values[i, j]))
+             for line in lines for i, j in line}
+    equations = []
+    for k, (line, sign) in enumerate(zip(lines, signs)):
+        if len(line) < 2:
+            continue
+        eq = {f"{i},{j}": float(c) for (i, j), c in zip(line, sign)}
+        eq[f"line{k}"] = -1.0
+        known[f"line{k}"] = float(sum(c * values[cell] for cell, c in zip(line, sign)))
+        equations.append((eq, ""))
+    return [tuple(map(int, name.split(","))) for name, _ in _recomputable(equations, known)
+            if not name.startswith("line")]
+
+
 def suppress(table, count_columns: Sequence[str], threshold: int | None = None, *,
              secondary: bool | None = None, rounding: int | None = None,
              row_groups: Sequence[tuple[str | None, Sequence[str]]] = (),
@@ -233,30 +316,21 @@ def suppress(table, count_columns: Sequence[str], threshold: int | None = None, 
 
     # lines: lists of (row, col) cells with a known sum
     lines: list[list[tuple[int, int]]] = []
+    signs: list[list[float]] = []
     col_index = {c: j for j, c in enumerate(count_columns)}
     for j in range(n_cols):
         lines.append([(i, j) for i in range(n_rows) if present[i, j]])
+        signs.append([1.0] * len(lines[-1]))
     for total, parts in row_groups:
         cols = [col_index[c] for c in ([total] if total else []) + list(parts)]
         for i in range(n_rows):
             lines.append([(i, j) for j in cols if present[i, j]])
+            signs.append([-1.0 if (total and j == cols[0]) else 1.0 for j in cols
+                          if present[i, j]])
 
     unsafe_cols: set[str] = set()
     if secondary:
-        changed = True
-        while changed:
-            changed = False
-            for line in lines:
-                hidden = [cell for cell in line if mask[cell]]
-                if len(hidden) != 1:
-                    continue
-                shown = [cell for cell in line if not mask[cell]]
-                if not shown:
-                    continue
-                # complement: smallest published non-zero cell, else the smallest one
-                shown.sort(key=lambda c: (values[c] == 0, values[c]))
-                mask[shown[0]] = True
-                changed = True
+        mask = _protect(mask, values, lines, signs)
         for j, line in enumerate(lines[:n_cols]):
             if sum(mask[c] for c in line) == 1:
                 unsafe_cols.add(count_columns[j])

@@ -20,6 +20,7 @@ from .._atomic import write_json, write_text
 from .._tables import as_relation, temp_view
 from . import charts
 from .disclosure import DisclosurePolicy, suppress
+from .output_check import Relation, TableSpec, audit, write_spec
 from .estimates import _py, error_curve, estimate_errors, probabilities_of
 from .subgroups import SUBGROUP_VARIABLES, candidate_outcomes, flag_differences, subgroup_rates
 from .thresholds import recommend_threshold, threshold_curves
@@ -34,15 +35,30 @@ class QualityReport:
     figures: dict[str, Any]
     html: str
     charts: dict[str, Any] = field(default_factory=dict)
+    specs: list = field(default_factory=list)
+    relations: list = field(default_factory=list)
+    threshold: int = 11
 
-    def write(self, out_dir) -> dict[str, str]:
-        """Write ``report.html`` and ``report.json`` atomically; returns name -> path."""
+    def write(self, out_dir, *, folder_name: str | None = None) -> dict[str, str]:
+        """Write ``report.html``, ``report.json`` and the output checker's
+        ``disclosure_spec.json`` atomically; returns name -> path.
+
+        ``folder_name`` is the name of the folder in the run's outputs (the spec names files
+        relative to the folder above; default: ``out_dir``'s name, without the leading dot and
+        ``.partial`` of a stage being written)."""
         from .._paths import private_dir  # folders 0700, as the command line makes them
 
         out = private_dir(out_dir)
-        return {"html": str(write_text(out / "report.html", self.html)),
-                "json": str(write_json(out / "report.json",
-                                       {**self.figures, "charts": self.charts}))}
+        folder_name = folder_name or out.name.lstrip(".").removesuffix(".partial")
+        paths = {"html": str(write_text(out / "report.html", self.html)),
+                 "json": str(write_json(out / "report.json",
+                                        {**self.figures, "charts": self.charts}))}
+        for spec in self.specs:
+            spec.file = f"{folder_name}/report.json"
+            spec.exportable_files = [f"{folder_name}/report.json", f"{folder_name}/report.html"]
+        paths["disclosure_spec"] = str(write_spec(out, self.specs, self.relations,
+                                                  threshold=self.threshold))
+        return paths
 
 
 def _table_html(rows: list[dict], columns: list[str]) -> str:
@@ -108,36 +124,34 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
             f'<p class="note"><b>Disclosure control.</b> {html.escape(policy.describe())}</p>']
 
     # ---- headline counts
+    specs: list[TableSpec] = []
+    relations: list[Relation] = []
     head = con.execute("""SELECT method, decision, count(*) AS n FROM _app_rp_links
                           GROUP BY ALL ORDER BY ALL""").df()
     head_s = suppress(head, ["n"], policy=policy)
     figures["links_by_method_decision"] = head_s.to_dict()
-    body += ["<h2>Links / Liens</h2>", f"<p>Candidates: {_round(n_candidates, policy)}</p>",
+    cand = _round(n_candidates, policy)
+    figures["candidates"] = {"rows": [{"what": "candidates",
+                                       "n": float(cand) if cand.isdigit() else None}]}
+    specs += [TableSpec("report/candidates", "", ["candidates", "rows"], ["what"], ["n"],
+                        cell_names={"n": "report|candidates"}),
+              TableSpec("report/links", "", ["links_by_method_decision", "rows"],
+                        ["method", "decision"], ["n"],
+                        cell_names={"n": "links|method={method}|decision={decision}"},
+                        column_totals={"n": "links|all"})]
+    relations += [Relation("linked|all", ["links|method=pivot_exact|decision=match",
+                                          "links|method=probabilistic|decision=match"],
+                           "linked candidates: exact and probabilistic matches"),
+                  Relation("report|candidates", ["linked|all", "unlinked|all"],
+                           "candidates: linked and not linked")]
+    body += ["<h2>Links / Liens</h2>", f"<p>Candidates: {cand}</p>",
              _table_html(head_s.records(), ["method", "decision", "n"])]
 
-    # ---- label-free error estimates
+    # ---- label-free error estimates, threshold curves: one set of published cumulative
+    # counts (links at or above a threshold), chosen so that no suppressed headline cell and no
+    # small count between two thresholds can be recomputed
     est = estimate_errors(_fr(con), (match_t, review_t), con=con, blocking_recall=recall_b,
                           n_candidates=n_candidates, pairs=pairs)
-    figures["label_free_errors"] = est
-    rows = [{"threshold": f"{name} ({est[k]['threshold']})",
-             "links": est[k]["n_links"], "est. FDR": est[k]["fdr"], "est. FNR": est[k]["fnr"],
-             "match rate": est[k]["match_rate"]}
-            for name, k in (("match", "at_match"), ("review", "at_review"))]
-    review_summary = _review_summary(review, match_t, review_t) if review is not None else None
-    if review_summary is not None:
-        for name, k in (("match", "at_match"), ("review", "at_review")):
-            lab = review_summary[k]
-            rows.append({"threshold": f"{name} ({lab['threshold']}), review labels",
-                         "links": est[k]["n_links"], "est. FDR": lab["fdr"],
-                         "est. FNR": lab["fnr"], "match rate": est[k]["match_rate"]})
-    err_s = suppress(pd.DataFrame(rows), ["links"], policy=policy,
-                     derived={"est. FDR": ["links"], "est. FNR": ["links"],
-                              "match rate": ["links"]})
-    body += ["<h2>Estimated errors (label-free) / Erreurs estimées</h2>",
-             f"<p>{html.escape(est['method'])}</p>",
-             _table_html(err_s.records(), list(rows[0].keys()))]
-
-    # ---- threshold curves
     p, n_exact = probabilities_of(_fr(con), con=con)
     labelled = None
     if review is not None and "is_match" in review.columns:
@@ -154,6 +168,30 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
         curve = curve.merge(g.rename(columns={"precision": "precision_gold",
                                               "recall": "recall_gold"}),
                             on="threshold", how="left")
+    curve_specs, curve_rel = _curve_specs(curve["threshold"].tolist(), match_t, review_t)
+    specs += curve_specs
+    relations += curve_rel
+    safe = _publishable_cuts(p, curve["threshold"].tolist(), match_t, review_t,
+                             [figures["candidates"]["rows"], head_s.records()],
+                             specs[:2], relations, curve_specs, curve_rel, policy.threshold)
+    curve = _published_curve(curve, safe)
+    figures["label_free_errors"] = _published_estimates(est, safe, match_t, review_t,
+                                                        head_s.records())
+    est_pub = figures["label_free_errors"]
+    rows = [{"threshold": f"{name} ({est[k]['threshold']})",
+             "links": est_pub[k]["n_links"], "est. FDR": est_pub[k]["fdr"],
+             "est. FNR": est_pub[k]["fnr"], "match rate": est_pub[k]["match_rate"]}
+            for name, k in (("match", "at_match"), ("review", "at_review"))]
+    review_summary = _review_summary(review, match_t, review_t) if review is not None else None
+    if review_summary is not None:
+        for name, k in (("match", "at_match"), ("review", "at_review")):
+            lab = review_summary[k]
+            rows.append({"threshold": f"{name} ({lab['threshold']}), review labels",
+                         "links": est_pub[k]["n_links"], "est. FDR": lab["fdr"],
+                         "est. FNR": lab["fnr"], "match rate": est_pub[k]["match_rate"]})
+    body += ["<h2>Estimated errors (label-free) / Erreurs estimées</h2>",
+             f"<p>{html.escape(est['method'])}</p>",
+             _table_html(rows, list(rows[0].keys()))]
     rec = recommend_threshold(curve, objective, target=target)
     if labelled is not None:
         figures["recommended_threshold_review_labels"] = recommend_threshold(
@@ -171,7 +209,9 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
     body += ["<h2>Threshold tuning / Choix du seuil</h2>", charts.chart_div("thresholds"),
              f"<p>Recommended threshold ({html.escape(objective)}, "
              f"{html.escape(rec['basis'])}): <b>{rec['threshold']}</b> "
-             f"(precision {rec['precision']}, recall {rec['recall']}).</p>"]
+             f"(precision {rec['precision']}, recall {rec['recall']}). Thresholds whose link "
+             "count would let a reader recompute a small count (fewer than "
+             f"{policy.threshold} links between two thresholds) are left out of the curve.</p>"]
 
     # ---- weight histogram
     hist = con.execute("""SELECT floor(match_weight) AS bin_start, floor(match_weight) + 1
@@ -179,6 +219,9 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                           WHERE match_weight IS NOT NULL GROUP BY ALL ORDER BY 1""").df()
     hist_s = suppress(hist, ["n"], policy=policy)
     figures["match_weight_histogram"] = hist_s.to_dict()
+    specs.append(TableSpec("report/match_weight_histogram", "",
+                           ["match_weight_histogram", "rows"], ["bin_start"], ["n"],
+                           column_totals={"n": "links|weighted"}))
     chart_specs["weights"] = charts.histogram_spec(hist_s.records())
     body += ["<h2>Match weights / Poids d'appariement</h2>", charts.chart_div("weights")]
 
@@ -200,6 +243,15 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                                  for c in ("rate_rest", "difference", "p_value", "p_adjusted",
                                            "est_fdr", "est_fnr")}})
         figures["subgroups"][var] = s.to_dict()
+        specs.append(TableSpec(f"report/subgroups/{var}", "", ["subgroups", var, "rows"],
+                               ["group"], ["n", "n_linked", "n_unlinked"],
+                               row_groups=[("n", ["n_linked", "n_unlinked"])],
+                               column_totals={"n": "report|candidates",
+                                              "n_linked": "linked|all",
+                                              "n_unlinked": "unlinked|all"},
+                               rates={"link_rate": ("n_linked", "n")},
+                               cell_names={c: f"cand|{var}={{group}}|{c}"
+                                           for c in ("n", "n_linked", "n_unlinked")}))
         chart_specs[f"subgroup_{var}"] = charts.subgroup_spec(
             [{"group": r["group"], "link_rate": r["link_rate"], "flagged": r["flagged"]}
              for r in s.records() if r["link_rate"] is not None], var, label)
@@ -215,12 +267,19 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
     if gold is not None:
         gold_fig, gold_html = _gold_section(gold, selection, policy)
         figures.update(gold_fig)
+        specs.append(TableSpec("report/gold_standard", "", ["gold_standard", "counts", "rows"],
+                               [], ["n_gold", "true_positives", "false_positives",
+                                    "false_negatives"]))
         body += gold_html
 
     # ---- clerical review
     if review is not None:
         rev_fig, rev_html = _review_section(review, review_summary, policy)
         figures["clerical_review"] = rev_fig
+        parts = ["match", "non_match", "unsure", "unlabelled"]
+        specs.append(TableSpec("report/clerical_review", "",
+                               ["clerical_review", "by_stratum", "rows"], ["stratum"],
+                               ["n", *parts], row_groups=[("n", parts)]))
         body += rev_html
 
     # ---- model
@@ -243,7 +302,7 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                  f"<p>Agreement patterns shared by at least {policy.threshold} links.</p>",
                  charts.chart_div("waterfall")]
     page = charts.render_html("Linkage quality report", "\n".join(body), chart_specs)
-    return QualityReport(figures, page, chart_specs)
+    return QualityReport(figures, page, chart_specs, specs, relations, policy.threshold)
 
 
 def _gold_section(gold: dict, selection, policy: DisclosurePolicy):
@@ -385,3 +444,109 @@ def _waterfall_rows(con, min_count: int, n_patterns: int = 3) -> list[dict]:
     return rows
 
 
+
+
+# ------------------------------------------------------------- cumulative counts and curves
+
+def _cut(c) -> str:
+    c = float(c)
+    return str(int(c)) if c.is_integer() else repr(c)
+
+
+def _curve_specs(grid, match_t, review_t) -> tuple[list[TableSpec], list[Relation]]:
+    """Specs of the tables that publish cumulative link counts (the threshold curve, the
+    label-free table) and the relations a reader knows between them and the headline."""
+    cells = {"n_links": "plinks|p>={threshold}", "n_matches_total": "alllinks|p>={threshold}"}
+    common = dict(key=["threshold"], counts=["n_links", "n_matches_total"], cell_names=cells,
+                  rates={"match_rate": ("n_matches_total", "@report|candidates")})
+    specs = [TableSpec("report/threshold_curve", "", ["threshold_curve"], **common),
+             TableSpec("report/label_free_errors", "", ["label_free_errors", "rows"], **common),
+             TableSpec("report/label_free_errors/zone", "", ["label_free_errors", "zone_rows"],
+                       ["what"], ["n_review_zone", "n_exact_matches"],
+                       cell_names={"n_review_zone": "links|method=probabilistic|decision=review",
+                                   "n_exact_matches": "links|method=pivot_exact|decision=match"})]
+    cuts = sorted({float(c) for c in grid} | {float(match_t), float(review_t)})
+    prob = "links|method=probabilistic|decision={}"
+    # every pair of thresholds, not only neighbours: when the thresholds in between are left
+    # out, the difference of the two published counts is still the links between them
+    rel = [Relation(f"plinks|p>={_cut(a)}", [f"plinks|p>={_cut(b)}", f"plinks|bin[{_cut(a)},"
+                                             f"{_cut(b)})"], "links between two thresholds")
+           for i, a in enumerate(cuts) for b in cuts[i + 1:]]
+    rel += [Relation(f"alllinks|p>={_cut(c)}", [f"plinks|p>={_cut(c)}",
+                                                "links|method=pivot_exact|decision=match"],
+                     "matches = probabilistic + exact") for c in cuts]
+    rel += [Relation(f"plinks|p>={_cut(match_t)}", [prob.format("match")],
+                     "probabilistic matches are the links at or above the match threshold"),
+            Relation(f"plinks|p>={_cut(review_t)}", [prob.format("match"), prob.format("review")],
+                     "links at or above the review threshold"),
+            Relation("plinks|all", [f"plinks|p>={_cut(cuts[0])}", f"plinks|p<{_cut(cuts[0])}"],
+                     "probabilistic links"),
+            Relation("plinks|all", [prob.format(d) for d in ("match", "review", "non_match")],
+                     "probabilistic links by decision")]
+    return specs, rel
+
+
+def _publishable_cuts(p, grid, match_t, review_t, base_rows, base_specs, relations,
+                      curve_specs, curve_rel, threshold) -> dict[float, tuple[int, int]]:
+    """The thresholds whose cumulative counts can be published: added one at a time (match
+    and review thresholds first, then the grid from the top) and kept only when the output
+    checker finds nothing recomputable with them. Returns ``cut -> (n_links, n_matches)``."""
+    p = np.asarray(p, dtype=float)
+    head = {(r["method"], r["decision"]): r["n"] for r in base_rows[1]}
+    exact = head.get(("pivot_exact", "match"))
+    order = [float(match_t), float(review_t)] + sorted({float(c) for c in grid}, reverse=True)
+    kept: dict[float, tuple[int, int]] = {}
+    base = [(base_specs[0], base_rows[0]), (base_specs[1], base_rows[1])]
+    # findings the headline has on its own are not the curve's to fix (they fail the export)
+    known = {(f.cell, f.rule) for f in audit(base, [*relations, *curve_rel],
+                                             threshold=threshold).unsafe}
+    for c in order:
+        if c in kept:
+            continue
+        n = int((p >= c).sum())
+        trial = {**kept, c: (n, n + int(exact) if exact is not None else None)}
+        rows = [{"threshold": t, "n_links": v[0], "n_matches_total": v[1]}
+                for t, v in sorted(trial.items())]
+        if any(r["n_matches_total"] is None for r in rows):
+            continue  # the exact-match count is suppressed: matches = links + it would give it
+        found = audit([*base, (curve_specs[0], rows)], [*relations, *curve_rel],
+                      threshold=threshold).unsafe
+        if not {(f.cell, f.rule) for f in found} - known:
+            kept = trial
+    return kept
+
+
+def _published_curve(curve: pd.DataFrame, safe: dict) -> pd.DataFrame:
+    """The curve at the publishable thresholds only; label counts dropped (cumulative counts of
+    the review sample), the match-rate change recomputed on the published points."""
+    keep = curve[curve["threshold"].astype(float).isin(list(safe))].reset_index(drop=True)
+    keep = keep.drop(columns=[c for c in keep.columns if c.startswith("n_labelled")])
+    t = keep["threshold"].to_numpy(dtype=float)
+    rate = keep["match_rate"].to_numpy(dtype=float)
+    keep["match_rate_change"] = np.gradient(rate, t) * 0.01 if len(t) > 1 else np.nan
+    return keep
+
+
+def _published_estimates(est: dict, safe: dict, match_t, review_t, head_rows) -> dict:
+    """The label-free estimates with their counts published only where the curve publishes
+    them (otherwise every value computed from the count is withheld too)."""
+    out = dict(est)
+    counted = ("n_links", "expected_false", "expected_true", "expected_missed",
+               "missed_below_threshold", "fdr", "fnr", "precision", "recall", "f1",
+               "n_matches_total", "fdr_overall", "fnr_overall", "match_rate")
+    for k, t in (("at_match", match_t), ("at_review", review_t)):
+        row = dict(est[k])
+        if float(t) not in safe:
+            row.update({c: None for c in counted})
+        out[k] = row
+    # the checker's rows: only the thresholds whose counts are published
+    out["rows"] = [out[k] for k, t in (("at_match", match_t), ("at_review", review_t))
+                   if float(t) in safe]
+    head = {(r["method"], r["decision"]): r["n"] for r in head_rows}
+    zone = (est["n_review_zone"] if float(match_t) in safe and float(review_t) in safe
+            else None)
+    out["n_review_zone"] = zone
+    out["n_exact_matches"] = head.get(("pivot_exact", "match"))
+    out["zone_rows"] = [{"what": "links", "n_review_zone": zone,
+                         "n_exact_matches": out["n_exact_matches"]}]
+    return out

@@ -118,6 +118,10 @@ def recommend_threshold(curve: pd.DataFrame, objective: str = "max_f1", *,
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     sfx = "_labelled" if labelled else ""
+    if curve.empty:  # no threshold could be published (disclosure control)
+        return {"threshold": None, "objective": objective, "target": target,
+                "precision": None, "recall": None, "f1": None,
+                "basis": "none published", "met": False}
     prec = curve[f"precision{sfx}"].astype(float)
     rec = curve[f"recall{sfx}"].astype(float)
     f1 = curve[f"f1{sfx}"].astype(float)
