@@ -313,7 +313,7 @@ def test_pseudonymise_refuses_an_output_over_an_input(tmp_path, table_and_key, c
 @pytest.mark.parametrize("case, expected", [
     ("missing_in", "no such file"), ("in_folder", "is a folder"),
     ("out_folder", "is a folder"), ("key_in_project", "looks like key material"),
-    ("bad_project", "--project (project.name)"),
+    ("bad_project", "--project (project.name)"), ("out_enc", "ends in .enc"),
 ])
 def test_pseudonymise_bad_arguments_are_refused_before_writing(tmp_path, table_and_key, capsys,
                                                                case, expected):
@@ -327,6 +327,8 @@ def test_pseudonymise_bad_arguments_are_refused_before_writing(tmp_path, table_a
         args["--out"] = str(src.parent)
     elif case == "key_in_project":
         args["--project"] = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="
+    elif case == "out_enc":
+        args["--out"] = str(tmp_path / "o.enc")
     else:
         args["--project"] = "mon projet"
     before, tree = _digest(tmp_path), _tree(tmp_path)

@@ -73,6 +73,10 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--in {args.src}: no such file" if not Path(args.src).exists()
                           else f"--in {args.src} is a folder; give a table file")
     check_output_file(args.out, "--out")
+    if args.out.lower().endswith(".enc"):  # a plain table under an envelope's name misleads
+        raise ConfigError("--out ends in .enc but pseudonymise writes a plain Parquet or CSV "
+                          "table (the pseudonyms are keyed hashes, not an encrypted file); "
+                          "name it .parquet or .csv")
     key = load_secret(args.key)
     pseudonymiser = Pseudonymiser(key, project=args.project, purpose=args.purpose,
                                   length=args.length, normalise=args.normalise)
