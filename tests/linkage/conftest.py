@@ -42,3 +42,14 @@ def precision_recall(con: duckdb.DuckDBPyConnection, links_table: str = "links")
     n_true = con.execute("SELECT count(*) FROM truth").fetchall()[0][0]
     precision, recall = tp / n, tp / n_true
     return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def one_edit(a: str, b: str, edit: str, i: int, digit: str) -> str:
+    """``b``, or ``a`` with one edit at ``i``: "substitute" (``digit``), "transpose" (``i`` and
+    ``i + 1``), "none" (``a`` itself); "other" keeps the unrelated ``b`` (property tests of the
+    one-edit levels)."""
+    if edit == "substitute":
+        return a[:i] + digit + a[i + 1:]
+    if edit == "transpose":
+        return a[:i] + a[i + 1] + a[i] + a[i + 2:]
+    return a if edit == "none" else b

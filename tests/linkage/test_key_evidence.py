@@ -14,6 +14,8 @@ from appariement.identity import register_sql_functions, standardise_identities
 from appariement.linkage import link
 from appariement.synth import SynthConfig, generate
 
+from .conftest import one_edit
+
 N_CASES = 30
 
 
@@ -132,12 +134,7 @@ def test_nir_one_edit_level_equals_the_plain_edit_distance(a, b, edit, i, digit)
     from appariement.linkage.comparisons import key_comparison
     cond = key_comparison("nir").get_comparison("duckdb").as_dict()[
         "comparison_levels"][2]["sql_condition"]
-    if edit == "substitute":
-        b = a[:i] + digit + a[i + 1:]
-    elif edit == "transpose":
-        b = a[:i] + a[i + 1] + a[i] + a[i + 2:]
-    elif edit == "none":
-        b = a
+    b = one_edit(a, b, edit, i, digit)
     con = duckdb.connect()
     got, plain = con.execute(
         f"SELECT {cond}, damerau_levenshtein(substr(nir_l, 1, 13), substr(nir_r, 1, 13)) <= 1 "

@@ -17,6 +17,8 @@ from appariement.identity import standardise_identities
 from appariement.linkage.comparisons import (address_comparison, birth_date_comparison,
                                              comparisons_for)
 
+from .conftest import one_edit
+
 
 _CON = duckdb.connect()  # one connection: the identity macros are registered once
 
@@ -156,12 +158,7 @@ def test_a_nir_contradicting_its_holder_makes_a_different_nir_weaker_evidence():
        i=st.integers(0, 6), digit=st.sampled_from("0123456789"))
 def test_the_digits_level_pre_test_never_changes_the_edit_distance_decision(a, b, edit, i,
                                                                              digit):
-    if edit == "substitute":
-        b = a[:i] + digit + a[i + 1:]
-    elif edit == "transpose":
-        b = a[:i] + a[i + 1] + a[i] + a[i + 2:]
-    elif edit == "none":
-        b = a
+    b = one_edit(a, b, edit, i, digit)
     levels = birth_date_comparison(with_digits=True).get_comparison("duckdb").as_dict()[
         "comparison_levels"]
     cond = next(lv["sql_condition"] for lv in levels
