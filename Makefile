@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/appariement demo --out $(OUT)
 
 test: $(STAMP)
+	sh tools/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -106,9 +106,9 @@ def test_gold_standard_selection_and_review_sections(written, world):
 
 
 def test_headless_chromium_renders_charts(written, tmp_path):
-    # .ci/run installs chromium (apt-get install -y chromium); a missing browser is a failure
+    # `make test` installs chromium when it may (tools/ensure_chromium.sh); a missing browser fails
     assert os.path.exists(CHROMIUM), (f"{CHROMIUM} is missing: install it with "
-                                      "'apt-get install -y chromium' (the CI does)")
+                                      "'apt-get install -y chromium' (make test does when run as root)")
     proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                            "--disable-background-networking", "--disable-component-update",
                            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
