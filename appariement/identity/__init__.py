@@ -28,8 +28,10 @@ birth_date_status          how the birth date was read: 'ok' (full date, day fir
                            'partial' (day or month unknown), 'us_order' (read as MM/DD/YYYY,
                            the only possible reading), 'two_digit_year' (century from
                            ``year_pivot``), 'unparsed' (no accepted form or an impossible part;
-                           the date parts are then NULL); NULL when missing or blank. Counted
-                           by :func:`birth_date_summary`
+                           the date parts are then NULL), 'from_nir' (no date declared: year
+                           and month read from a valid NIR, century from ``year_pivot``; the
+                           NIR checks still use the declared traits only); NULL when missing
+                           or blank. Counted by :func:`birth_date_summary`
 first_name_head            canonical first word of ``first_name`` ("MOHAMMED ALI" -> "MOHAMED",
                            "JEAN PIERRE" -> "JEAN"), or the canonical of the whole name when
                            the table knows it ("ABDEL KADER" -> "ABDELKADER"): compares a

@@ -59,7 +59,7 @@ __all__ = ["parse_birth_date", "birth_date_status", "birth_date_summary", "Birth
 DEFAULT_YEAR_PIVOT = 10
 
 #: values of ``birth_date_status`` (NULL: missing or blank value)
-BIRTH_DATE_STATUSES = ("ok", "partial", "us_order", "two_digit_year", "unparsed")
+BIRTH_DATE_STATUSES = ("ok", "partial", "us_order", "two_digit_year", "unparsed", "from_nir")
 
 _SEP = r"[/.\-]"
 _PATTERNS = (  # (regex, kind of form); the groups are the numbers in the order written
@@ -221,7 +221,7 @@ def birth_date_summary(rel) -> dict[str, int]:
 
     Returns:
         ``{"total": n, "missing": n, "ok": n, "partial": n, "us_order": n,
-        "two_digit_year": n, "unparsed": n}`` (every key present, 0 when absent), for the
+        "two_digit_year": n, "unparsed": n, "from_nir": n}`` (every key present, 0 when absent), for the
         caller to log and put in a manifest; the counts hold no field value.
 
     Raises:

@@ -230,7 +230,9 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                app_nir_year_ok(nir_year, d.year) AS nir_year_ok,
                app_nir_month_ok(nir_month, d.month, d.placeholder) AS nir_month_ok,
                app_nir_place_ok(nir_dept, nir_place, birth_dept, birth_country, d.year)
-                   AS nir_place_ok
+                   AS nir_place_ok,
+               (d.status IS NULL AND coalesce(nir_valid_, FALSE)
+                AND substr(nir, 1, 1) IN ('1', '2', '3', '4')) AS from_nir
         FROM s3
     )
     SELECT record_id,
@@ -250,14 +252,23 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                AS usage_name_phon,
            first_names, first_name, first_name_phon, first_name_canon,
            sex,
-           d.year AS birth_year, d.month AS birth_month, d.day AS birth_day,
+           -- no declared date at all: the NIR's year and month are a reading of it (a valid,
+           -- non-temporary NIR; century from the year pivot; month only when 01-12).
+           -- nir_consistency above still compares the NIR with the *declared* traits only
+           coalesce(d.year, CASE WHEN from_nir THEN CAST(nir_year AS INTEGER)
+                                     + CASE WHEN CAST(nir_year AS INTEGER) <= {pivot}
+                                            THEN 2000 ELSE 1900 END END) AS birth_year,
+           CASE WHEN from_nir THEN CASE WHEN nir_month BETWEEN '01' AND '12'
+                                        THEN CAST(nir_month AS INTEGER) END
+                ELSE d.month END AS birth_month,
+           d.day AS birth_day,
            CASE WHEN d.day IS NOT NULL
                      AND d.day <= day(last_day(make_date(d.year, d.month, 1)))
                 THEN make_date(d.year, d.month, d.day) END AS birth_date,
-           d.placeholder AS birth_date_placeholder,
+           CASE WHEN from_nir THEN TRUE ELSE d.placeholder END AS birth_date_placeholder,
            birth_dept, birth_commune, birth_country, born_abroad, postcode, residence_dept,
            array_to_string(first_names, ' ') AS first_names_joined,
-           d.status AS birth_date_status,
+           CASE WHEN from_nir THEN 'from_nir' ELSE d.status END AS birth_date_status,
            first_name_head,
            address, residence_city,
            -- the date as written, YYYYMMDD, even when a part is impossible ("19175009": the
