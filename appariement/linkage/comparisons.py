@@ -65,7 +65,8 @@ COMPARISON_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                      "first_names_joined")),
     "birth_date": (("birth_year",), ("birth_year", "birth_month", "birth_day",
                                      "birth_date_placeholder", "nir", "nir_year",
-                                     "nir_month", "birth_date_digits")),
+                                     "nir_month", "birth_date_digits",
+                                     "birth_date_status")),
     "sex": (("sex",), ("sex",)),
     "birth_place": (("birth_dept",), ("birth_dept", "birth_commune", "birth_country")),
     "residence": (("postcode",), ("postcode", "residence_dept")),
@@ -243,7 +244,8 @@ def first_name_comparison(*, term_frequency: bool = True,
     )
 
 
-def birth_date_comparison(*, with_digits: bool = False) -> cl.CustomComparison:
+def birth_date_comparison(*, with_digits: bool = False,
+                          with_status: bool = False) -> cl.CustomComparison:
     """Birth dates, with partial dates and day/month swaps.
 
     Levels: full date exact (not a placeholder) > exact but a placeholder date (01/01 for people
@@ -256,6 +258,10 @@ def birth_date_comparison(*, with_digits: bool = False) -> cl.CustomComparison:
 
     With ``with_digits`` (feature ``birth_date_digits``), a date is missing only when neither
     its parts nor its digits are known: an unparsed date is compared by its digits.
+
+    With ``with_status`` (feature ``birth_date_status``), a date read from the NIR (status
+    'from_nir': none was declared) counts as missing when both sides hold the same NIR: the
+    shared key already says it, and the date would count the NIR a second time.
     """
     full = ("birth_year_l = birth_year_r AND birth_month_l = birth_month_r "
             "AND birth_day_l = birth_day_r")
@@ -268,6 +274,10 @@ def birth_date_comparison(*, with_digits: bool = False) -> cl.CustomComparison:
         gate = _one_edit_gate("birth_date_digits_l", "birth_date_digits_r", 8, 3, 5)
         digits = [SqlLevel(f"{gate} AND {{dl}}(birth_date_digits_l, birth_date_digits_r) <= 1",
                            "dates as written one digit or one swap apart")]
+    if with_status:
+        missing = SqlLevel(f"({missing.template}) OR ((birth_date_status_l = 'from_nir' "
+                           "OR birth_date_status_r = 'from_nir') AND nir_l = nir_r)",
+                           "missing", null=True)
     return cl.CustomComparison(
         output_column_name="birth_date",
         comparison_description="birth date (year, month, day; partial dates)",
@@ -427,7 +437,7 @@ def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomCompari
         ...     levels = c.get_comparison("duckdb").as_dict()["comparison_levels"]
         ...     return [lv["label_for_charts"] for lv in levels]
         >>> labels(key_comparison("nir"))  # doctest: +NORMALIZE_WHITESPACE
-        ['missing', 'same NIR', 'NIR one edit or transposition',
+        ['missing', 'same NIR', 'NIR one edit or transposition, one check key wrong',
          "different NIR, one contradicts its holder's traits", 'all other']
         >>> labels(key_comparison("pivot", nir=False))
         ['missing', 'same key', 'all other']
@@ -436,11 +446,16 @@ def key_comparison(column: str = "nir", *, nir: bool = True) -> cl.CustomCompari
               SqlLevel(f"{column}_l = {column}_r", "same NIR" if nir else "same key")]
     if nir:
         # a cheap test in front of the edit distance (the first five digits, sex, year and
-        # month, are shared by many unrelated pairs of a block: they are not enough alone)
+        # month, are shared by many unrelated pairs of a block: they are not enough alone).
+        # One of the two must fail its check key: the key (97 - body mod 97) catches every
+        # substitution of one digit and every transposition of two adjacent digits of the body
+        # (97 is prime and divides no d x 10^k, no 9 (a - b) 10^k), so two NIRs with valid keys
+        # one edit apart are two people (neighbouring order numbers of a commune), not a typo
         levels.append(SqlLevel(
             f"{_one_edit_gate(f'{column}_l', f'{column}_r', 13, 5, 8)} "
-            f"AND {{dl}}(substr({column}_l, 1, 13), substr({column}_r, 1, 13)) <= 1",
-            "NIR one edit or transposition"))
+            f"AND {{dl}}(substr({column}_l, 1, 13), substr({column}_r, 1, 13)) <= 1 "
+            "AND (nir_consistency_l = 'invalid' OR nir_consistency_r = 'invalid')",
+            "NIR one edit or transposition, one check key wrong"))
         # a NIR that contradicts its own holder's declared sex, birth year or month (or fails
         # its check key) is likely wrong: a true match with another NIR is then common, and
         # "different" is much weaker evidence against than between two sound NIRs
@@ -461,7 +476,8 @@ _BUILDERS = {
     "first_name": lambda tf, present: first_name_comparison(
         term_frequency=tf, with_head="first_name_head" in present),
     "birth_date": lambda tf, present: birth_date_comparison(
-        with_digits="birth_date_digits" in present),
+        with_digits="birth_date_digits" in present,
+        with_status="birth_date_status" in present),
     "sex": lambda tf, present: sex_comparison(),
     "birth_place": lambda tf, present: birth_place_comparison(),
     "residence": lambda tf, present: residence_comparison(),
@@ -472,7 +488,8 @@ _BUILDERS = {
 
 #: feature columns that add a level when present and are not needed otherwise (features built
 #: by an older version, or by hand, may lack them)
-OPTIONAL_COLUMNS = frozenset({"first_name_head", "birth_date_digits", "address_key",
+OPTIONAL_COLUMNS = frozenset({"first_name_head", "birth_date_digits", "birth_date_status",
+                              "address_key",
                               "address_street"})
 
 

@@ -138,7 +138,8 @@ def test_nir_one_edit_level_equals_the_plain_edit_distance(a, b, edit, i, digit)
     con = duckdb.connect()
     got, plain = con.execute(
         f"SELECT {cond}, damerau_levenshtein(substr(nir_l, 1, 13), substr(nir_r, 1, 13)) <= 1 "
-        "FROM (SELECT ? AS nir_l, ? AS nir_r)", [a, b]).fetchone()
+        "FROM (SELECT ? AS nir_l, ? AS nir_r, 'invalid' AS nir_consistency_l, "
+        "'consistent' AS nir_consistency_r)", [a, b]).fetchone()
     assert got == plain
 
 
@@ -159,3 +160,41 @@ def test_an_opaque_pre_hashed_key_links_in_the_exact_stage_without_nir_checks(wo
                           WHERE t.candidat_id = l.candidat_id AND t.person_id = l.person_id)
                        """).fetchall()[0][0]
     assert wrong <= 0.01 * exact
+
+
+def _with_key(body: str) -> str:
+    return body + f"{97 - int(body) % 97:02d}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.text("0123456789", min_size=13, max_size=13),
+       edit=st.sampled_from(["substitute", "transpose"]), i=st.integers(0, 11),
+       digit=st.sampled_from("0123456789"))
+def test_the_check_key_catches_every_one_edit_typo_of_the_body(body, edit, i, digit):
+    """Why "one edit" needs a wrong check key: a substitution of one digit or a transposition
+    of two adjacent digits of the body always changes the key (97 is prime)."""
+    typo = one_edit(body, body, edit, i, digit)
+    if typo != body:
+        assert _with_key(typo)[13:] != _with_key(body)[13:]
+
+
+def test_two_nirs_with_valid_keys_one_edit_apart_are_not_a_typo():
+    """Neighbouring order numbers (two people born the same month in the same commune) fall in
+    "all other"; the same edit with a wrong check key on one side is the typo level."""
+    from appariement.linkage.comparisons import key_comparison
+    levels = key_comparison("nir").get_comparison("duckdb").as_dict()["comparison_levels"]
+    a, b = _with_key("1810299350331"), _with_key("1810299350332")
+    con = duckdb.connect()
+
+    def level(nir_r, consistency_r):
+        row = {"nir_l": a, "nir_r": nir_r, "nir_consistency_l": "consistent",
+               "nir_consistency_r": consistency_r}
+        sel = ", ".join(f"'{v}' AS {k}" for k, v in row.items())
+        for lv in levels:
+            cond = lv["sql_condition"]
+            if cond == "ELSE" or con.execute(f"SELECT {cond} FROM (SELECT {sel})").fetchone()[0]:
+                return lv["label_for_charts"]
+
+    assert level(b, "consistent") == "all other"
+    assert level(b[:13] + "00", "invalid") == "NIR one edit or transposition, one check key wrong"
+    assert level(a, "consistent") == "same NIR"
