@@ -250,13 +250,40 @@ def test_standardise_status_column_and_summary(con):
         (1963, 11, 26, "two_digit_year")]
     summary = birth_date_summary(rel)
     assert summary == {"total": 11, "missing": 2, "ok": 2, "partial": 2, "us_order": 1,
-                       "two_digit_year": 2, "unparsed": 2}
+                       "two_digit_year": 2, "unparsed": 2, "from_nir": 0}
     assert set(summary) == {"total", "missing", *BIRTH_DATE_STATUSES}
     older = standardise_identities(con, df, year_pivot=1)
     assert older.filter("record_id = 'c3'").select("birth_year").fetchall() == [(1902,)]
     # the status agrees with Python's on every value
     for i, value in enumerate(values):
         assert rows[f"c{i}"][3] == birth_date_status(value)
+
+
+def test_a_missing_date_is_read_from_a_valid_nir(con):
+    """No declared date: the NIR's year and month stand in (status 'from_nir', counted), the
+    century from the pivot; the NIR checks still see no declared date (unverifiable); an
+    unknown NIR month (20-42), a temporary NIR or a wrong check key give nothing."""
+    def nir(body):
+        return body + f"{97 - int(body) % 97:02d}"
+    nirs = [nir("1850575123456"), nir("2050375123456"), nir("1853075123456"),
+            nir("7850575123456"), nir("1850575123456")[:13] + "00", nir("1850575123456")]
+    dates = [None, None, None, None, None, "14/07/1989"]
+    df = pd.DataFrame({"candidat_id": [f"c{i}" for i in range(6)], "nom": "X", "prenoms": "Y",
+                       "date_naissance": dates, "nir": nirs})
+    rel = standardise_identities(con, df)
+    rows = {r[0]: r[1:] for r in rel.select(
+        "record_id, birth_year, birth_month, birth_day, birth_date_status, "
+        "nir_consistency").fetchall()}
+    assert rows["c0"] == (1985, 5, None, "from_nir", "unverifiable")
+    assert rows["c1"] == (2005, 3, None, "from_nir", "unverifiable")
+    assert rows["c2"] == (1985, None, None, "from_nir", "unverifiable")
+    assert rows["c3"][:4] == (None, None, None, None)  # temporary number
+    assert rows["c4"][:4] == (None, None, None, None)  # wrong check key
+    assert rows["c5"] == (1989, 7, 14, "ok", "inconsistent")  # a declared date is kept
+    summary = birth_date_summary(rel)
+    assert summary["from_nir"] == 3 and summary["missing"] == 2
+    older = standardise_identities(con, df, year_pivot=4)
+    assert older.filter("record_id = 'c1'").select("birth_year").fetchall() == [(1905,)]
 
 
 def test_summary_needs_the_status_column(con):
