@@ -17,6 +17,13 @@ non-candidates; candidates with no employment spell are mostly absent from it.
 Eligibility criteria: ``diagnostics`` holds the dated history (the first diagnosis, 0-120 days
 before t0, carries the t0 covariates; later ones may flip criteria); ``candidats`` holds the
 LATEST diagnosis, as the platform does — rebuild t0 covariates from ``diagnostics``.
+States, processing dates, refusal reasons, PASS and diagnoses follow the platform's rules, dated
+as its public code introduced them (``_platform_rules``: prior_to_hire for GEIQ from 2023-03-15,
+pool from 2025-08-21, refusal reasons by era, the auto-refusal job from 2025-03-10 after 60 idle
+days unless archived after 180, obsolete only from pending states at a hire, ``date_traitement``
+empty for unprocessed states, no PASS for a cancelled hire, an employer's diagnosis with its
+criteria, every IAE hire covered by a valid diagnosis); ``_platform_rules.rule_violations``
+counts the rows that break them.
 
 Design of the planted effect. Each candidate has covariates at time zero t0 (date of the first
 candidature): age, sex, RSA and CAP_BEP (first diagnosis, dated just before t0), département of

@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path, write_json
 from .._log import get_logger, step
-from ..io.contract import CRITERIA_COLUMNS, PLATFORM_TABLES, SOURCE_TABLES, TableSpec
-from . import _identity, _reference as ref, _world
+from ..io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
+                           ELIGIBILITY_CRITERIA_LEVEL2, PLATFORM_TABLES, SOURCE_TABLES,
+                           TableSpec)
+from . import _identity, _platform_rules as rules, _reference as ref, _world
 from .config import SynthConfig
 
 __all__ = ["SynthData", "generate", "write_synthetic"]
@@ -23,17 +25,15 @@ _log = get_logger(__name__)
 _ARROW_TYPES = {"VARCHAR": pa.string(), "DATE": pa.date32(), "BOOLEAN": pa.bool_(),
                 "DOUBLE": pa.float64(), "BIGINT": pa.int64(), "INTEGER": pa.int32()}
 _NAT = np.datetime64("NaT", "D")
-_ERA_CHANGE = np.datetime64("2022-07-26")
-_AUTO_START = np.datetime64("2025-03-01")
+#: refusal reasons before / after the revision of 2022-07-26; within an era a reason is drawn
+#: only while the platform offered it (``_platform_rules.REASON_PERIODS``: not_mobile from
+#: 2021-09-20, poorly_informed 2021-11-04 to 2022-07-26, duplicate from 2022-10-26)
 _OLD_REASONS = {"did_not_come": 12, "unavailable": 8, "non_eligible": 8, "eligibility_doubt": 5,
                 "incompatible": 12, "prevent_objectives": 5, "approval_expiration_too_close": 1,
-                "deactivation": 1, "not_mobile": 5, "duplicate": 3, "other": 25}
-_NEW_REASONS = {"did_not_come_to_interview": 12, "unavailable": 6, "not_interested": 6,
-                "non_eligible": 5, "eligibility_doubt": 4, "incompatible": 8,
-                "prevent_objectives": 3, "hired_elsewhere": 8, "training": 4,
-                "lacking_skills": 8, "not_mobile": 4, "poorly_informed": 5,
-                "approval_expiration_too_close": 1, "deactivation": 1, "duplicate": 3,
-                "other": 12}
+                "deactivation": 1, "not_mobile": 5, "poorly_informed": 3, "other": 25}
+_NEW_REASONS = {"did_not_come_to_interview": 12, "not_interested": 12, "non_eligible": 5,
+                "incompatible": 8, "prevent_objectives": 3, "hired_elsewhere": 8, "training": 4,
+                "lacking_skills": 8, "not_mobile": 4, "duplicate": 3, "other": 12}
 #: base prevalence of criteria not driven by covariates
 _CRITERIA_P = {"ass": 0.05, "aah": 0.05, "detld": 0.2, "ase": 0.02, "deld": 0.2, "th": 0.08,
                "pi": 0.08, "psh_pr": 0.05, "ref_da": 0.02, "zrr": 0.05, "qpv": 0.25,
@@ -161,7 +161,7 @@ def generate(cfg: SynthConfig | None = None) -> SynthData:
 
     with step(_log, "synth: candidatures and platform tables", timings):
         cands = _candidatures(rngs[8], cfg, t0, sim, w, structures, orgs, cand)
-        diags, current = _diagnostics(rngs[9], cfg, t0, w, cand)
+        diags, current = _diagnostics(rngs[9], cfg, t0, w, cand, cands, structures, orgs)
         pass_t, flux_t, hire_struct = _passes(rngs[10], cfg, sim, cands, structures)
         fiches, links_fp = _fiches(rngs[10], structures, cands)
 
@@ -296,7 +296,9 @@ def _weighted_choice(rng, weights: np.ndarray) -> np.ndarray:
 
 
 def _candidatures(rng, cfg, t0, sim, w, structures, orgs, cand) -> dict:
-    """1-6 candidatures per candidate; states, refusal reasons (both eras), hires."""
+    """1-6 candidatures per candidate; hires, then states, processing dates and refusal reasons
+    as the platform's rules allow them (:mod:`._platform_rules`, :func:`_apply_platform_rules`).
+    """
     n = len(t0)
     last_date = np.datetime64(cfg.last_date, "D")
     counts = rng.choice(6, n, p=[0.35, 0.25, 0.17, 0.11, 0.07, 0.05]) + 1
@@ -326,44 +328,7 @@ def _candidatures(rng, cfg, t0, sim, w, structures, orgs, cand) -> dict:
     chosen = order[last]  # the highest key of each candidate
     accepted[chosen[sim["treated"]]] = True
 
-    hire_r = hire[row]
-    recent = date > last_date - 45
-    general = np.array(["refused", "cancelled", "pool", "postponed", "processing", "new"],
-                       dtype=object)[rng.choice(6, r, p=[0.86, 0.02, 0.03, 0.03, 0.03, 0.03])]
-    pending = np.array(["new", "processing", "postponed", "prior_to_hire", "refused"],
-                       dtype=object)[rng.choice(5, r, p=[0.4, 0.35, 0.1, 0.05, 0.1])]
-    etat = np.where(recent, pending, general)
-    before_hire = ~np.isnat(hire_r) & (date < hire_r) & ~accepted
-    etat = np.where(before_hire & (rng.random(r) < 0.55), "obsolete", etat)
-    etat = np.where(accepted, "accepted", etat).astype(object)
-
-    trait = date + rng.integers(1, 61, r)
-    trait = np.where(np.isin(etat, ["processing", "postponed", "pool", "prior_to_hire"]),
-                     date + rng.integers(1, 30, r), trait)
-    trait = np.where(etat == "new", _NAT, trait)
-    trait = np.where(etat == "obsolete", hire_r, trait)
-    trait = np.where(accepted, np.maximum(date, hire_r - rng.integers(0, 15, r)), trait)
-    embauche = np.where(accepted, hire_r, _NAT)
-    embauche = np.where(etat == "cancelled", date + rng.integers(10, 60, r), embauche)
-
-    refused = etat == "refused"
-    motif = np.full(r, None, dtype=object)
-    auto = refused & (date + 60 >= _AUTO_START) & (rng.random(r) < 0.2)
-    trait = np.where(auto, date + 60, trait)
-    no_pos = refused & ~auto & (rng.random(r) < cfg.no_position_share)
-    other = refused & ~auto & ~no_pos
-    z = (sim["prior_emp"] - sim["prior_emp"].mean())[row]
-    for reasons, era in ((_OLD_REASONS, trait < _ERA_CHANGE), (_NEW_REASONS, trait >= _ERA_CHANGE)):
-        sel = np.flatnonzero(other & era)
-        names = np.array(list(reasons), dtype=object)
-        weights = np.tile(np.array(list(reasons.values()), dtype=float), (len(sel), 1))
-        skill = np.isin(names, ["lacking_skills", "incompatible"])
-        weights[:, skill] *= np.exp(-1.5 * z[sel])[:, None]
-        motif[sel] = names[_weighted_choice(rng, weights)]
-    motif[no_pos] = "no_position"
-    motif[auto] = "auto"
-    trait = np.where(~np.isnat(trait) & (trait > last_date), last_date, trait)
-
+    # who sent it and where: the states a structure may use depend on its type
     origine = np.array(["prescripteur", "candidat", "employeur"], dtype=object)[
         rng.choice(3, r, p=[0.55, 0.30, 0.15])]
     origine[first] = w["origine0"]
@@ -371,14 +336,107 @@ def _candidatures(rng, cfg, t0, sim, w, structures, orgs, cand) -> dict:
     org = np.where(origine == "prescripteur", org, -1)
     org[first] = w["org0"]
     struct = _world.pick_local(rng, structures["departement"], cand["dept_res"][row], 0.85)
+    stype = structures["type"][struct]
+
+    hire_r = hire[row]
+    recent = date > last_date - 45
+    general = np.array(["refused", "cancelled", "pool", "postponed", "processing", "new"],
+                       dtype=object)[rng.choice(6, r, p=[0.86, 0.02, 0.03, 0.03, 0.03, 0.03])]
+    pending = np.array(["new", "processing", "postponed", "prior_to_hire", "refused"],
+                       dtype=object)[rng.choice(5, r, p=[0.4, 0.35, 0.1, 0.05, 0.1])]
+    drawn = np.where(recent, pending, general)
+    answer = np.minimum(date + rng.integers(1, 61, r), last_date)  # refusal or cancellation
+    touch = date + rng.integers(1, rules.TOUCH_DAYS + 1, r)  # last update, not stored
+    # a share of the applications nobody answered once the job refuses them
+    unanswered = ((drawn == "refused")
+                  & (date + rules.AUTO_REFUSAL_DELAY_DAYS >= rules.AUTO_REFUSAL_START)
+                  & (rng.random(r) < 0.2))
+    # most applications sent before a hire are still unanswered when it is accepted
+    waiting = rng.random(r) < 0.55
+    acc_at = np.maximum(date, hire_r - rng.integers(0, 15, r))
+    cancel_hire = date + np.floor(rng.random(r) * (answer - date + 1).astype(np.int64)
+                                  ).astype(np.int64)
+    etat, trait, auto = _apply_platform_rules(
+        row, n, date, drawn, unanswered, waiting, answer, touch, accepted, acc_at, stype,
+        last_date)
+    embauche = np.where(accepted, hire_r, _NAT)
+    embauche = np.where(etat == "cancelled", cancel_hire, embauche)
+
+    refused = etat == "refused"
+    motif = np.full(r, None, dtype=object)
+    no_pos = refused & ~auto & (rng.random(r) < cfg.no_position_share)
+    other = refused & ~auto & ~no_pos
+    z = (sim["prior_emp"] - sim["prior_emp"].mean())[row]
+    for reasons, era in ((_OLD_REASONS, trait < rules.REASONS_REVISED),
+                         (_NEW_REASONS, trait >= rules.REASONS_REVISED)):
+        sel = np.flatnonzero(other & era)
+        names = np.array(list(reasons), dtype=object)
+        weights = np.tile(np.array(list(reasons.values()), dtype=float), (len(sel), 1))
+        skill = np.isin(names, ["lacking_skills", "incompatible"])
+        weights[:, skill] *= np.exp(-1.5 * z[sel])[:, None]
+        for j, code in enumerate(names):  # a reason is chosen only while the platform offers it
+            weights[:, j] *= rules.reason_available(code, trait[sel])
+        motif[sel] = names[_weighted_choice(rng, weights)]
+    motif[no_pos] = "no_position"
+    motif[auto] = "auto"
     return {"row": row, "candidature_id": _ids("CA", r, 9), "struct": struct, "org": org,
             "date_candidature": date, "origine": origine, "etat": etat, "motif_refus": motif,
             "date_embauche": embauche, "date_traitement": trait, "accepted": accepted}
 
 
-def _diagnostics(rng, cfg, t0, w, cand) -> tuple[dict, dict]:
+def _apply_platform_rules(row, n, date, drawn, unanswered, waiting, answer, touch, accepted,
+                          acc_at, stype, last_date):
+    """States and processing dates at ``last_date`` that follow the platform's rules.
+
+    ``drawn`` is the state the employer's action would give (``unanswered`` ones got none, and
+    ``waiting`` ones none before the candidate's hire was accepted); ``answer`` dates a refusal
+    or cancellation, ``touch`` the last update of the other pending states, ``acc_at`` the
+    acceptance of the ``accepted`` rows. See :mod:`._platform_rules`.
+
+    Returns:
+        ``(etat, date_traitement, auto)``, ``auto`` marking the job's refusals.
+    """
+    r = len(row)
+    etat = np.where(unanswered, "new", drawn).astype(object)
+    # states introduced later: older applications stay where they were before
+    etat[(etat == "pool") & (date < rules.POOL_START)] = "postponed"
+    no_prior = ~np.isin(stype, rules.PRIOR_TO_HIRE_STRUCTURES) | (date < rules.PRIOR_TO_HIRE_START)
+    etat[(etat == "prior_to_hire") & no_prior] = "processing"
+    touch = np.where(etat == "new", date, touch)
+
+    # the auto-refusal job: new/processing untouched for 60 days and not archived by then
+    auto_at = rules.auto_refusal_date(touch)
+    auto_due = (np.isin(etat, rules.AUTO_REFUSAL_STATES) & (auto_at <= last_date)
+                & ~rules.archived_before(touch, auto_at))
+
+    # the hire of the candidate renders every application still pending at that time obsolete
+    cand_acc = np.full(n, _NAT)
+    cand_acc[row[accepted]] = acc_at[accepted]
+    acc_c = cand_acc[row]
+    before = ~accepted & ~np.isnat(acc_c) & (date < acc_c)
+    refused_then = (etat == "refused") & (answer < acc_c) & ~waiting
+    pending_then = ((np.isin(etat, rules.PENDING_STATES) & ~(auto_due & (auto_at < acc_c)))
+                    | ((etat == "refused") & ~refused_then))
+    obsolete = before & pending_then
+    auto = auto_due & ~obsolete & ~accepted
+
+    etat[obsolete] = "obsolete"
+    etat[auto] = "refused"
+    etat[accepted] = "accepted"
+    trait = np.full(r, _NAT)
+    answered = np.isin(etat, ["refused", "cancelled"])
+    trait[answered] = answer[answered]
+    trait[auto] = auto_at[auto]
+    trait[obsolete] = acc_c[obsolete]
+    trait[accepted] = acc_at[accepted]
+    return etat, trait, auto
+
+
+def _diagnostics(rng, cfg, t0, w, cand, cands, structures, orgs) -> tuple[dict, dict]:
     """Eligibility diagnoses: the first one just before time zero carries the covariates;
-    later ones may change criteria. ``candidats`` holds the latest one (as the platform does)."""
+    later ones may change criteria; an employer's always has the criteria the platform asks
+    for, and an IAE hire that none covers gets one on its acceptance day. ``candidats`` holds
+    the latest one (as the platform does)."""
     n = len(t0)
     last_date = np.datetime64(cfg.last_date, "D")
     counts = rng.choice([1, 2, 3], n, p=[0.6, 0.3, 0.1])
@@ -418,17 +476,90 @@ def _diagnostics(rng, cfg, t0, w, cand) -> tuple[dict, dict]:
             flags[crit] = np.where(seq == 0, base, first_val ^ flip)
     auteur = np.where(rng.random(r) < 0.6, "prescripteur", "employeur").astype(object)
     auteur[first] = np.where(w["origine0"] == "prescripteur", "prescripteur", "employeur")
+    _complete_employer_criteria(rng, flags, auteur == "employeur")
     kept = np.flatnonzero(keep)
-    diags = {"row": row[kept], "diagnostic_id": _ids("D", len(kept), 9),
-             "date_diagnostic": date[kept], "auteur_diagnostic": auteur[kept],
-             **{k: v[kept] for k, v in flags.items()}}
-    # latest kept diagnosis per candidate (rows are sorted by candidate then date)
-    rk = row[kept]
-    is_last = np.r_[rk[1:] != rk[:-1], True]
-    latest = kept[is_last]
-    current = {"date_diagnostic": date[latest], "auteur_diagnostic": auteur[latest],
-               **{k: v[latest] for k, v in flags.items()}}
+    # an employer's diagnosis counts for that employer only: the first one is taken as made by
+    # the structure of the first candidature, later ones by other employers
+    first_app = np.unique(cands["row"], return_index=True)[1]
+    by_struct = np.where(seq == 0, cands["struct"][first_app][row], -1)
+    d = {"row": row[kept], "date": date[kept], "auteur": auteur[kept],
+         "struct": by_struct[kept], "flags": {k: v[kept] for k, v in flags.items()}}
+    extra = _hire_diagnoses(rng, n, d, cand, cands, structures, orgs)
+    merged = {k: np.concatenate([d[k], extra[k]]) for k in ("row", "date", "auteur")}
+    is_extra = np.r_[np.zeros(len(kept), dtype=bool), np.ones(len(extra["row"]), dtype=bool)]
+    order = np.lexsort((is_extra, merged["date"], merged["row"]))
+    merged = {k: v[order] for k, v in merged.items()}
+    all_flags = {k: np.concatenate([d["flags"][k], extra["flags"][k]])[order] for k in flags}
+    diags = {"row": merged["row"], "diagnostic_id": _ids("D", len(order), 9),
+             "date_diagnostic": merged["date"], "auteur_diagnostic": merged["auteur"],
+             **all_flags}
+    # latest diagnosis per candidate (rows are sorted by candidate then date)
+    rk = merged["row"]
+    latest = np.flatnonzero(np.r_[rk[1:] != rk[:-1], True])
+    current = {"date_diagnostic": merged["date"][latest],
+               "auteur_diagnostic": merged["auteur"][latest],
+               **{k: v[latest] for k, v in all_flags.items()}}
     return diags, current
+
+
+def _complete_employer_criteria(rng, flags: dict, employer: np.ndarray) -> None:
+    """Give an employer's diagnosis the criteria the platform requires (in place): without a
+    level-1 criterion, level-2 ones are added up to three (enough for every SIAE kind), drawn
+    by prevalence among those that are not covariates (CAP_BEP) nor ages (SENIOR, JEUNE)."""
+    lvl1 = [f"critere_{c.lower()}" for c in ELIGIBILITY_CRITERIA_LEVEL1]
+    lvl2 = [f"critere_{c.lower()}" for c in ELIGIBILITY_CRITERIA_LEVEL2]
+    pool = [c for c in lvl2 if c not in ("critere_cap_bep", "critere_senior", "critere_jeune")]
+    n1 = np.sum([flags[c] for c in lvl1], axis=0)
+    n2 = np.sum([flags[c] for c in lvl2], axis=0)
+    idx = np.flatnonzero(employer & (n1 == 0) & (n2 < rules.EMPLOYER_MIN_LEVEL2_STRICT))
+    prevalence = np.array([_CRITERIA_P[c.removeprefix("critere_")] for c in pool])
+    taken = np.stack([flags[c][idx] for c in pool], axis=1)
+    # weighted sampling without replacement (Efraimidis-Spirakis keys), absent criteria only
+    key = np.where(taken, -np.inf, np.log(rng.random(taken.shape)) / prevalence)
+    rank = np.argsort(np.argsort(-key, axis=1), axis=1)
+    add = (rank < (rules.EMPLOYER_MIN_LEVEL2_STRICT - n2[idx])[:, None]) & ~taken
+    for j, col in enumerate(pool):
+        flags[col][idx] |= add[:, j]
+
+
+def _hire_diagnoses(rng, n, d, cand, cands, structures, orgs) -> dict:
+    """A diagnosis on the acceptance day of every IAE hire no diagnosis in ``d`` covers (a
+    prescriber's for 6 months, an employer's for 92 days and at that employer only).
+
+    It is the authorised prescriber's when the accepted application came through one, else the
+    hiring employer's; its criteria are those of the candidate's latest diagnosis, ages updated.
+    """
+    acc = np.flatnonzero(cands["accepted"])
+    iae = np.isin(structures["type"][cands["struct"][acc]], rules.IAE_STRUCTURES)
+    acc = acc[iae]
+    h_row = cands["row"][acc]
+    accepted_at = np.full(n, _NAT)
+    accepted_at[h_row] = cands["date_traitement"][acc]
+    hire_struct = np.full(n, -1, dtype=np.int64)
+    hire_struct[h_row] = cands["struct"][acc]
+
+    a = accepted_at[d["row"]]
+    prescriber = d["auteur"] == "prescripteur"
+    valid = ((d["date"] <= a) & (a < rules.diagnosis_expiry(d["date"], prescriber))
+             & (prescriber | (d["struct"] == hire_struct[d["row"]])))
+    covered = np.zeros(n, dtype=bool)
+    covered[d["row"][valid]] = True
+    need = acc[~covered[h_row]]
+    rows, when = cands["row"][need], cands["date_traitement"][need]
+
+    # the candidate's latest diagnosis on or before that day (the first one always is)
+    day = lambda x: x.astype("datetime64[D]").astype(np.int64)  # noqa: E731
+    span = 1 << 20
+    pos = np.searchsorted(d["row"] * span + day(d["date"]), rows * span + day(when),
+                          side="right") - 1
+    flags = {k: v[pos].copy() for k, v in d["flags"].items()}
+    age = ((when - cand["dob"][rows]).astype(np.int64) / 365.25).astype(np.int64)
+    flags["critere_senior"], flags["critere_jeune"] = age >= 50, age < 26
+    org = cands["org"][need]
+    authorised = (org >= 0) & orgs["habilitee"][np.maximum(org, 0)]
+    auteur = np.where(authorised, "prescripteur", "employeur").astype(object)
+    _complete_employer_criteria(rng, flags, auteur == "employeur")
+    return {"row": rows, "date": when, "auteur": auteur, "flags": flags}
 
 
 def _passes(rng, cfg, sim, cands, structures):

@@ -246,10 +246,14 @@ def test_refusal_code_eras_and_states(data):
     assert (refused.motif_refus.notna()).all()
     old_only = refused[refused.motif_refus == "did_not_come"]
     assert len(old_only) and (old_only.date_traitement < np.datetime64("2022-07-26")).all()
-    new_only = refused[refused.motif_refus.isin(["did_not_come_to_interview", "poorly_informed"])]
+    new_only = refused[refused.motif_refus.isin(["did_not_come_to_interview", "hired_elsewhere"])]
     assert len(new_only) and (new_only.date_traitement >= np.datetime64("2022-07-26")).all()
+    # poorly_informed was offered from 2021-11-04 until the revision of 2022-07-26 only
+    poorly = refused[refused.motif_refus == "poorly_informed"]
+    assert len(poorly) and poorly.date_traitement.between(
+        np.datetime64("2021-11-04"), np.datetime64("2022-07-25")).all()
     auto = refused[refused.motif_refus == "auto"]
-    assert (auto.date_traitement >= np.datetime64("2025-03-01")).all()
+    assert (auto.date_traitement >= np.datetime64("2025-03-10")).all()
     share = cand.etat.value_counts(normalize=True)
     assert 0.12 < share["accepted"] < 0.27 and share["refused"] == share.max()
     acc = cand[cand.etat == "accepted"]
