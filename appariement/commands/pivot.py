@@ -1,7 +1,8 @@
 """``appariement pivot``: the three roles of the pivot protocol, one sub-command each.
 
 - ``pivot encrypt``   (producer)      identity columns -> file encrypted for the pivot;
-- ``pivot transcode`` (pivot)         encrypted identities -> row_id, pivot_code, quality, score;
+- ``pivot transcode`` (pivot)         encrypted identities -> row_id, pivot_code, quality, score
+  (a pre-hashed ``hash_nir`` is re-keyed into a project-keyed code, quality ``opaque_key``);
 - ``pivot decrypt``   (statistician)  encrypted pivot codes -> Parquet, checked to hold no
   identity column.
 
@@ -32,6 +33,10 @@ _EPILOG = """roles and files:
 Keys come from `appariement keygen` (--type secret for pivot.key, --type x25519 for the pairs).
 Each encrypted file is bound to its project, side and content: give the same --project and
 --side to the three commands (a file of another project or side is refused, exit code 4).
+A file with a pre-hashed hash_nir column (the warehouse's candidats_v0) goes the same way: the
+pivot re-keys each hash into a project-keyed code (quality opaque_key); the hash never reaches
+the statistician. A code of a hash never joins a code of a NIR: when one side carries only
+hashes, transcode both sides with --hash-nir prefer.
 """
 
 
@@ -42,15 +47,17 @@ def register(subparsers) -> None:
         description="A trusted third party (the pivot) turns NIRs, or identity traits when the\n"
                     "NIR is missing, invalid or inconsistent, into keyed pivot codes with a\n"
                     "quality indicator (nir_exact, traits_exact, traits_probable,\n"
-                    "nir_inconsistent, not_found). The statistician only ever receives\n"
-                    "row_id -> pivot_code files. See SECURITY.md.",
+                    "opaque_key, nir_inconsistent, not_found); a pre-hashed hash_nir is\n"
+                    "re-keyed into a project-keyed code (opaque_key). The statistician only\n"
+                    "ever receives row_id -> pivot_code files. See SECURITY.md.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     roles = p.add_subparsers(dest="role", metavar="ROLE")
     roles.required = True
 
     enc = roles.add_parser("encrypt", help="producer: encrypt identity columns for the pivot",
-                           description="Keep the row id and identity columns (nir, names, "
-                                       "first names, sex, birth date and place, postcode) and "
+                           description="Keep the row id and identity columns (nir, hash_nir, "
+                                       "names, first names, sex, birth date and place, "
+                                       "postcode) and "
                                        "encrypt them for the pivot's public key. No plaintext "
                                        "file is written.")
     enc.add_argument("--recipient", required=True, help="the pivot's X25519 public key file")
@@ -63,8 +70,9 @@ def register(subparsers) -> None:
 
     tr = roles.add_parser("transcode", help="pivot: identities -> pivot codes + quality",
                           description="Decrypt a producer file in memory, compute pivot codes "
-                                      "(keyed HMAC of the validated NIR, or of the NIR of the "
-                                      "reference person found by exact traits) and write "
+                                      "(keyed HMAC of the validated NIR, of the pre-hashed "
+                                      "hash_nir under a sub-key of its own, or of the NIR of "
+                                      "the reference person found by exact traits) and write "
                                       "row_id, pivot_code, quality, score.")
     tr.add_argument("--key", help="pivot secret key file (default: env APPARIEMENT_KEY)")
     tr.add_argument("--project", required=True, help="project name (codes are per project)")
@@ -89,6 +97,11 @@ def register(subparsers) -> None:
     tr.add_argument("--codes-for-inconsistent", action="store_true",
                     help="give rows whose NIR contradicts their traits the code of that NIR "
                          "(quality nir_inconsistent) instead of no code")
+    tr.add_argument("--hash-nir", choices=("fallback", "prefer"), default="fallback",
+                    help="when a row's pre-hashed hash_nir is re-keyed (quality opaque_key): "
+                         "fallback, only without a usable NIR (default); prefer, whenever the "
+                         "row carries one. A code of a hash never joins a code of a NIR: use "
+                         "prefer for both sides when one side carries only hashes")
     _side_arguments(tr)
     tr.set_defaults(func=_transcode)
 
@@ -179,7 +192,7 @@ def _transcode(args: argparse.Namespace) -> int:
     pivot = PivotAuthority(secret, project=args.project, reference=reference,
                            reference_id=args.reference_id,
                            codes_for_inconsistent=args.codes_for_inconsistent,
-                           matcher=_matcher(args))
+                           hash_nir=args.hash_nir, matcher=_matcher(args))
     out = pivot.transcode(identities, side=args.side, id_column=args.id_column)
     if recipient is not None:
         from ..crypto import encrypt_pivot_codes
@@ -191,22 +204,25 @@ def _transcode(args: argparse.Namespace) -> int:
               for c in out.group_by("quality").aggregate([("row_id", "count")]).to_pylist()}
     summary = ", ".join(f"{q}={n}" for q, n in sorted(counts.items()))
     if args.manifest:
-        _write_manifest(args, pivot.fingerprint, private_key, recipient, out.num_rows, counts)
+        _write_manifest(args, pivot, private_key, recipient, out.num_rows, counts)
     print(f"wrote {args.out}: {out.num_rows} rows ({summary}); pivot key {pivot.fingerprint}")
     return 0
 
 
-def _write_manifest(args, pivot_fingerprint, private_key, recipient, n_rows, counts) -> None:
+def _write_manifest(args, pivot, private_key, recipient, n_rows, counts) -> None:
     from ..manifest import RunManifest
 
     manifest = RunManifest(command="pivot transcode",
                            config={"project": args.project, "side": args.side,
                                    "id_column": args.id_column,
                                    "reference_id": args.reference_id,
-                                   "codes_for_inconsistent": args.codes_for_inconsistent})
+                                   "codes_for_inconsistent": args.codes_for_inconsistent,
+                                   "hash_nir": args.hash_nir})
     manifest.add_input("identities", args.src)
     manifest.add_input("reference", args.reference)
-    manifest.keys["pivot"] = pivot_fingerprint
+    manifest.keys["pivot"] = pivot.fingerprint
+    if counts.get("opaque_key") and pivot.hash_fingerprint is not None:
+        manifest.keys["pivot_hash_nir"] = pivot.hash_fingerprint
     if private_key is not None:
         manifest.keys["pivot_decryption"] = private_key.fingerprint
     if recipient is not None:

@@ -11,7 +11,10 @@ Three roles (see DESIGN.md and SECURITY.md):
   NIR; when the NIR is missing, invalid, temporary or inconsistent with the traits, the person is
   looked up in the reference register by exact traits, then by the optional probabilistic
   ``matcher``, and gets the code of the reference person's NIR — the same code the person gets
-  through their own NIR.
+  through their own NIR. A row carrying a pre-hashed ``hash_nir`` (hex SHA-256 of NIR + one
+  global salt, as the platform's warehouse exports it) and no usable NIR is *re-keyed*: its code
+  is the keyed HMAC of the hash under a sub-key of its own (purpose ``pivot-hash_nir``), so the
+  statistician's files carry project-keyed codes and never the globally salted hash.
 - **statistician**: receives only ``row_id -> pivot_code`` files (:func:`read_pivot_codes`
   refuses a file carrying identity columns), never a NIR.
 
@@ -32,10 +35,19 @@ nir_exact         valid NIR (not temporary), consistent with the traits or not c
 traits_exact      found by exact traits (birth or usage name, first name, birth date, sex),
                   unique in the reference
 traits_probable   found by the probabilistic matcher; ``score`` holds its score
+opaque_key        re-keyed from the row's pre-hashed ``hash_nir`` (no usable NIR, or
+                  ``hash_nir="prefer"``); not checkable against the traits
 nir_inconsistent  valid NIR that contradicts the declared traits, and traits found nobody; no
                   code unless ``codes_for_inconsistent=True``
 not_found         no usable NIR and no (unique) person found by traits
 ================  ==========================================================================
+
+Codes of a hash and codes of a NIR are never joinable: they are HMACs under two sub-keys derived
+for distinct purposes (``pivot`` and ``pivot-hash_nir``), so the code of a person's hash differs
+from the code of their NIR (equal only by a collision, probability about ``2**-130``). Both
+producers' hashes of one person re-key to the same code, so the exact stage links two sides that
+carry the same ``hash_nir``; when one side carries only hashes, transcode both sides with
+``hash_nir="prefer"`` so that the side also carrying NIRs is coded from its hashes too.
 
 Everything also runs in one process (demos, tests): build a :class:`PivotAuthority` and call
 :meth:`~PivotAuthority.transcode` on tables directly.
@@ -49,13 +61,15 @@ from typing import Callable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .._atomic import atomic_path
 from .._log import get_logger
 from .._tables import (TableLike, _fresh_name, as_relation, connect, temp_table, temp_view,
                        to_arrow)
-from ..errors import ConfigError, CryptoError, DisclosureError, InputError, SchemaError
+from ..errors import (ConfigError, CryptoError, DisclosureError, InputError, InvalidValueError,
+                      KeyFileError, SchemaError)
 from .envelope import EnvelopeContext, decrypt_table, encrypt_table, is_encrypted
 from .keys import PrivateKey, PublicKey, SecretKey
 from .pseudonymise import DEFAULT_LENGTH, Pseudonymiser
@@ -63,15 +77,22 @@ from .pseudonymise import DEFAULT_LENGTH, Pseudonymiser
 __all__ = [
     "PivotAuthority", "encrypt_identities", "identity_columns", "read_identities",
     "read_pivot_codes", "encrypt_pivot_codes", "identities_context", "pivot_codes_context",
-    "QUALITIES", "PIVOT_PURPOSE", "OUTPUT_COLUMNS", "Matcher", "KIND_IDENTITIES",
-    "KIND_PIVOT_CODES",
+    "QUALITIES", "PIVOT_PURPOSE", "HASH_PIVOT_PURPOSE", "HASH_NIR_MODES", "OUTPUT_COLUMNS",
+    "Matcher", "KIND_IDENTITIES", "KIND_PIVOT_CODES",
 ]
 
 _log = get_logger(__name__)
 
 #: purpose under which the pivot sub-key is derived from the pivot master key
 PIVOT_PURPOSE = "pivot"
-QUALITIES = ("nir_exact", "traits_exact", "traits_probable", "nir_inconsistent", "not_found")
+#: purpose of the sub-key that re-keys pre-hashed ``hash_nir`` values: distinct from
+#: :data:`PIVOT_PURPOSE`, so a code of a hash is never joinable with a code of a NIR
+HASH_PIVOT_PURPOSE = "pivot-hash_nir"
+#: when a row's ``hash_nir`` is re-keyed: ``fallback`` only without a usable NIR, ``prefer``
+#: whenever the row carries one
+HASH_NIR_MODES = ("fallback", "prefer")
+QUALITIES = ("nir_exact", "traits_exact", "traits_probable", "opaque_key", "nir_inconsistent",
+             "not_found")
 OUTPUT_COLUMNS = ("row_id", "pivot_code", "quality", "score")
 #: content kinds bound in the headers of the two files of the protocol
 KIND_IDENTITIES = "identities"
@@ -84,9 +105,10 @@ _PRODUCER, _PIVOT, _STATISTICIAN = "producer", "pivot", "statistician"
 Matcher = Callable[[duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation,
                     duckdb.DuckDBPyRelation], TableLike]
 
-_IDENTITY_COLUMNS = ("nir", "nom", "nom_naissance", "nom_usage", "prenoms", "sexe",
+_IDENTITY_COLUMNS = ("nir", "hash_nir", "nom", "nom_naissance", "nom_usage", "prenoms", "sexe",
                      "date_naissance", "commune_naissance", "pays_naissance", "code_postal")
 _DEFAULT_ID = {"platform": "candidat_id", "source": "person_id"}
+_TABLES = {"platform": "candidats", "source": "personnes"}
 
 
 def _usable(alias: str) -> str:
@@ -170,8 +192,9 @@ def identity_columns(data: pa.Table, *, side: str = "platform",
         id_column: row key (default ``candidat_id`` / ``person_id``).
 
     Returns:
-        Arrow table: the id column then the identity columns present, nothing else (no outcome,
-        no candidature ever goes to the pivot).
+        Arrow table: the id column then the identity columns present (``nir``, a pre-hashed
+        ``hash_nir``, names, first names, sex, birth date and place, postcode), nothing else (no
+        outcome, no candidature ever goes to the pivot).
 
     Examples:
         >>> t = pa.table({"candidat_id": ["c1"], "nom": ["X"], "prenoms": ["Y"], "etat": ["ok"]})
@@ -278,8 +301,17 @@ class PivotAuthority:
         min_score: lowest matcher score accepted as ``traits_probable``.
         codes_for_inconsistent: give ``nir_inconsistent`` rows the code of their NIR (flagged)
             instead of no code.
+        hash_nir: when a row's pre-hashed ``hash_nir`` is re-keyed (quality ``opaque_key``):
+            ``"fallback"`` (default) only when the row has no usable NIR; ``"prefer"`` whenever
+            it carries one, even beside a usable NIR. A code of a hash never joins a code of a
+            NIR: when one side carries only hashes, use ``"prefer"`` for both sides.
         length: characters per pivot code.
         con: DuckDB connection (a private one by default).
+
+    Attributes:
+        fingerprint: fingerprint of the derived NIR sub-key (purpose ``pivot``).
+        hash_fingerprint: fingerprint of the derived ``hash_nir`` sub-key (purpose
+            ``pivot-hash_nir``), None when ``pivot_key`` is not a master key.
 
     Examples:
         >>> from appariement.crypto import generate_key
@@ -295,18 +327,33 @@ class PivotAuthority:
         ['nir_exact', 'traits_exact']
         >>> len(set(out.column("pivot_code").to_pylist()))
         1
+        >>> hashed = pa.table({"candidat_id": ["c3"], "hash_nir": ["ab" * 32]})
+        >>> pivot.transcode(hashed).column("quality").to_pylist()
+        ['opaque_key']
     """
 
     def __init__(self, pivot_key: SecretKey, *, project: str, reference: TableLike,
                  reference_id: str = "person_id", matcher: Matcher | None = None,
                  min_score: float = 0.9, codes_for_inconsistent: bool = False,
-                 length: int = DEFAULT_LENGTH, con: duckdb.DuckDBPyConnection | None = None):
+                 hash_nir: str = "fallback", length: int = DEFAULT_LENGTH,
+                 con: duckdb.DuckDBPyConnection | None = None):
         if matcher is not None and not callable(matcher):
             raise ConfigError("matcher must be a callable matcher(con, unresolved, reference)")
         if not 0.0 <= float(min_score) <= 1.0:
             raise ConfigError(f"min_score must be between 0 and 1, got {min_score!r}")
+        if hash_nir not in HASH_NIR_MODES:
+            raise ConfigError(f"hash_nir must be one of {list(HASH_NIR_MODES)}, got {hash_nir!r}")
         self._pseudonymiser = Pseudonymiser(pivot_key, project=project, purpose=PIVOT_PURPOSE,
                                             length=length, normalise="nir")
+        # a key already derived for purpose "pivot" cannot give the hash sub-key: such a pivot
+        # codes NIRs and traits as before and refuses to re-key a hash (see _hash_codes)
+        self._hash_pseudonymiser = None
+        if pivot_key.project is None:
+            # the values are standardised (trimmed, lower-case hex) before they are hashed
+            self._hash_pseudonymiser = Pseudonymiser(pivot_key, project=project,
+                                                     purpose=HASH_PIVOT_PURPOSE, length=length,
+                                                     normalise="none")
+        self.hash_nir = hash_nir
         self.project = project
         self.reference = reference
         self.reference_id = reference_id
@@ -320,6 +367,13 @@ class PivotAuthority:
     def fingerprint(self) -> str:
         """Fingerprint of the derived pivot key (for manifests)."""
         return self._pseudonymiser.fingerprint
+
+    @property
+    def hash_fingerprint(self) -> str | None:
+        """Fingerprint of the derived ``hash_nir`` re-keying sub-key (for manifests)."""
+        if self._hash_pseudonymiser is None:
+            return None
+        return self._hash_pseudonymiser.fingerprint
 
     def __repr__(self) -> str:
         return f"PivotAuthority(project={self.project!r}, key={self.fingerprint!r})"
@@ -356,7 +410,14 @@ class PivotAuthority:
         Returns:
             Arrow table ``row_id`` (text), ``pivot_code`` (text or null), ``quality`` (one of
             :data:`QUALITIES`), ``score`` (matcher score for ``traits_probable``, else null),
-            one row per input row, sorted by ``row_id``.
+            one row per input row, sorted by ``row_id``. A ``hash_nir`` value never appears in
+            it: rows re-keyed from their hash (``opaque_key``) carry its keyed code only.
+
+        Raises:
+            InvalidValueError: a ``hash_nir`` value is not 64 hexadecimal characters (a wrong
+                column mapping; the values are counted, never shown).
+            KeyFileError: rows must be re-keyed from ``hash_nir`` but ``pivot_key`` was not the
+                master key.
 
         Examples:
             >>> # see the class example
@@ -367,13 +428,18 @@ class PivotAuthority:
         con = self.con
         reference = self._reference_relation()
         rows = standardise_identities(con, identities, side=side, id_column=key)
+        has_hash = "hash_nir" in rows.columns
         rows_name = _fresh_name("pivot_rows")
         temp_table(rows, rows_name)
         try:
-            resolved = self._resolve(rows_name, reference)
+            if has_hash:
+                _check_hashes(con, rows_name, side)
+            resolved = self._resolve(rows_name, reference, has_hash)
         finally:
             con.execute(f'DROP TABLE IF EXISTS "{rows_name}"')
         codes = self._pseudonymiser.pseudonymise(resolved.column("code_nir"))
+        if has_hash:
+            codes = pc.coalesce(codes, self._hash_codes(resolved.column("code_hash")))
         out = pa.table({
             "row_id": resolved.column("row_id"),
             "pivot_code": codes,
@@ -385,11 +451,35 @@ class PivotAuthority:
             counts[value] = count
         _log.info("pivot: transcoded %d rows (%s): %s", out.num_rows, side,
                   ", ".join(f"{q}={n}" for q, n in counts.items()))
+        if counts["opaque_key"]:
+            _log.info("pivot: %d rows (%s) re-keyed from hash_nir with key %s",
+                      counts["opaque_key"], side, self.hash_fingerprint)
         return out
 
-    def _resolve(self, rows_name: str, reference: duckdb.DuckDBPyRelation) -> pa.Table:
+    def _hash_codes(self, hashes: pa.ChunkedArray) -> pa.ChunkedArray:
+        """Keyed codes of the standardised hashes (nulls stay null)."""
+        if self._hash_pseudonymiser is None:
+            if hashes.null_count == len(hashes):
+                return hashes
+            raise KeyFileError(
+                f"{len(hashes) - hashes.null_count} rows must be re-keyed from hash_nir, which "
+                f"needs a sub-key of purpose {HASH_PIVOT_PURPOSE!r}: give the pivot master key, "
+                f"not a key derived for purpose {PIVOT_PURPOSE!r}")
+        return self._hash_pseudonymiser.pseudonymise(hashes)
+
+    def _hash_route(self, alias: str, has_hash: bool) -> str:
+        """SQL: the row's code is the re-keyed ``hash_nir`` (quality ``opaque_key``)."""
+        if not has_hash:
+            return "FALSE"
+        if self.hash_nir == "prefer":
+            return f"({alias}.hash_nir IS NOT NULL)"
+        return f"({alias}.hash_nir IS NOT NULL AND NOT {_usable(alias)})"
+
+    def _resolve(self, rows_name: str, reference: duckdb.DuckDBPyRelation,
+                 has_hash: bool = False) -> pa.Table:
         con = self.con
         ref_name = self._reference_table
+        hashed = self._hash_route("q", has_hash)
         exact_sql = f"""
             SELECT q.record_id, any_value(r.nir) AS ref_nir, bool_and(r.usable) AS ref_usable,
                    count(DISTINCT coalesce(r.nir, r.record_id)) AS n_persons
@@ -399,18 +489,22 @@ class PivotAuthority:
              AND q.sex = r.sex
              AND (q.birth_name IN (r.birth_name, r.usage_name)
                   OR q.usage_name IN (r.birth_name, r.usage_name))
-            WHERE NOT {_trusted("q")}
+            WHERE NOT {_trusted("q")} AND NOT {hashed}
             GROUP BY q.record_id
         """
         exact_name = _fresh_name("pivot_exact")
         con.execute(f'CREATE OR REPLACE TEMP TABLE "{exact_name}" AS {exact_sql}')
         probable_name = _fresh_name("pivot_probable")
-        self._run_matcher(rows_name, exact_name, probable_name, reference)
+        self._run_matcher(rows_name, exact_name, probable_name, reference, hashed)
         inconsistent_code = "nir" if self.codes_for_inconsistent else "NULL"
+        hash_value = "q.hash_nir" if has_hash else "NULL::VARCHAR"
+        # the hash route comes first: with "fallback" it only takes rows without a usable NIR
+        # (so never a nir_exact row), with "prefer" it takes every row carrying a hash
         sql = f"""
             WITH d AS (
-                SELECT q.record_id AS row_id, q.nir,
-                       CASE WHEN {_trusted("q")} THEN 'nir_exact'
+                SELECT q.record_id AS row_id, q.nir, {hash_value} AS hash_nir,
+                       CASE WHEN {hashed} THEN 'opaque_key'
+                            WHEN {_trusted("q")} THEN 'nir_exact'
                             WHEN e.n_persons = 1 AND e.ref_usable THEN 'traits_exact'
                             WHEN p.ref_nir IS NOT NULL THEN 'traits_probable'
                             WHEN {_usable("q")} AND q.nir_consistency = 'inconsistent'
@@ -428,6 +522,7 @@ class PivotAuthority:
                                 WHEN 'traits_probable' THEN probable_nir
                                 WHEN 'nir_inconsistent' THEN {inconsistent_code}
                    END AS code_nir,
+                   CASE WHEN quality = 'opaque_key' THEN hash_nir END AS code_hash,
                    quality,
                    CASE WHEN quality = 'traits_probable' THEN p_score END AS score
             FROM d
@@ -440,7 +535,7 @@ class PivotAuthority:
             con.execute(f'DROP TABLE IF EXISTS "{probable_name}"')
 
     def _run_matcher(self, rows_name: str, exact_name: str, probable_name: str,
-                     reference: duckdb.DuckDBPyRelation) -> None:
+                     reference: duckdb.DuckDBPyRelation, hashed: str = "FALSE") -> None:
         con = self.con
         empty = (f'CREATE OR REPLACE TEMP TABLE "{probable_name}" AS '
                  "SELECT NULL::VARCHAR AS record_id, NULL::VARCHAR AS ref_nir, "
@@ -450,7 +545,7 @@ class PivotAuthority:
             return
         unresolved = con.sql(f"""
             SELECT q.* FROM "{rows_name}" q LEFT JOIN "{exact_name}" e USING (record_id)
-            WHERE NOT {_trusted("q")}
+            WHERE NOT {_trusted("q")} AND NOT {hashed}
               AND NOT coalesce(e.n_persons = 1 AND e.ref_usable, false)
         """)
         candidates = as_relation(con, self.matcher(con, unresolved, reference), name="matches")
@@ -511,6 +606,21 @@ class PivotAuthority:
         with atomic_path(dst) as tmp:
             pq.write_table(out, tmp)
         return Path(dst)
+
+
+def _check_hashes(con: duckdb.DuckDBPyConnection, rows_name: str, side: str) -> None:
+    """Refuse ``hash_nir`` values that are not a SHA-256 hex digest, as the import profiles do:
+    such a value means a wrong column mapping (a plaintext NIR mapped as its hash would
+    otherwise be re-keyed as an opaque key, and its code would join nothing)."""
+    from ..io.contract import OPAQUE_KEY_PATTERN
+
+    bad = con.execute(f'SELECT count(*) FROM "{rows_name}" WHERE hash_nir IS NOT NULL AND NOT '
+                      "regexp_full_match(hash_nir, ?)", [OPAQUE_KEY_PATTERN]).fetchone()[0]
+    if bad:
+        raise InvalidValueError(
+            f"{side} identities, column 'hash_nir': {bad} value(s) are not pre-hashed keys "
+            "(64 hexadecimal characters, a SHA-256 digest); check the column mapping",
+            table=_TABLES[side], column="hash_nir", n_rows=bad)
 
 
 def _value_counts(column: pa.ChunkedArray) -> list[tuple[str, int]]:
