@@ -454,19 +454,23 @@ SQL_MACROS: dict[str, tuple[str, str]] = {
     "app_name_norm": ("x", r"""app_glue_particles(app_clean_text(regexp_replace(
         regexp_replace(app_fold(x), '\s+', ' ', 'g'),
         '^(.*[^ ])\s*\(\s*(DE LA|DE L|DE|DU|DES|LE|LA|LES|L|D)\s*\)\s*$', '\2 \1')))"""),
-    # "<birth> EPOUSE <usage>" / "<usage> NEE <birth>": struct(birth, usage, plain)
-    # app_clean_text(x) is cheap: repeating it is faster than binding it with a lambda
-    "app_name_forms": ("x", f"""CASE
-        WHEN regexp_matches(app_clean_text(x), '^[A-Z ]*[A-Z] ({_B}) [A-Z]')
-        THEN {{'birth': app_name_norm(regexp_extract(app_clean_text(x), ' (?:{_B}) (.*)$', 1)),
-              'usage': app_name_norm(regexp_extract(app_clean_text(x), '^(.*?) (?:{_B}) ', 1)),
-              'plain': NULL::VARCHAR}}
-        WHEN regexp_matches(app_clean_text(x), '^[A-Z ]*[A-Z] ({_S}) [A-Z]')
-        THEN {{'birth': app_name_norm(regexp_extract(app_clean_text(x), '^(.*?) (?:{_S}) ', 1)),
-              'usage': app_name_norm(regexp_extract(app_clean_text(x), '^.*? (?:{_S}) (.*)$', 1)),
-              'plain': NULL::VARCHAR}}
-        ELSE {{'birth': NULL::VARCHAR, 'usage': NULL::VARCHAR, 'plain': app_name_norm(x)}}
+    # "<birth> EPOUSE <usage>" / "<usage> NEE <birth>": the raw parts of a name, from its
+    # cleaned text ``c`` (struct(birth, usage, plain); plain is the name as given, ``x``)
+    "app_name_parts": ("c, x", f"""CASE
+        WHEN regexp_matches(c, '^[A-Z ]*[A-Z] ({_B}) [A-Z]')
+        THEN {{'birth': regexp_extract(c, ' (?:{_B}) (.*)$', 1),
+              'usage': regexp_extract(c, '^(.*?) (?:{_B}) ', 1), 'plain': NULL::VARCHAR}}
+        WHEN regexp_matches(c, '^[A-Z ]*[A-Z] ({_S}) [A-Z]')
+        THEN {{'birth': regexp_extract(c, '^(.*?) (?:{_S}) ', 1),
+              'usage': regexp_extract(c, '^.*? (?:{_S}) (.*)$', 1), 'plain': NULL::VARCHAR}}
+        ELSE {{'birth': NULL::VARCHAR, 'usage': NULL::VARCHAR, 'plain': CAST(x AS VARCHAR)}}
         END"""),
+    # the normalised forms of the parts (standardise_identities computes the parts first, in a
+    # step of their own: nested, the macros take DuckDB seconds to plan)
+    # (the lambda binds the parts once: repeated, they take DuckDB seconds to plan)
+    "app_name_forms": ("x", """list_transform([app_name_parts(app_clean_text(x), x)],
+        lambda p: {'birth': app_name_norm(p.birth), 'usage': app_name_norm(p.usage),
+                   'plain': app_name_norm(p.plain)})[1]"""),
     "app_first_names": ("x", r"""CASE WHEN x IS NULL THEN []::VARCHAR[] ELSE
         list_filter(list_transform(
             CASE WHEN regexp_matches(app_fold(x), '[,;/]')

@@ -155,7 +155,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                CAST({col(usage_col)} AS VARCHAR) AS usage_raw,
                CAST({col('prenoms')} AS VARCHAR) AS first_raw,
                app_sex({col('sexe')}) AS sex,
-               app_date_raw(app_date_text({col('date_naissance')}), {pivot}) AS date_raw,
+               app_date_text({col('date_naissance')}) AS date_text,
                app_commune({col('commune_naissance')}) AS commune_raw,
                app_country({col('pays_naissance')}) AS country_raw,
                app_postcode({col('code_postal')}) AS postcode,
@@ -165,13 +165,30 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                       '') AS address,
                app_clean_text({col('commune_residence')}) AS residence_city{opaque_raw}
         FROM {_quote(view)}
+    ), date_texts AS MATERIALIZED (
+        -- dates are read once per distinct text, one macro per materialised step: nested,
+        -- the three macros repeat their argument and DuckDB takes seconds to plan them
+        SELECT DISTINCT date_text FROM raw WHERE date_text IS NOT NULL
+    ), dates1 AS MATERIALIZED (
+        SELECT date_text, app_date_raw(date_text, {pivot}) AS date_raw FROM date_texts
+    ), dates2 AS MATERIALIZED (
+        SELECT *, app_date_checked(date_raw) AS date_checked FROM dates1
+    ), dates AS MATERIALIZED (
+        SELECT *, app_date_final(date_checked) AS d FROM dates2
+    ), surname_parts AS MATERIALIZED (
+        SELECT raw_v, app_name_parts(app_clean_text(raw_v), raw_v) AS p
+        FROM (SELECT birth_raw AS raw_v FROM raw WHERE birth_raw IS NOT NULL
+              UNION SELECT usage_raw FROM raw WHERE usage_raw IS NOT NULL)
+    ), surname_forms AS MATERIALIZED (
+        -- app_name_forms, one step at a time (see dates above)
+        SELECT raw_v, app_name_norm(p.birth) AS birth, app_name_norm(p.usage) AS usage,
+               app_name_norm(p.plain) AS plain
+        FROM surname_parts
     ), surnames AS MATERIALIZED (
         SELECT raw_v, f.birth, f.usage, f.plain,
                app_phonetic(f.birth) AS birth_phon, app_phonetic(f.usage) AS usage_phon,
                app_phonetic(f.plain) AS plain_phon
-        FROM (SELECT raw_v, app_name_forms(raw_v) AS f
-              FROM (SELECT birth_raw AS raw_v FROM raw WHERE birth_raw IS NOT NULL
-                    UNION SELECT usage_raw FROM raw WHERE usage_raw IS NOT NULL))
+        FROM surname_forms f
     ), firsts AS (
         -- canonical of the whole first name (spaces ignored), else of its first word (head)
         SELECT f.raw_v, f.names AS first_names, f.names[1] AS first_name,
@@ -184,7 +201,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
         LEFT JOIN {variants} vw ON vw.variant = replace(f.names[1], ' ', '')
         LEFT JOIN {variants} vh ON vh.variant = split_part(f.names[1], ' ', 1)
     ), src AS (
-        SELECT raw.*,
+        SELECT raw.*, dt.date_raw, dt.date_checked, dt.d AS d_,
                {{'birth': b.birth, 'usage': b.usage, 'plain': b.plain}} AS bf,
                {{'birth': u.birth, 'usage': u.usage, 'plain': u.plain}} AS uf,
                coalesce(b.birth_phon, b.plain_phon, u.birth_phon, u.plain_phon) AS birth_phon_,
@@ -192,13 +209,13 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                coalesce(fi.first_names, []::VARCHAR[]) AS first_names,
                fi.first_name, fi.first_name_phon, fi.first_name_canon, fi.first_name_head
         FROM raw
+        LEFT JOIN dates dt ON raw.date_text = dt.date_text
         LEFT JOIN surnames b ON raw.birth_raw = b.raw_v
         LEFT JOIN surnames u ON raw.usage_raw = u.raw_v
         LEFT JOIN firsts fi ON raw.first_raw = fi.raw_v
     ), s1 AS (
         SELECT *,
                app_nir_is_valid(nir) AS nir_valid_,
-               app_date_checked(date_raw) AS date_checked,
                coalesce(bf.birth, bf.plain, uf.birth, uf.plain) AS birth_name,
                coalesce(uf.usage, uf.plain, bf.usage) AS usage_any,
                CASE WHEN commune_raw NOT LIKE '99%' THEN commune_raw END AS birth_commune,
@@ -208,7 +225,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
         FROM src
     ), s2 AS (
         SELECT *,
-               app_date_final(date_checked) AS d,
+               d_ AS d,
                CASE WHEN nir_valid_ THEN CASE WHEN substr(nir, 1, 1) IN ('1', '7') THEN '1'
                     ELSE '2' END END AS nir_sex,
                CASE WHEN nir_valid_ THEN substr(nir, 2, 2) END AS nir_year,
