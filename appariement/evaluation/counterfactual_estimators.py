@@ -31,15 +31,15 @@ Examples:
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .._log import get_logger
+from .._threads import single_blas_thread
 from ..errors import ConfigError, InputError
 from ..io.contract import CRITERIA_COLUMNS
 
@@ -85,58 +85,6 @@ def _records(df: pd.DataFrame) -> list[dict]:
         out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
                         (v.item() if hasattr(v, "item") else v)) for k, v in row.items()})
     return out
-
-
-# ---------------------------------------------------------------- BLAS threads
-
-_BLAS_THREADS: list = []  # [(get, set)] once found, [None] when not available
-
-
-def _openblas_controls():
-    """get/set of the OpenBLAS bundled with numpy (None when numpy uses another BLAS)."""
-    if not _BLAS_THREADS:
-        found = None
-        try:
-            import ctypes
-            import glob
-            import os
-            root = os.path.dirname(np.__file__)
-            for lib in sorted(glob.glob(os.path.join(root, os.pardir, "numpy.libs", "*openblas*"))
-                              + glob.glob(os.path.join(root, ".dylibs", "*openblas*"))):
-                handle = ctypes.CDLL(lib)  # already loaded by numpy: the same handle
-                for suffix in ("scipy_openblas_%s_num_threads64_", "openblas_%s_num_threads"):
-                    get = getattr(handle, suffix % "get", None)
-                    put = getattr(handle, suffix % "set", None)
-                    if get is not None and put is not None:
-                        found = (get, put)
-                        break
-                if found:
-                    break
-        except OSError:
-            found = None
-        _BLAS_THREADS.append(found)
-    return _BLAS_THREADS[0]
-
-
-@contextlib.contextmanager
-def _single_blas_thread() -> Iterator[None]:
-    """Run the block with one OpenBLAS thread, then restore the previous count.
-
-    The models here are small (hundreds of columns at most): threads cost more than they bring,
-    and on a busy machine they thrash (a 130 x 130 solve went from 0.1 ms to 7 ms). Nothing
-    global is left changed; with another BLAS this does nothing.
-    """
-    controls = _openblas_controls()
-    if controls is None:
-        yield
-        return
-    get, put = controls
-    before = int(get())
-    put(1)
-    try:
-        yield
-    finally:
-        put(before)
 
 
 # ---------------------------------------------------------------- models
@@ -192,7 +140,7 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
     w = np.ones(n) if weights is None else np.asarray(weights, float)
     pen = np.full(X1.shape[1], float(ridge))
     pen[0] = 0.0
-    with _single_blas_thread():
+    with single_blas_thread():
         return _newton(X1, np.asarray(y, float), w, pen, beta0, max_iter, tol)
 
 
@@ -491,7 +439,7 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
         >>> est.table["method"].tolist()
         ['naive', 'ipw', 'matching']
     """
-    with _single_blas_thread():
+    with single_blas_thread():
         return _estimate_effects(dataset, outcome, methods, n_boot=n_boot, seed=seed,
                                  alpha=alpha, categorical=categorical, numeric=numeric,
                                  treatment=treatment, censoring=censoring,

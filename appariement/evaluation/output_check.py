@@ -59,6 +59,7 @@ import numpy as np
 
 from .._atomic import write_json, write_text
 from .._log import get_logger
+from .._threads import single_blas_thread
 from ..errors import DisclosureError
 from .disclosure import DEFAULT_THRESHOLD
 
@@ -264,7 +265,9 @@ def audit(tables: Sequence[tuple[TableSpec, list[dict]]], relations: Iterable[Re
         eq[rel.total] = eq.get(rel.total, 0.0) - 1.0
         equations.append((eq, rel.why or f"{rel.total} = {' + '.join(rel.parts)}"))
     res.relations = len(equations)
-    for name, value in _recomputable(equations, values):
+    with single_blas_thread():  # many small systems: BLAS threads only thrash
+        recomputable = _recomputable(equations, values)
+    for name, value in recomputable:
         spec = owner.get(name)
         if spec is not None:  # a suppressed cell of a table
             res.unsafe.append(Finding(spec.name, name, "differencing",
