@@ -23,8 +23,8 @@ record id ever appears in them.
 
 Examples:
     >>> from appariement import Project
-    >>> sorted(n for n in dir(Project) if not n.startswith("_"))[:4]
-    ['close', 'counterfactual', 'from_toml', 'identities']
+    >>> [n for n in dir(Project) if n in ("inputs", "linkage", "quality", "counterfactual")]
+    ['counterfactual', 'inputs', 'linkage', 'quality']
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ log = get_logger(__name__)
 #: the platform tables the counterfactual design reads (as the pipeline's stage does)
 _COUNTERFACTUAL_TABLES = ("candidats", "candidatures", "structures", "organisations",
                           "diagnostics")
+#: the components that keep a result, in the order they run
+_STATEFUL_STEPS = ("inputs", "identities", "linkage", "counterfactual")
 
 
 # ------------------------------------------------------------------------------ summaries
@@ -313,7 +315,10 @@ class IdentitiesStep(_Step):
         p = self._project
         tables = p.inputs.tables
         ident = p.config.identity
-        pf, sf = standardise_both(p._connection(), tables["candidats"], tables["personnes"],
+        con = p._connection()
+        for side in ("platform", "source"):  # a second run replaces the first one's tables
+            con.execute(f"DROP TABLE IF EXISTS features_{side}")
+        pf, sf = standardise_both(con, tables["candidats"], tables["personnes"],
                                   year_pivot=ident.year_pivot,
                                   first_name_variants=ident.first_name_variants)
         self.result = IdentityFeatures(pf, sf)
@@ -427,6 +432,7 @@ class QualityStep(_Step):
 
     def _report(self, result) -> _ShownQualityReport:
         from .evaluation import DisclosurePolicy, build_report, subgroup_covariates
+        from .evaluation.counterfactual_estimators import _single_blas_thread
 
         p = self._project
         con, q, tables = p._connection(), p.config.quality, p.inputs.tables
@@ -436,10 +442,14 @@ class QualityStep(_Step):
                                   organisations=tables.get("organisations"),
                                   structures=tables.get("structures"),
                                   candidats=tables["candidats"])
-        report = build_report(result.links, cov.order("candidat_id"), counts=result.counts,
-                              model=result.model, thresholds=(th.match, th.review),
-                              policy=DisclosurePolicy(threshold=q.min_cell, rounding=q.rounding),
-                              con=con, objective=q.objective, target=q.target)
+        # one BLAS thread: the output checker's many small least-squares solves thrash with
+        # several (25 s -> 2.7 s for 150 candidates on a busy 2-core machine)
+        with _single_blas_thread():
+            report = build_report(result.links, cov.order("candidat_id"), counts=result.counts,
+                                  model=result.model, thresholds=(th.match, th.review),
+                                  policy=DisclosurePolicy(threshold=q.min_cell,
+                                                          rounding=q.rounding),
+                                  con=con, objective=q.objective, target=q.target)
         return _view(_ShownQualityReport, report)
 
 
@@ -689,17 +699,21 @@ class Project(_Summary):
 
     def _forget_after(self, step: str) -> None:
         """A step re-ran: the results of the later steps no longer match it."""
-        order = ("inputs", "identities", "linkage", "counterfactual")
-        for later in order[order.index(step) + 1:]:
-            component = self.__dict__.get(later)
+        self._forget(_STATEFUL_STEPS[_STATEFUL_STEPS.index(step) + 1:])
+
+    def _forget(self, steps) -> None:
+        for name in steps:
+            component = self.__dict__.get(name)
             if component is not None:
                 component.result = None
 
     def close(self) -> None:
-        """Close the connection if the project opened it (its tables are gone)."""
+        """Close the connection if the project opened it; the results are forgotten (their
+        tables are gone)."""
         if not self._closed and self._owns_con:
             self._con.close()
         self._closed = True
+        self._forget(_STATEFUL_STEPS)
 
     def __enter__(self) -> "Project":
         return self
@@ -708,7 +722,7 @@ class Project(_Summary):
         self.close()
 
     def _steps_done(self) -> list[str]:
-        return [name for name in ("inputs", "identities", "linkage", "counterfactual")
+        return [name for name in _STATEFUL_STEPS
                 if getattr(self.__dict__.get(name), "result", None) is not None]
 
     _title = "Project"
