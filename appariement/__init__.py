@@ -10,9 +10,31 @@ Subpackages (dependencies point one way: identity ← crypto ← blocking/linkag
 - :mod:`appariement.evaluation` — match quality, disclosure control, counterfactual datasets;
 - :mod:`appariement.io` — the data contract (reading, mapping, validating input tables);
 - :mod:`appariement.synth` — synthetic platform extract and DARES source with ground truth.
+
+The front door is :class:`appariement.Project` (:mod:`appariement.project`): one object whose
+components (``.inputs``, ``.identities``, ``.pivot``, ``.linkage``, ``.quality``,
+``.counterfactual``) run the pipeline's steps from a notebook.
+
+Examples:
+    >>> from appariement import Project
+    >>> "linkage" in dir(Project)
+    True
 """
 
 from .errors import AppariementError
 
 __version__ = "0.1.0"
-__all__ = ["AppariementError", "__version__"]
+__all__ = ["AppariementError", "Project", "__version__"]
+
+
+def __getattr__(name: str):
+    # imported on first use: `import appariement` (and the command line) stays light
+    if name == "Project":
+        from .project import Project
+
+        return Project
+    raise AttributeError(f"module 'appariement' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"Project"})
