@@ -432,7 +432,6 @@ class QualityStep(_Step):
 
     def _report(self, result) -> _ShownQualityReport:
         from .evaluation import DisclosurePolicy, build_report, subgroup_covariates
-        from .evaluation.counterfactual_estimators import _single_blas_thread
 
         p = self._project
         con, q, tables = p._connection(), p.config.quality, p.inputs.tables
@@ -442,14 +441,11 @@ class QualityStep(_Step):
                                   organisations=tables.get("organisations"),
                                   structures=tables.get("structures"),
                                   candidats=tables["candidats"])
-        # one BLAS thread: the output checker's many small least-squares solves thrash with
-        # several (25 s -> 2.7 s for 150 candidates on a busy 2-core machine)
-        with _single_blas_thread():
-            report = build_report(result.links, cov.order("candidat_id"), counts=result.counts,
-                                  model=result.model, thresholds=(th.match, th.review),
-                                  policy=DisclosurePolicy(threshold=q.min_cell,
-                                                          rounding=q.rounding),
-                                  con=con, objective=q.objective, target=q.target)
+        # (the output checker limits BLAS to one thread itself)
+        report = build_report(result.links, cov.order("candidat_id"), counts=result.counts,
+                              model=result.model, thresholds=(th.match, th.review),
+                              policy=DisclosurePolicy(threshold=q.min_cell, rounding=q.rounding),
+                              con=con, objective=q.objective, target=q.target)
         return _view(_ShownQualityReport, report)
 
 
