@@ -739,9 +739,15 @@ def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
         # the library's defaults (the pivot stage does not depend on [linkage]: a changed
         # linkage threshold must not re-run the pivot)
         matcher = traits_matcher()
+    def filled(table, column: str) -> bool:
+        return column in table.column_names and table.column(column).null_count < table.num_rows
+    # the warehouse's candidates carry only the producers' hash_nir: both sides are coded from
+    # their hashes (the source also carries NIRs, whose codes would never join the hashes')
+    by_hash = not filled(cand, "nir") and filled(cand, "hash_nir") and filled(pers, "hash_nir")
     authority = PivotAuthority(pivot_key, project=project, reference=pers,
                                codes_for_inconsistent=run.cfg.pivot.codes_for_inconsistent,
-                               matcher=matcher, con=run.con)
+                               matcher=matcher, con=run.con,
+                               hash_nir="prefer" if by_hash else "fallback")
     codes = []
     for side, table in (("platform", cand), ("source", pers)):
         result = authority.transcode(table, side=side)
@@ -772,10 +778,13 @@ def _stage_pivot(run: _Run, out: Path) -> dict:
         run.con.register(view, table)
         if mode == "pivot":
             # the pivot checked the NIR against the traits (nir_exact) or found the person by
-            # exact traits (traits_exact): both are trusted keys for the exact stage
-            valid = "c.code IS NOT NULL AND c.quality IN ('nir_exact', 'traits_exact')"
+            # exact traits (traits_exact): both are trusted keys for the exact stage; a
+            # re-keyed hash_nir (opaque_key) is a shared key nobody could check (unverifiable)
+            valid = ("c.code IS NOT NULL AND c.quality IN ('nir_exact', 'traits_exact', "
+                     "'opaque_key')")
             consistency = ("CASE WHEN c.quality = 'traits_exact' THEN 'consistent' "
                            "WHEN c.quality = 'nir_exact' THEN f.nir_consistency "
+                           "WHEN c.quality = 'opaque_key' THEN 'unverifiable' "
                            "ELSE 'no_nir' END")
         else:
             valid, consistency = "c.code IS NOT NULL AND f.nir_valid", "f.nir_consistency"

@@ -91,3 +91,47 @@ def test_the_link_stage_keys_on_hash_nir_when_the_platform_has_no_nir():
     assert _link_key(no_nir, with_nir) == "hash_nir"
     assert _link_key(no_nir, no_hash) == "nir"  # nothing to key on: the NIR stage finds nothing
     assert _link_key(con.sql("SELECT NULL::VARCHAR AS nir"), with_nir) == "nir"
+
+
+def test_pivot_mode_links_the_warehouse_hash_nir_through_the_pivot(tmp_path):
+    """The warehouse's candidates carry only the producers' ``hash_nir``: in pivot mode the pivot
+    re-keys both sides' hashes into project codes (quality ``opaque_key``), the exact stage links
+    on them, and no hash reaches the statistician's features."""
+    import hashlib
+    import tomllib
+
+    import pyarrow as pa
+
+    from appariement.pipeline import write_synthetic_project
+
+    config = write_synthetic_project(tmp_path / "p", n_candidates=150, seed=SEED)
+    data = tmp_path / "p" / "data"
+
+    def hashed(table):
+        nir = table.column("nir").to_pylist()
+        return pa.array([None if v is None else hashlib.sha256(("salt" + v).encode()).hexdigest()
+                         for v in nir])
+    cand = pq.read_table(data / "platform" / "candidats.parquet")
+    with_hash = cand.num_rows - cand.column("nir").null_count
+    identity = {"nom", "nom_naissance", "nom_usage", "prenoms", "date_naissance", "sexe",
+                "commune_naissance", "pays_naissance", "code_postal", "nir", "adresse",
+                "commune_residence"}
+    kept = [c for c in cand.column_names if c not in identity]
+    pq.write_table(cand.select(kept).append_column("hash_nir", hashed(cand)),
+                   data / "platform" / "candidats.parquet")
+    pers = pq.read_table(data / "source" / "personnes.parquet")
+    pq.write_table(pers.append_column("hash_nir", hashed(pers)),
+                   data / "source" / "personnes.parquet")
+    text = config.read_text(encoding="utf-8").replace("[quality]\nenabled = true",
+                                                      "[quality]\nenabled = false")
+    config.write_text(text.replace("[counterfactual]\nenabled = true",
+                                   "[counterfactual]\nenabled = false"), encoding="utf-8")
+    assert main(["--quiet", "run", str(config)]) == 0
+    outputs = config.parent / tomllib.loads(text)["outputs"]["dir"]
+    manifest = json.loads((outputs / "manifest.json").read_text())
+    assert manifest["counts"]["pivot"]["platform_quality"].get("opaque_key") == with_hash
+    link = manifest["counts"]["link"]
+    assert link["stage1_links"] >= 0.9 * with_hash
+    features = (outputs / "pivot" / "features_platform.parquet").read_bytes()
+    for value in hashed(cand).to_pylist()[:20]:
+        assert value is None or value.encode() not in features
