@@ -61,11 +61,13 @@ from .errors import ConfigError, InputError
 from .manifest import RunManifest, file_fingerprint
 
 __all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
-           "run_demo", "stage_dir", "check_paths", "owned_paths", "gzip_input_error",
-           "GZIP_ERRORS", "input_table_of"]
+           "run_demo", "DEMO_OUTPUTS", "stage_dir", "check_paths", "owned_paths",
+           "gzip_input_error", "GZIP_ERRORS", "input_table_of"]
 
 log = get_logger(__name__)
 
+#: the outputs folder of the demo's and ``init --synthetic``'s config (next to data/, keys/)
+DEMO_OUTPUTS = "results"
 #: the stages, in the order they run
 STAGES = ("inputs", "standardise", "pivot", "link", "report", "counterfactual")
 _MARKER = "_SUCCESS.json"
@@ -1044,8 +1046,9 @@ def run_demo(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
     printed), linkage on pivot codes, the quality report and the counterfactual.
 
     Args:
-        out_dir: output folder (``data/``, ``keys/``, ``config.toml``, one folder per stage,
-            ``manifest.json``).
+        out_dir: the project folder: ``data/``, ``keys/``, ``config.toml`` and the run's
+            outputs folder ``results/`` (one folder per stage, ``manifest.json``, ``run.log``),
+            which holds none of the inputs.
         n_candidates: size of the synthetic platform extract (the source is 10× larger).
         seed: seed of the generator and of the run.
         progress: progress lines (None: on a terminal).
@@ -1053,22 +1056,31 @@ def run_demo(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
             bootstrap re-fits every model, about 15-40 ms per replicate at 2,000 candidates).
 
     Returns:
-        The :class:`RunManifest` (also in ``out_dir/manifest.json``).
+        The :class:`RunManifest` (also in ``out_dir/results/manifest.json``).
 
     Examples:
         >>> # run_demo("out/demo", n_candidates=500)
     """
+    results = Path(out_dir) / DEMO_OUTPUTS
+    check_output_dir(out_dir, "the demo folder")
+    check_output_dir(results, "the demo's outputs folder")
+    for stage in STAGES:  # what check_paths refuses, refused before the data is written
+        folder = results / stage
+        if (folder.exists() or folder.is_symlink()) and not _is_ours(folder):
+            raise ConfigError(_foreign_stage_folder(folder))
     config_path = write_synthetic_project(out_dir, n_candidates=n_candidates, seed=seed,
                                           n_boot=n_boot)
     manifest = run_pipeline(config_path, progress=progress, command="demo")
     manifest.seeds["synth"] = seed
-    manifest.write(Path(out_dir) / "manifest.json")
+    manifest.write(results / "manifest.json")  # the run's manifest, with the synth seed
     return manifest
 
 
 def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
                             n_boot: int = 0, config_name: str = "config.toml") -> Path:
-    """Write synthetic data, pivot-protocol keys and a config into ``out_dir``.
+    """Write synthetic data (``data/``), pivot-protocol keys (``keys/``) and a config into
+    ``out_dir``; the config's outputs folder is ``out_dir/results`` (:data:`DEMO_OUTPUTS`),
+    beside the inputs, never around them.
 
     Existing keys are reused (never overwritten); data and config are rewritten.
 
@@ -1092,8 +1104,9 @@ def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, se
         path = keys_dir / name
         if not path.exists():
             save_key(generate_key() if purpose == "pivot" else generate_keypair(), path)
-    text = example_config(name="demo", platform="data/platform", source="data/source", out=".",
-                          mode="pivot", keys={p: f"keys/{n}" for p, n in files.items()},
+    text = example_config(name="demo", platform="data/platform", source="data/source",
+                          out=DEMO_OUTPUTS, mode="pivot",
+                          keys={p: f"keys/{n}" for p, n in files.items()},
                           rejects="set_aside", n_boot=n_boot, as_of="2026-01-01",
                           outcomes=("employed_12m", "employed_24m"),
                           sensitivity_thresholds=(0.5, 0.9))

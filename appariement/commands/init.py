@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="config.toml", help="config file to create "
                                                         "(default config.toml)")
     p.add_argument("--synthetic", action="store_true",
-                   help="also generate synthetic data (data/) and keys (keys/) next to it")
+                   help="also generate synthetic data (data/) and keys (keys/) next to it; "
+                        "the config's outputs folder is results/, beside them")
     p.add_argument("--candidates", type=int, default=2000,
                    help="with --synthetic: synthetic candidates (default 2000)")
     p.add_argument("--seed", type=int, default=42, help="with --synthetic: random seed")
@@ -48,12 +49,13 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out} already exists; pass --force to overwrite it")
     check_output_file(out, "--out")  # a folder, below a file, read-only: refused up front
     if args.synthetic:
-        from ..pipeline import write_synthetic_project
+        from ..pipeline import DEMO_OUTPUTS, write_synthetic_project
 
         path = write_synthetic_project(out.parent, n_candidates=args.candidates,
                                        seed=args.seed, config_name=out.name)
         print(f"wrote {path}, synthetic data in {out.parent / 'data'} and keys in "
-              f"{out.parent / 'keys'}; next: appariement run {path}")
+              f"{out.parent / 'keys'}; next: appariement run {path} (outputs in "
+              f"{out.parent / DEMO_OUTPUTS})")
         return 0
     write_text(out, example_config(profile=profile))
     what = f" for import profile {'+'.join(profile)}" if profile else ""
