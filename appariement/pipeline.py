@@ -27,9 +27,11 @@ files) unless ``restart=True``.
 What a run promises (checked by :func:`check_paths` before anything is written):
 
 - it writes only ``<outputs.dir>/<stage>/``, ``<outputs.dir>/.<stage>.partial|.old/``,
-  ``manifest.json`` and ``run.log``: an input, a key, the database or the temporary folder lying
-  inside one of those, an outputs folder inside an input folder, or a stage folder that
-  appariement did not write (no valid marker) is refused (:class:`ConfigError`, exit 2);
+  ``manifest.json`` and ``run.log``, and the outputs folder holds no input: an input (the
+  config, an input folder or file, a key file, the first-name variants) inside the outputs
+  folder, an outputs folder inside an input folder, the database or the temporary folder inside
+  a path the run replaces, or a stage folder that appariement did not write (no valid marker) is
+  refused (:class:`ConfigError`, exit 2);
 - a stage reads an upstream stage's files only after checking them against the SHA-256
   recorded in its marker. A full run re-runs a stage whose files changed (with a warning); a
   ``--stage`` run refuses (:class:`InputError`, exit 3) and says which stage to re-run, so that a
@@ -54,7 +56,8 @@ import pyarrow.parquet as pq
 
 from ._atomic import atomic_path, write_json
 from ._log import get_logger, step
-from ._paths import check_output_dir, is_within, private_dir, restrict_tree
+from ._paths import (check_output_dir, is_within, private_dir, refuse_inputs_in_outputs,
+                     restrict_tree)
 from ._progress import StageProgress
 from ._tables import temp_table, temp_view
 from .errors import ConfigError, InputError
@@ -560,8 +563,9 @@ def owned_paths(config) -> dict[Path, str]:
     return owned
 
 
-def _protected_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
-    """role -> path of everything a run reads (or uses) and must never delete or overwrite."""
+def _input_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
+    """role -> path of everything a run reads: the config, the input folders and files, the
+    key files, the first-name variants (none of them may lie inside the outputs folder)."""
     ic, paths = config.inputs, {}
     if config.path is not None:
         paths["the config file"] = Path(config.path)
@@ -577,6 +581,14 @@ def _protected_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
             paths[f"keys.{purpose}"] = Path(ref)
     if config.identity.first_name_variants is not None:
         paths["identity.first_name_variants"] = Path(config.identity.first_name_variants)
+    return paths
+
+
+def _protected_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
+    """role -> path of everything a run reads or uses and must never delete or overwrite: the
+    inputs, and the database and temporary folder (which may sit in the outputs folder, but
+    not in a path the run replaces)."""
+    paths = _input_paths(config, input_files)
     database = _database_path(config)
     if database is not None:
         paths["backend.database"] = database
@@ -594,23 +606,19 @@ def check_paths(config, stages=None, input_files: dict[str, Path] | None = None)
         input_files: canonical table -> file (None: found from ``[inputs]``).
 
     Raises:
-        ConfigError: the outputs folder is a file, read-only or inside an input folder; an
-            input, key, database or temporary folder lies inside a path the run replaces; a
-            stage folder to be replaced was not written by appariement.
+        ConfigError: the outputs folder is a file, read-only, inside an input folder or holds
+            an input (the config, an input folder or file, a key file, the first-name
+            variants); the database or the temporary folder lies inside a path the run
+            replaces; a stage folder to be replaced was not written by appariement.
     """
     out = Path(config.outputs.dir)
     check_output_dir(out, "outputs.dir")
     _check_database(_database_path(config))
     if input_files is None:
         input_files = _Run.find_input_files(config)
-    protected = _protected_paths(config, input_files)
-    for role in ("inputs.platform", "inputs.source"):
-        if role in protected and is_within(out, protected[role]):
-            raise ConfigError(f"outputs.dir {out} lies inside the input folder {role} "
-                              f"({protected[role]}): the outputs would be written among the "
-                              "inputs; choose an outputs.dir outside it")
+    refuse_inputs_in_outputs(out, "outputs.dir", _input_paths(config, input_files))
     owned = owned_paths(config)
-    for role, path in protected.items():
+    for role, path in _protected_paths(config, input_files).items():
         for target, what in owned.items():
             if is_within(path, target):
                 raise ConfigError(f"{role} ({path}) lies inside {target}, {what}, which a run "
