@@ -237,3 +237,18 @@ def test_pprl_link_checks_its_paths_before_writing(tmp_path, capsys):
                          "--source", str(tmp_path / "source.enc.parquet"),
                          "--out", str(tmp_path / "source.enc.parquet"))
     assert "--out" in message
+
+
+# ------------------------------------------------------------------------------ leftovers
+
+def test_report_links_given_a_file_says_it_is_a_file(tmp_path, data_dir, capsys):
+    links = _linkage_folder(tmp_path / "link") / "links.parquet"
+    message = _unchanged(capsys, tmp_path, 2, "report", "--links", str(links),
+                         "--platform", str(data_dir / "platform"),
+                         "--out", str(tmp_path / "report"))
+    assert "--links" in message and "is a file, not a folder" in message
+    assert "does not exist" not in message
+    message = _unchanged(capsys, tmp_path, 2, "report", "--links", str(tmp_path / "absent"),
+                         "--platform", str(data_dir / "platform"),
+                         "--out", str(tmp_path / "report"))
+    assert "--links" in message and "does not exist" in message

@@ -65,9 +65,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--review-sample needs --source (the reviewers compare both sides)")
     if args.review_labels and not Path(args.review_labels).is_file():
         raise ConfigError(f"review labels file {args.review_labels} does not exist")
-    for d in (links_dir, platform_dir, *([source_dir] if source_dir else [])):
+    for role, d, what in (("--links", links_dir, "the linkage output folder (the one holding "
+                                                "links.parquet)"),
+                          ("--platform", platform_dir, "the platform folder"),
+                          ("--source", source_dir, "the source folder")):
+        if d is None:
+            continue
+        if d.exists() and not d.is_dir():
+            raise ConfigError(f"{role} {d} is a file, not a folder; give {what}")
         if not d.is_dir():
-            raise ConfigError(f"folder {d} does not exist")
+            raise ConfigError(f"{role}: folder {d} does not exist")
     out = Path(args.out)
     inputs = {"--links": links_dir, "--platform": platform_dir, "--source": source_dir,
               "--review-labels": args.review_labels}
