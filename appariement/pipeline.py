@@ -60,7 +60,7 @@ from ._paths import (check_output_dir, is_within, private_dir, refuse_inputs_in_
                      restrict_tree)
 from ._progress import StageProgress
 from ._tables import temp_table, temp_view
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, KeyFileError
 from .manifest import RunManifest, file_fingerprint
 
 __all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
@@ -353,14 +353,8 @@ class _Run:
         """Fingerprints of every key the configured mode needs (loads them: fails early)."""
         from .crypto import PrivateKey, SecretKey
 
-        mode = self.cfg.pivot.mode
-        if mode == "pseudonymise":
-            self.key("pseudonym", SecretKey)
-        elif mode == "pivot":
-            self.key("pivot", SecretKey)
-            if self.cfg.keys.pivot_exchange:
-                self.key("pivot_exchange", PrivateKey)
-                self.key("statistician", PrivateKey)
+        for purpose in _needed_keys(self.cfg):
+            self.key(purpose, SecretKey if purpose in ("pseudonym", "pivot") else PrivateKey)
         return {p: k.fingerprint for p, k in sorted(self._keys.items())}
 
     # -- stage folders -----------------------------------------------------------------------
@@ -476,6 +470,41 @@ class _Run:
         folder = self.out / stage
         return (self.con.read_parquet(str(folder / "features_platform.parquet")),
                 self.con.read_parquet(str(folder / "features_source.parquet")))
+
+
+def _needed_keys(config) -> list[str]:
+    """The ``[keys]`` entries the configured ``[pivot] mode`` uses, in the order they load."""
+    mode = config.pivot.mode
+    if mode == "pseudonymise":
+        return ["pseudonym"]
+    if mode == "pivot":
+        return ["pivot", *(("pivot_exchange", "statistician") if config.keys.pivot_exchange
+                           else ())]
+    return []
+
+
+def _check_key_files(config) -> None:
+    """Every key file the mode needs is there, before anything is written; a missing folder
+    is named as a folder, with the ``[keys]`` entry that names it (the key is read later)."""
+    for purpose in _needed_keys(config):
+        ref = getattr(config.keys, purpose)
+        if not ref or ref.startswith("env:"):
+            continue  # an unset entry is a ConfigError of load_config; a variable is read later
+        role, path = f"keys.{purpose}", Path(ref)
+        folder = path.parent
+        if not folder.exists():
+            raise KeyFileError(f"{role}: folder {folder} (the folder of its key file) does not "
+                               f"exist; create it and the key with `appariement keygen --out "
+                               f"{path}`, or correct {role}")
+        if not folder.is_dir():
+            raise KeyFileError(f"{role}: {folder} (the folder of its key file) is a file, not "
+                               f"a folder; correct {role}")
+        if path.is_dir():
+            raise KeyFileError(f"{role}: {path} is a folder, not a key file; give the key "
+                               "file itself")
+        if not path.exists():
+            raise KeyFileError(f"{role}: key file {path} does not exist; create one with "
+                               f"`appariement keygen --out {path}`, or correct {role}")
 
 
 def _database_path(config) -> Path | None:
@@ -610,6 +639,7 @@ def check_paths(config, stages=None, input_files: dict[str, Path] | None = None)
             an input (the config, an input folder or file, a key file, the first-name
             variants); the database or the temporary folder lies inside a path the run
             replaces; a stage folder to be replaced was not written by appariement.
+        KeyFileError: a key file the mode needs, or its folder, is missing.
     """
     out = Path(config.outputs.dir)
     check_output_dir(out, "outputs.dir")
@@ -632,6 +662,7 @@ def check_paths(config, stages=None, input_files: dict[str, Path] | None = None)
         if (out / name).is_dir():
             raise ConfigError(f"{out / name} is a folder; the run writes its {name} there: "
                               "move that folder away")
+    _check_key_files(config)
 
 
 def _load_files(con, files: dict[str, str], ic, as_of, rejects_dir) -> Inputs:

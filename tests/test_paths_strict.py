@@ -252,3 +252,19 @@ def test_report_links_given_a_file_says_it_is_a_file(tmp_path, data_dir, capsys)
                          "--platform", str(data_dir / "platform"),
                          "--out", str(tmp_path / "report"))
     assert "--links" in message and "does not exist" in message
+
+
+@pytest.mark.parametrize("missing", ["folder", "file"])
+def test_a_missing_key_is_named_with_its_config_key_before_anything_is_written(
+        tmp_path, data_dir, capsys, missing):
+    keys = {"pivot": "keys/pivot.key"}
+    config = _project(tmp_path, data_dir, _config_text(mode="pivot", keys=keys))
+    if missing == "file":
+        (tmp_path / "keys").mkdir()
+    for argv in (["run", str(config)], ["run", str(config), "--dry-run"]):
+        message = _unchanged(capsys, tmp_path, 4, *argv)  # no run.log, no database
+        assert "keys.pivot" in message
+        if missing == "folder":
+            assert f"folder {tmp_path / 'keys'} " in message and "does not exist" in message
+        else:
+            assert "key file" in message and "does not exist" in message
