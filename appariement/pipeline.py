@@ -1116,12 +1116,16 @@ def run_demo(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
 
 
 def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
-                            n_boot: int = 0, config_name: str = "config.toml") -> Path:
+                            n_boot: int = 0, config_name: str = "config.toml",
+                            as_of: str = "2026-01-01") -> Path:
     """Write synthetic data (``data/``), pivot-protocol keys (``keys/``) and a config into
     ``out_dir``; the config's outputs folder is ``out_dir/results`` (:data:`DEMO_OUTPUTS`),
     beside the inputs, never around them.
 
-    Existing keys are reused (never overwritten); data and config are rewritten.
+    Existing keys are reused (never overwritten); data and config are rewritten. ``as_of``
+    (``[project] as_of``, the demo's date) comes before the synthetic source's extraction date
+    (:attr:`~appariement.synth.SynthConfig.source_date`): the spells recorded after it are set
+    aside (``rejects = "set_aside"``).
 
     Returns:
         The config file path.
@@ -1146,7 +1150,7 @@ def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, se
     text = example_config(name="demo", platform="data/platform", source="data/source",
                           out=DEMO_OUTPUTS, mode="pivot",
                           keys={p: f"keys/{n}" for p, n in files.items()},
-                          rejects="set_aside", n_boot=n_boot, as_of="2026-01-01",
+                          rejects="set_aside", n_boot=n_boot, as_of=as_of,
                           outcomes=("employed_12m", "employed_24m"),
                           sensitivity_thresholds=(0.5, 0.9))
     text = text.replace("seed = 42 ", f"seed = {seed} ", 1)

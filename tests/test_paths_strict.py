@@ -8,6 +8,7 @@ written or changed anywhere in the project (the outputs folder included).
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from appariement.cli import main
-from appariement.config import example_config
+from appariement.config import example_config, load_config
+from appariement.synth import SynthConfig
 
 N = 60
 
@@ -268,3 +270,30 @@ def test_a_missing_key_is_named_with_its_config_key_before_anything_is_written(
             assert f"folder {tmp_path / 'keys'} " in message and "does not exist" in message
         else:
             assert "key file" in message and "does not exist" in message
+
+
+def test_synth_then_init_then_run_accepts_every_synthetic_date(tmp_path, capsys):
+    """`synth --out data` + `init` (no --as-of) + `run`: the config's as_of is the synthetic
+    source's extraction date, so no date of the data set is refused as in the future, whatever
+    today is; and the source holds no spell after that date."""
+    assert main(["--quiet", "synth", "--candidates", str(N), "--source-ratio", "2",
+                 "--out", str(tmp_path / "data")]) == 0
+    assert main(["--quiet", "init", "--out", str(tmp_path / "projet.toml")]) == 0
+    config = load_config(tmp_path / "projet.toml")
+    assert config.project.as_of == SynthConfig().source_date
+    assert config.inputs.rejects == "raise"  # a date outside its window would stop the run
+    assert main(["--quiet", "run", str(tmp_path / "projet.toml"), "--dry-run"]) == 0
+    record = json.loads((tmp_path / "data" / "truth" / "config.json").read_text())
+    assert record["source_date"] == SynthConfig().source_date.isoformat()
+
+
+def test_init_as_of_is_checked_and_written(tmp_path, capsys):
+    message = _unchanged(capsys, tmp_path, 2, "init", "--out", str(tmp_path / "p.toml"),
+                         "--as-of", "31/12/2025")
+    assert "--as-of (project.as_of)" in message
+    assert main(["--quiet", "init", "--out", str(tmp_path / "p.toml"),
+                 "--as-of", "2025-06-30"]) == 0
+    assert str(load_config(tmp_path / "p.toml").project.as_of) == "2025-06-30"
+    # without synthetic data beside it, the run's default (today) is left in place
+    assert main(["--quiet", "init", "--out", str(tmp_path / "q.toml")]) == 0
+    assert load_config(tmp_path / "q.toml").project.as_of is None
