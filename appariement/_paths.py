@@ -15,7 +15,8 @@ from typing import Iterator, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["same_path", "is_within", "refuse_output_over_input", "check_output_dir",
+__all__ = ["same_path", "is_within", "refuse_output_over_input", "refuse_inputs_in_outputs",
+           "check_output_dir",
            "check_output_file", "private_dir", "private_file", "restrict_tree", "private_outputs",
            "FILE_MODE", "DIR_MODE"]
 
@@ -68,6 +69,44 @@ def refuse_output_over_input(outputs: Mapping[str, str | os.PathLike | None],
             if src is not None and same_path(out, src):
                 raise ConfigError(f"{out_role} is the same path as {in_role} ({out}): refusing "
                                   "to overwrite an input; choose another output path")
+
+
+def refuse_inputs_in_outputs(out: str | os.PathLike, out_role: str,
+                             inputs: Mapping[str, str | os.PathLike | None]) -> None:
+    """Raise :class:`ConfigError` when an input lies inside the outputs folder (or is it), or
+    the outputs folder lies inside an input folder.
+
+    The outputs folder belongs to the command that writes it: whatever it holds may one day be
+    replaced, so it may not hold what the command reads (data, keys, reference files, the
+    config), and it may not sit among the inputs either.
+
+    Args:
+        out: the outputs folder.
+        out_role: its option or config key (``--out``, ``outputs.dir``).
+        inputs: role (``--platform``, ``keys.pivot``) -> input file or folder (None: not given).
+
+    Examples:
+        >>> refuse_inputs_in_outputs("out", "--out", {"--platform": "out/data"})
+        Traceback (most recent call last):
+        ...
+        appariement.errors.ConfigError: --platform (out/data) lies inside the outputs folder --out (out): the outputs folder may not hold the inputs (what it holds belongs to the run); move --platform out of it or choose another --out
+    """
+    given = [(role, src) for role, src in inputs.items() if src is not None]
+    for role, src in given:
+        if same_path(src, out):
+            raise ConfigError(f"{role} ({src}) is the outputs folder {out_role}: the outputs "
+                              "would be written among the inputs; choose another "
+                              f"{out_role}")
+        if is_within(src, out):
+            raise ConfigError(f"{role} ({src}) lies inside the outputs folder {out_role} "
+                              f"({out}): the outputs folder may not hold the inputs (what it "
+                              f"holds belongs to the run); move {role} out of it or choose "
+                              f"another {out_role}")
+    for role, src in given:
+        if Path(src).is_dir() and is_within(out, src):
+            raise ConfigError(f"{out_role} {out} lies inside the input folder {role} ({src}): "
+                              f"the outputs would be written among the inputs; choose an "
+                              f"{out_role} outside it")
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -27,9 +27,11 @@ files) unless ``restart=True``.
 What a run promises (checked by :func:`check_paths` before anything is written):
 
 - it writes only ``<outputs.dir>/<stage>/``, ``<outputs.dir>/.<stage>.partial|.old/``,
-  ``manifest.json`` and ``run.log``: an input, a key, the database or the temporary folder lying
-  inside one of those, an outputs folder inside an input folder, or a stage folder that
-  appariement did not write (no valid marker) is refused (:class:`ConfigError`, exit 2);
+  ``manifest.json`` and ``run.log``, and the outputs folder holds no input: an input (the
+  config, an input folder or file, a key file, the first-name variants) inside the outputs
+  folder, an outputs folder inside an input folder, the database or the temporary folder inside
+  a path the run replaces, or a stage folder that appariement did not write (no valid marker) is
+  refused (:class:`ConfigError`, exit 2);
 - a stage reads an upstream stage's files only after checking them against the SHA-256
   recorded in its marker. A full run re-runs a stage whose files changed (with a warning); a
   ``--stage`` run refuses (:class:`InputError`, exit 3) and says which stage to re-run, so that a
@@ -54,18 +56,21 @@ import pyarrow.parquet as pq
 
 from ._atomic import atomic_path, write_json
 from ._log import get_logger, step
-from ._paths import check_output_dir, is_within, private_dir, restrict_tree
+from ._paths import (check_output_dir, is_within, private_dir, refuse_inputs_in_outputs,
+                     restrict_tree)
 from ._progress import StageProgress
 from ._tables import temp_table, temp_view
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, KeyFileError
 from .manifest import RunManifest, file_fingerprint
 
 __all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
-           "run_demo", "stage_dir", "check_paths", "owned_paths", "gzip_input_error",
-           "GZIP_ERRORS", "input_table_of"]
+           "run_demo", "DEMO_OUTPUTS", "stage_dir", "check_paths", "owned_paths",
+           "gzip_input_error", "GZIP_ERRORS", "input_table_of"]
 
 log = get_logger(__name__)
 
+#: the outputs folder of the demo's and ``init --synthetic``'s config (next to data/, keys/)
+DEMO_OUTPUTS = "results"
 #: the stages, in the order they run
 STAGES = ("inputs", "standardise", "pivot", "link", "report", "counterfactual")
 _MARKER = "_SUCCESS.json"
@@ -348,14 +353,8 @@ class _Run:
         """Fingerprints of every key the configured mode needs (loads them: fails early)."""
         from .crypto import PrivateKey, SecretKey
 
-        mode = self.cfg.pivot.mode
-        if mode == "pseudonymise":
-            self.key("pseudonym", SecretKey)
-        elif mode == "pivot":
-            self.key("pivot", SecretKey)
-            if self.cfg.keys.pivot_exchange:
-                self.key("pivot_exchange", PrivateKey)
-                self.key("statistician", PrivateKey)
+        for purpose in _needed_keys(self.cfg):
+            self.key(purpose, SecretKey if purpose in ("pseudonym", "pivot") else PrivateKey)
         return {p: k.fingerprint for p, k in sorted(self._keys.items())}
 
     # -- stage folders -----------------------------------------------------------------------
@@ -473,6 +472,41 @@ class _Run:
                 self.con.read_parquet(str(folder / "features_source.parquet")))
 
 
+def _needed_keys(config) -> list[str]:
+    """The ``[keys]`` entries the configured ``[pivot] mode`` uses, in the order they load."""
+    mode = config.pivot.mode
+    if mode == "pseudonymise":
+        return ["pseudonym"]
+    if mode == "pivot":
+        return ["pivot", *(("pivot_exchange", "statistician") if config.keys.pivot_exchange
+                           else ())]
+    return []
+
+
+def _check_key_files(config) -> None:
+    """Every key file the mode needs is there, before anything is written; a missing folder
+    is named as a folder, with the ``[keys]`` entry that names it (the key is read later)."""
+    for purpose in _needed_keys(config):
+        ref = getattr(config.keys, purpose)
+        if not ref or ref.startswith("env:"):
+            continue  # an unset entry is a ConfigError of load_config; a variable is read later
+        role, path = f"keys.{purpose}", Path(ref)
+        folder = path.parent
+        if not folder.exists():
+            raise KeyFileError(f"{role}: folder {folder} (the folder of its key file) does not "
+                               f"exist; create it and the key with `appariement keygen --out "
+                               f"{path}`, or correct {role}")
+        if not folder.is_dir():
+            raise KeyFileError(f"{role}: {folder} (the folder of its key file) is a file, not "
+                               f"a folder; correct {role}")
+        if path.is_dir():
+            raise KeyFileError(f"{role}: {path} is a folder, not a key file; give the key "
+                               "file itself")
+        if not path.exists():
+            raise KeyFileError(f"{role}: key file {path} does not exist; create one with "
+                               f"`appariement keygen --out {path}`, or correct {role}")
+
+
 def _database_path(config) -> Path | None:
     """The ``[backend] database`` file (None: in memory)."""
     database = config.backend.database
@@ -558,8 +592,9 @@ def owned_paths(config) -> dict[Path, str]:
     return owned
 
 
-def _protected_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
-    """role -> path of everything a run reads (or uses) and must never delete or overwrite."""
+def _input_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
+    """role -> path of everything a run reads: the config, the input folders and files, the
+    key files, the first-name variants (none of them may lie inside the outputs folder)."""
     ic, paths = config.inputs, {}
     if config.path is not None:
         paths["the config file"] = Path(config.path)
@@ -575,6 +610,14 @@ def _protected_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
             paths[f"keys.{purpose}"] = Path(ref)
     if config.identity.first_name_variants is not None:
         paths["identity.first_name_variants"] = Path(config.identity.first_name_variants)
+    return paths
+
+
+def _protected_paths(config, input_files: dict[str, Path]) -> dict[str, Path]:
+    """role -> path of everything a run reads or uses and must never delete or overwrite: the
+    inputs, and the database and temporary folder (which may sit in the outputs folder, but
+    not in a path the run replaces)."""
+    paths = _input_paths(config, input_files)
     database = _database_path(config)
     if database is not None:
         paths["backend.database"] = database
@@ -592,23 +635,20 @@ def check_paths(config, stages=None, input_files: dict[str, Path] | None = None)
         input_files: canonical table -> file (None: found from ``[inputs]``).
 
     Raises:
-        ConfigError: the outputs folder is a file, read-only or inside an input folder; an
-            input, key, database or temporary folder lies inside a path the run replaces; a
-            stage folder to be replaced was not written by appariement.
+        ConfigError: the outputs folder is a file, read-only, inside an input folder or holds
+            an input (the config, an input folder or file, a key file, the first-name
+            variants); the database or the temporary folder lies inside a path the run
+            replaces; a stage folder to be replaced was not written by appariement.
+        KeyFileError: a key file the mode needs, or its folder, is missing.
     """
     out = Path(config.outputs.dir)
     check_output_dir(out, "outputs.dir")
     _check_database(_database_path(config))
     if input_files is None:
         input_files = _Run.find_input_files(config)
-    protected = _protected_paths(config, input_files)
-    for role in ("inputs.platform", "inputs.source"):
-        if role in protected and is_within(out, protected[role]):
-            raise ConfigError(f"outputs.dir {out} lies inside the input folder {role} "
-                              f"({protected[role]}): the outputs would be written among the "
-                              "inputs; choose an outputs.dir outside it")
+    refuse_inputs_in_outputs(out, "outputs.dir", _input_paths(config, input_files))
     owned = owned_paths(config)
-    for role, path in protected.items():
+    for role, path in _protected_paths(config, input_files).items():
         for target, what in owned.items():
             if is_within(path, target):
                 raise ConfigError(f"{role} ({path}) lies inside {target}, {what}, which a run "
@@ -622,6 +662,7 @@ def check_paths(config, stages=None, input_files: dict[str, Path] | None = None)
         if (out / name).is_dir():
             raise ConfigError(f"{out / name} is a folder; the run writes its {name} there: "
                               "move that folder away")
+    _check_key_files(config)
 
 
 def _load_files(con, files: dict[str, str], ic, as_of, rejects_dir) -> Inputs:
@@ -1053,8 +1094,9 @@ def run_demo(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
     printed), linkage on pivot codes, the quality report and the counterfactual.
 
     Args:
-        out_dir: output folder (``data/``, ``keys/``, ``config.toml``, one folder per stage,
-            ``manifest.json``).
+        out_dir: the project folder: ``data/``, ``keys/``, ``config.toml`` and the run's
+            outputs folder ``results/`` (one folder per stage, ``manifest.json``, ``run.log``),
+            which holds none of the inputs.
         n_candidates: size of the synthetic platform extract (the source is 10× larger).
         seed: seed of the generator and of the run.
         progress: progress lines (None: on a terminal).
@@ -1062,24 +1104,37 @@ def run_demo(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
             bootstrap re-fits every model, about 15-40 ms per replicate at 2,000 candidates).
 
     Returns:
-        The :class:`RunManifest` (also in ``out_dir/manifest.json``).
+        The :class:`RunManifest` (also in ``out_dir/results/manifest.json``).
 
     Examples:
         >>> # run_demo("out/demo", n_candidates=500)
     """
+    results = Path(out_dir) / DEMO_OUTPUTS
+    check_output_dir(out_dir, "the demo folder")
+    check_output_dir(results, "the demo's outputs folder")
+    for stage in STAGES:  # what check_paths refuses, refused before the data is written
+        folder = results / stage
+        if (folder.exists() or folder.is_symlink()) and not _is_ours(folder):
+            raise ConfigError(_foreign_stage_folder(folder))
     config_path = write_synthetic_project(out_dir, n_candidates=n_candidates, seed=seed,
                                           n_boot=n_boot)
     manifest = run_pipeline(config_path, progress=progress, command="demo")
     manifest.seeds["synth"] = seed
-    manifest.write(Path(out_dir) / "manifest.json")
+    manifest.write(results / "manifest.json")  # the run's manifest, with the synth seed
     return manifest
 
 
 def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, seed: int = 42,
-                            n_boot: int = 0, config_name: str = "config.toml") -> Path:
-    """Write synthetic data, pivot-protocol keys and a config into ``out_dir``.
+                            n_boot: int = 0, config_name: str = "config.toml",
+                            as_of: str = "2026-01-01") -> Path:
+    """Write synthetic data (``data/``), pivot-protocol keys (``keys/``) and a config into
+    ``out_dir``; the config's outputs folder is ``out_dir/results`` (:data:`DEMO_OUTPUTS`),
+    beside the inputs, never around them.
 
-    Existing keys are reused (never overwritten); data and config are rewritten.
+    Existing keys are reused (never overwritten); data and config are rewritten. ``as_of``
+    (``[project] as_of``, the demo's date) comes before the synthetic source's extraction date
+    (:attr:`~appariement.synth.SynthConfig.source_date`): the spells recorded after it are set
+    aside (``rejects = "set_aside"``).
 
     Returns:
         The config file path.
@@ -1101,9 +1156,10 @@ def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, se
         path = keys_dir / name
         if not path.exists():
             save_key(generate_key() if purpose == "pivot" else generate_keypair(), path)
-    text = example_config(name="demo", platform="data/platform", source="data/source", out=".",
-                          mode="pivot", keys={p: f"keys/{n}" for p, n in files.items()},
-                          rejects="set_aside", n_boot=n_boot, as_of="2026-01-01",
+    text = example_config(name="demo", platform="data/platform", source="data/source",
+                          out=DEMO_OUTPUTS, mode="pivot",
+                          keys={p: f"keys/{n}" for p, n in files.items()},
+                          rejects="set_aside", n_boot=n_boot, as_of=as_of,
                           outcomes=("employed_12m", "employed_24m"),
                           sensitivity_thresholds=(0.5, 0.9))
     text = text.replace("seed = 42 ", f"seed = {seed} ", 1)

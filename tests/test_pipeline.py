@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from appariement.cli import main
+from appariement.pipeline import DEMO_OUTPUTS as R
 
 N, SEED = 400, 3
 
@@ -22,7 +23,10 @@ def demo_dir(tmp_path_factory):
 
 
 def test_demo_runs_every_stage_with_the_pivot_protocol(demo_dir):
-    manifest = json.loads((demo_dir / "manifest.json").read_text())
+    # inputs beside the outputs folder, never inside it
+    assert sorted(p.name for p in demo_dir.iterdir()) == ["config.toml", "data", "keys", R]
+    assert not (demo_dir / "manifest.json").exists()
+    manifest = json.loads((demo_dir / R / "manifest.json").read_text())
     assert manifest["command"] == "demo"
     assert manifest["seeds"]["synth"] == SEED and manifest["seeds"]["project"] == SEED
     assert set(manifest["counts"]) == {"inputs", "standardise", "pivot", "link", "report",
@@ -32,12 +36,12 @@ def test_demo_runs_every_stage_with_the_pivot_protocol(demo_dir):
     assert link["links_match"] + link["links_review"] + link["unlinked_platform"] == N
     assert manifest["counts"]["pivot"]["mode"] == "pivot"
     assert all(v.startswith("sha256:") for v in manifest["inputs"].values())
-    links = pq.read_table(demo_dir / "link" / "links.parquet")
+    links = pq.read_table(demo_dir / R / "link" / "links.parquet")
     assert {"candidat_id", "person_id", "method", "match_weight", "match_probability",
             "decision", "why"} <= set(links.column_names)
     assert "nir" not in links.column_names
-    assert (demo_dir / "report" / "report.html").is_file()
-    assert (demo_dir / "counterfactual" / "counterfactual.json").is_file()
+    assert (demo_dir / R / "report" / "report.html").is_file()
+    assert (demo_dir / R / "counterfactual" / "counterfactual.json").is_file()
     for key in (demo_dir / "keys").iterdir():
         assert key.stat().st_mode & 0o077 == 0
 
@@ -50,15 +54,15 @@ def test_init_synthetic_plus_run_reproduces_demo(demo_dir, tmp_path):
     for name in ("candidats.parquet", "candidatures.parquet"):
         assert (tmp_path / "data" / "platform" / name).read_bytes() == \
             (demo_dir / "data" / "platform" / name).read_bytes()
-    a = pq.read_table(demo_dir / "link" / "links.parquet")
-    b = pq.read_table(tmp_path / "link" / "links.parquet")
+    a = pq.read_table(demo_dir / R / "link" / "links.parquet")
+    b = pq.read_table(tmp_path / R / "link" / "links.parquet")
     for col in ("candidat_id", "person_id", "method", "decision", "why"):
         assert a.column(col).equals(b.column(col)), col
     # multi-threaded DuckDB sums floats in any order: equal to the last bits, not bit for bit
     diff = pc.max(pc.abs(pc.subtract(a.column("match_weight"), b.column("match_weight"))))
     assert diff.as_py() < 1e-9
-    ra = json.loads((demo_dir / "counterfactual" / "counterfactual.json").read_text())
-    rb = json.loads((tmp_path / "counterfactual" / "counterfactual.json").read_text())
+    ra = json.loads((demo_dir / R / "counterfactual" / "counterfactual.json").read_text())
+    rb = json.loads((tmp_path / R / "counterfactual" / "counterfactual.json").read_text())
     assert ra["arms_and_linkage"] == rb["arms_and_linkage"]
 
 

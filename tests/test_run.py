@@ -16,6 +16,8 @@ from appariement.cli import main
 from appariement.config import load_config
 
 N = 400
+#: the outputs folder of an `init --synthetic` project (beside data/ and keys/)
+R = pipeline.DEMO_OUTPUTS
 
 
 def _make_project(folder: Path, seed: int = 5) -> Path:
@@ -56,12 +58,13 @@ def _stage_files(out: Path, stage: str) -> dict[str, bytes]:
 
 def test_run_writes_every_stage_with_markers_and_a_manifest(project):
     root = project["root"]
+    out = root / R
     for stage in ("inputs", "standardise", "pivot", "link", "report"):
-        marker = json.loads((root / stage / "_SUCCESS.json").read_text())
+        marker = json.loads((out / stage / "_SUCCESS.json").read_text())
         assert marker["stage"] == stage
-        assert set(marker["outputs"]) == set(_stage_files(root, stage)) - {"_SUCCESS.json"}
-    assert not (root / "counterfactual").exists()  # disabled in this config
-    m = json.loads((root / "manifest.json").read_text())
+        assert set(marker["outputs"]) == set(_stage_files(out, stage)) - {"_SUCCESS.json"}
+    assert not (out / "counterfactual").exists()  # disabled in this config
+    m = json.loads((out / "manifest.json").read_text())
     assert {"appariement", "splink", "duckdb", "python"} <= set(m["versions"])
     assert m["config"]["hash"] == load_config(project["config"]).hash()
     assert m["seeds"]["project"] == 5
@@ -72,25 +75,25 @@ def test_run_writes_every_stage_with_markers_and_a_manifest(project):
     assert m["counts"]["inputs"]["candidats"]["read"] == N
     assert {"stage inputs", "stage link", "stage report"} <= set(m["timings_seconds"])
     # the protected mode never writes a plaintext NIR, and no key material is written
-    feats = pq.read_table(root / "standardise" / "features_platform.parquet")
+    feats = pq.read_table(out / "standardise" / "features_platform.parquet")
     assert feats.column("nir").null_count == feats.num_rows
     nirs = set(pq.read_table(root / "data" / "platform" / "candidats.parquet")
                .column("nir").drop_null().to_pylist())
-    codes = set(pq.read_table(root / "pivot" / "features_platform.parquet")
+    codes = set(pq.read_table(out / "pivot" / "features_platform.parquet")
                 .column("nir").drop_null().to_pylist())
     assert codes and not (codes & nirs)
-    log = (root / "run.log").read_text(encoding="utf-8")
+    log = (out / "run.log").read_text(encoding="utf-8")
     assert all(json.loads(line)["level"] for line in log.splitlines())
     for key_file in (root / "keys").iterdir():
         body = "".join(key_file.read_text().splitlines()[1:-1])
-        for text in (log, (root / "manifest.json").read_text()):
+        for text in (log, (out / "manifest.json").read_text()):
             assert body[:24] not in text
 
 
 def test_identical_inputs_config_and_seed_give_identical_outputs(project, tmp_path):
     config = _copy_project(project["pristine"], tmp_path / "again")
     assert main(["--quiet", "run", str(config)]) == 0
-    a, b = project["root"], tmp_path / "again"
+    a, b = project["root"] / R, tmp_path / "again" / R
     for stage in ("inputs", "standardise", "pivot", "link", "report"):
         fa, fb = _stage_files(a, stage), _stage_files(b, stage)
         assert set(fa) == set(fb)
@@ -109,7 +112,7 @@ def test_identical_inputs_config_and_seed_give_identical_outputs(project, tmp_pa
 
 
 def test_rerun_resumes_and_a_changed_setting_reruns_only_what_depends_on_it(project):
-    root, config = project["root"], project["config"]
+    root, config = project["root"] / R, project["config"]
     before = {s: (root / s / "_SUCCESS.json").stat().st_mtime_ns
               for s in ("inputs", "standardise", "pivot", "link", "report")}
     assert main(["--quiet", "run", str(config)]) == 0
@@ -132,7 +135,7 @@ def test_rerun_resumes_and_a_changed_setting_reruns_only_what_depends_on_it(proj
 def test_interrupted_stage_leaves_no_complete_looking_output_and_rerun_matches(
         project, tmp_path, monkeypatch):
     config = _copy_project(project["pristine"], tmp_path / "crash")
-    out = tmp_path / "crash"
+    out = tmp_path / "crash" / R
     real_link = pipeline._STAGE_FUNCTIONS["link"]
 
     def crashing_link(run, partial):
@@ -157,13 +160,13 @@ def test_interrupted_stage_leaves_no_complete_looking_output_and_rerun_matches(
     assert (out / "pivot" / "_SUCCESS.json").stat().st_mtime_ns == pivot_marker  # resumed
     assert "stage link" in manifest.timings and "stage pivot" not in manifest.timings
     for name in ("links.parquet", "pairs.parquet", "unlinked_platform.parquet"):
-        assert (out / "link" / name).read_bytes() == (project["root"] / "link" / name
+        assert (out / "link" / name).read_bytes() == (project["root"] / R / "link" / name
                                                        ).read_bytes()
 
 
 def test_single_stage_reads_earlier_outputs_and_refuses_without_them(project, tmp_path,
                                                                      capsys):
-    root = project["root"]
+    root = project["root"] / R
     before = (root / "pivot" / "_SUCCESS.json").stat().st_mtime_ns
     assert main(["--quiet", "run", str(project["config"]), "--stage", "report"]) == 0
     assert (root / "report" / "report.json").is_file()
@@ -243,7 +246,7 @@ def test_database_file_gives_the_same_outputs_and_keeps_no_working_objects(proje
     a, b = project["root"], tmp_path / "ondisk"
     for name in ("link/links.parquet", "link/pairs.parquet", "link/unlinked_platform.parquet",
                  "report/report.json"):
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+        assert (a / R / name).read_bytes() == (b / R / name).read_bytes(), name
     con = duckdb.connect(str(b / "work.duckdb"), read_only=True)
     names = [n for (n,) in con.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
                                        "SELECT view_name FROM duckdb_views() "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._paths import check_output_dir, private_outputs, refuse_output_over_input
+from .._paths import (check_output_dir, private_outputs, refuse_inputs_in_outputs,
+                      refuse_output_over_input)
 from ..config import check_options
 from ..errors import ConfigError
 
@@ -110,9 +111,11 @@ def run(args: argparse.Namespace) -> int:
         if kind == "file" and not path.is_file():
             raise ConfigError(f"{role} {path} is a folder without links.parquet")
     out = Path(args.out)
+    inputs = {"--platform": args.platform, "--source": args.source, "--links": args.links,
+              "--links file": links}
     refuse_output_over_input({"--out": out, **{f"--out/{name}": out / name for name in _WRITES}},
-                             {"--platform": args.platform, "--source": args.source,
-                              "--links": args.links, "--links file": links})
+                             inputs)
+    refuse_inputs_in_outputs(out, "--out", inputs)  # --out belongs to the command
     check_output_dir(out, "--out")
     design = CounterfactualDesign(grace_days=args.grace_days, later_hires=args.later_hires,
                                   unit=args.unit, comparison_classes=classes,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._paths import check_output_dir, check_output_file, private_outputs, refuse_output_over_input
+from .._paths import (check_output_dir, check_output_file, private_outputs,
+                      refuse_inputs_in_outputs, refuse_output_over_input)
 from ..config import check_options
 from ..errors import ConfigError
 
@@ -145,12 +146,14 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{role}: file {path} does not exist")
     out = Path(args.out)
     database = None if args.database == ":memory:" else Path(args.database)
+    inputs = {"--platform": args.platform, "--source": args.source,
+              "--platform (candidats)": cand, "--source (personnes)": pers,
+              "--model": args.model}
     # every output path checked before the first byte is written
     refuse_output_over_input(
         {"--out": out, "--database": database,
-         **{f"--out/{name}": out / name for name in _WRITES}},
-        {"--platform": args.platform, "--source": args.source, "--platform (candidats)": cand,
-         "--source (personnes)": pers, "--model": args.model})
+         **{f"--out/{name}": out / name for name in _WRITES}}, inputs)
+    refuse_inputs_in_outputs(out, "--out", inputs)  # --out belongs to the command
     check_output_dir(out, "--out")
     if database is not None:
         check_output_file(database, "--database")

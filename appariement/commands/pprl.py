@@ -135,14 +135,48 @@ def _encode(args: argparse.Namespace) -> int:
 
 
 def _link(args: argparse.Namespace) -> int:
+    from .._paths import private_outputs
+
+    out = Path(args.out)
+    _check_link_paths(args, out)  # before anything is read or written
+    with private_outputs(out):
+        return _link_into(args, out)
+
+
+#: the files ``pprl link`` writes into --out
+_LINK_WRITES = ("links.parquet", "set_aside.parquet", "pairs.parquet", "model.json",
+                "counts.json", "manifest.json")
+
+
+def _check_link_paths(args: argparse.Namespace, out: Path) -> None:
+    """Inputs exist; no output over an input; --out holds no input and can be written."""
+    from .._paths import (check_output_dir, check_output_file, refuse_inputs_in_outputs,
+                          refuse_output_over_input)
+    from ..errors import ConfigError
+
+    inputs = {"--platform": args.platform, "--source": args.source, "--labels": args.labels,
+              "--model": args.model}
+    for role, path in inputs.items():
+        if path is not None and not Path(path).is_file():
+            what = "is a folder, not a file" if Path(path).is_dir() else "does not exist"
+            raise ConfigError(f"{role} {path} {what}")
+    database = None if args.database == ":memory:" else Path(args.database)
+    refuse_output_over_input({"--out": out, "--database": database,
+                              **{f"--out/{name}": out / name for name in _LINK_WRITES}},
+                             inputs)
+    refuse_inputs_in_outputs(out, "--out", inputs)  # --out belongs to the command
+    check_output_dir(out, "--out")
+    if database is not None:
+        check_output_file(database, "--database")
+
+
+def _link_into(args: argparse.Namespace, out: Path) -> int:
     from .._atomic import write_json
     from .._tables import connect
     from ..linkage import LinkageModel, Thresholds, link_encoded, pprl_blocking_rules
     from ..manifest import RunManifest
     from ..pipeline import _write_parquet
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     con = connect(args.database)
     manifest = RunManifest(command="pprl link",
                            config={"blocking_rules": args.blocking_rules,

@@ -13,7 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .._paths import check_output_dir, private_outputs, refuse_output_over_input
+from .._paths import (check_output_dir, private_outputs, refuse_inputs_in_outputs,
+                      refuse_output_over_input)
 from ..config import check_options
 from ..errors import ConfigError, InputError
 
@@ -64,17 +65,26 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--review-sample needs --source (the reviewers compare both sides)")
     if args.review_labels and not Path(args.review_labels).is_file():
         raise ConfigError(f"review labels file {args.review_labels} does not exist")
-    for d in (links_dir, platform_dir, *([source_dir] if source_dir else [])):
+    for role, d, what in (("--links", links_dir, "the linkage output folder (the one holding "
+                                                "links.parquet)"),
+                          ("--platform", platform_dir, "the platform folder"),
+                          ("--source", source_dir, "the source folder")):
+        if d is None:
+            continue
+        if d.exists() and not d.is_dir():
+            raise ConfigError(f"{role} {d} is a file, not a folder; give {what}")
         if not d.is_dir():
-            raise ConfigError(f"folder {d} does not exist")
+            raise ConfigError(f"{role}: folder {d} does not exist")
     out = Path(args.out)
+    inputs = {"--links": links_dir, "--platform": platform_dir, "--source": source_dir,
+              "--review-labels": args.review_labels}
     # nothing written before every path is known to be safe: --out may not be an input
     refuse_output_over_input(
         {"--out": out, "--out/review_sample.csv": out / "review_sample.csv"
          if args.review_sample else None,
          "--out/report.html": out / "report.html", "--out/report.json": out / "report.json"},
-        {"--links": links_dir, "--platform": platform_dir, "--source": source_dir,
-         "--review-labels": args.review_labels})
+        inputs)
+    refuse_inputs_in_outputs(out, "--out", inputs)  # --out belongs to the command
     check_output_dir(out, "--out")
     with private_outputs(out):
         return _report(args, links_dir, platform_dir, source_dir, out)

@@ -18,7 +18,10 @@ def register(subparsers) -> None:
                     "With --profile, the platform tables that profile covers are written as "
                     "the real source's CSV files, under its table and column names and with "
                     "its labels (what the source cannot carry is left out): read them with "
-                    "the same --profile, or [inputs] profile in the config.")
+                    "the same --profile, or [inputs] profile in the config. Every date fits "
+                    "the input checks with [project] as_of = the source date recorded in "
+                    "DIR/truth/config.json (source_date), which `appariement init` writes into "
+                    "a config whose inputs are that data/ folder.")
     p.add_argument("--candidates", type=int, default=20_000, help="number of candidates")
     p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
     p.add_argument("--out", required=True, help="output folder")
@@ -49,5 +52,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}{shape}: {eff['n_candidates']} candidates, "
           f"{data.source['personnes'].num_rows} source persons, "
           f"{data.source['periodes_emploi'].num_rows} spells; "
-          f"planted ATT at 12 months = {eff['att']['12']:.3f}")
+          f"planted ATT at 12 months = {eff['att']['12']:.3f}; the source is extracted on "
+          f"{data.config.source_date.isoformat()}: run with [project] as_of = that date "
+          "(`appariement init --as-of`; init finds it itself when this folder is the "
+          "data/ folder beside its config)")
     return 0

@@ -36,6 +36,11 @@ class SynthConfig:
         seed: random seed; the same config gives byte-identical files.
         first_date / last_t0 / last_date: first candidatures (time zero) fall in
             ``[first_date, last_t0]``; later candidatures stop at ``last_date``.
+        source_date: the day the employment source is extracted (>= ``last_date``): no spell
+            starts after it and a spell still running then has no end date. Every date of the
+            data set passes the input checks with ``[project] as_of`` set to it (what
+            ``appariement init`` writes for synthetic data). The default, 36 months after
+            ``last_t0``, observes every outcome horizon (6, 12, 24 months) of every candidate.
         grace_days: grace period of the treatment definition (hire within it after t0).
         in_source_if_employed / in_source_if_never_employed: probability that a candidate
             appears in the source, given whether they hold any employment spell.
@@ -60,6 +65,7 @@ class SynthConfig:
     first_date: date = date(2021, 1, 1)
     last_t0: date = date(2024, 12, 31)
     last_date: date = date(2025, 12, 31)
+    source_date: date = date(2027, 12, 31)
     grace_days: int = 90
     in_source_if_employed: float = 0.99
     in_source_if_never_employed: float = 0.25
@@ -112,8 +118,9 @@ class SynthConfig:
         if nir_total + max(self.nir_missing_hired, self.nir_missing_not_hired) > 0.9:
             raise ConfigError("SynthConfig: the NIR status shares (missing + mistyped + "
                               "other_person + temporary) must leave room for valid NIRs (<= 0.9)")
-        if not (self.first_date < self.last_t0 <= self.last_date):
-            raise ConfigError("SynthConfig: dates must satisfy first_date < last_t0 <= last_date")
+        if not (self.first_date < self.last_t0 <= self.last_date <= self.source_date):
+            raise ConfigError("SynthConfig: dates must satisfy first_date < last_t0 <= last_date "
+                              "<= source_date")
         if not (0 < self.grace_days <= 365):
             raise ConfigError(f"SynthConfig.grace_days must be in (0, 365], got {self.grace_days}")
         if self.degraded_noise_factor < 1.0:

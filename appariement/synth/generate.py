@@ -661,8 +661,13 @@ def _source(rng, cfg, people, n, in_source, sim, structures, hire_struct):
     heures = np.where(ctype == "CDDI", np.round(rng.uniform(80, 130, k), 2), heures)
     wage = 11.65 + rng.exponential(np.where(ctype == "CDDI", 0.3, 3.0))
     order = np.lexsort((siret, start, pid_num))
+    # the source is extracted on cfg.source_date: no spell starts after it, and a spell still
+    # running then has no end date yet (filtered after every draw: the random streams are kept)
+    cut = np.datetime64(cfg.source_date, "D")
+    order = order[start[order] <= cut]
+    open_end = open_end | (end > cut)
     periodes = _table(SOURCE_TABLES["periodes_emploi"], {
-        "person_id": _ids("P", k, 9, pid_num[order]), "date_debut": start[order],
+        "person_id": _ids("P", len(order), 9, pid_num[order]), "date_debut": start[order],
         "siret": ref.zfill(siret[order], 14),
         "date_fin": np.where(open_end, _NAT, end)[order], "type_contrat": ctype[order],
         "heures": heures[order], "salaire": np.round(heures * wage, 2)[order]})

@@ -30,7 +30,7 @@ def demo(tmp_path_factory):
     from appariement.pipeline import run_demo
     out = tmp_path_factory.mktemp("attack")
     run_demo(out, n_candidates=700, n_boot=0, progress=False)
-    return out
+    return out / "results"  # the run's outputs folder
 
 
 def _tables(out: Path) -> dict[str, list[dict]]:

@@ -28,12 +28,21 @@ def test_generated_platform_extract_loads_with_zero_problems(synth_dir):
 
 def test_generated_source_keys_and_references_hold(synth_dir):
     con = duckdb.connect()
-    ds = load_tables(con, synth_dir, side="source", rejects=RejectPolicy.SET_ASIDE,
-                     as_of=SynthConfig().last_date)
+    ds = load_tables(con, synth_dir, side="source", rejects=RejectPolicy.RAISE,
+                     as_of=SynthConfig().source_date)  # the source's own extraction date
+    # keys, types, codes, person references and dates are clean: the source is cut at its
+    # extraction date (spells simulated past it are left out, or left open)
+    assert ds.problems == []
     for counts in ds.counts.values():
-        assert counts["read"] == counts["kept"] + counts["rejected"]
-    # Keys, types, codes and person references are clean. Known generator mismatch (reported):
-    # employment spells are simulated up to 36 months after t0, past the extraction date, so
-    # some periodes_emploi dates are flagged 'date_range'; nothing else may be.
-    assert {(p.table, p.reason) for p in ds.problems} <= {("periodes_emploi", "date_range")}
-    assert ds.counts["personnes"]["rejected"] == 0
+        assert counts["read"] == counts["kept"] > 0
+
+
+def test_source_spells_stop_at_the_source_date(synth_dir):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    spells = pq.read_table(synth_dir / "source" / "periodes_emploi.parquet")
+    cut = SynthConfig().source_date
+    assert pc.max(spells.column("date_debut")).as_py() <= cut
+    assert pc.max(spells.column("date_fin")).as_py() <= cut
+    assert spells.column("date_fin").null_count > 0  # still running on the extraction day
