@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	sh tools/ensure_chromium.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
