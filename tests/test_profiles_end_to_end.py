@@ -7,8 +7,9 @@ name, no diagnosis columns on the person and no hiring date. The profile path re
 under the real names (``job_seekers.csv``, ``fluxIAE_Salarie_<date>.csv``) and labels (``MME``,
 ``VALIDATED``, ``prescriber``), through the real code path (config, CLI, pipeline).
 
-``les_emplois_warehouse`` cannot drive a full run with the same links: its candidates have no
-identity traits, only a salted ``hash_nir`` (the link stage then keys on it: see
+``les_emplois_warehouse`` is run the same way (with ``flux_iae``): its candidates have no identity
+traits, only a salted ``hash_nir``, and the canonical twin has what the warehouse carries; the link
+stage then keys on the hash on both paths (see
 test_pipeline.test_the_link_stage_keys_on_hash_nir_when_the_platform_has_no_nir).
 """
 
@@ -53,23 +54,22 @@ def _table(path: Path, order: str):
     return pq.read_table(path).sort_by(order)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def _runs(tmp_path_factory, profiles: list[str]) -> dict:
     root = tmp_path_factory.mktemp("profiles_e2e")
     # the profile-shaped files, written by the command
     shaped = root / "shaped"
     argv = ["--quiet", "synth", "--candidates", str(N), "--seed", str(SEED), "--source-ratio",
             str(RATIO), "--out", str(shaped)]
-    for name in PROFILES:
+    for name in profiles:
         argv += ["--profile", name]
     assert main(argv) == 0
     # the canonical twin: same seed, what the profile can carry, the contract's own names
     canonical = root / "canonical"
     restricted_to(generate(SynthConfig(n_candidates=N, seed=SEED, source_ratio=RATIO)),
-                  PROFILES, MAPPING).write(canonical)
+                  profiles, MAPPING).write(canonical)
     # configs: `init --profile` for the profile path, the plain example for the other
     init_argv = ["--quiet", "init", "--out", str(root / "profile.toml")]
-    for name in PROFILES:
+    for name in profiles:
         init_argv += ["--profile", name]
     assert main(init_argv) == 0
     assert main(["--quiet", "init", "--out", str(root / "canonical.toml")]) == 0
@@ -80,6 +80,17 @@ def runs(tmp_path_factory):
     assert main(["--quiet", "run", str(root / "canonical.toml")]) == 0
     assert main(["--quiet", "run", str(root / "profile.toml")]) == 0
     return {"root": root, "shaped": shaped, "p": root / "out_p", "c": root / "out_c"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return _runs(tmp_path_factory, PROFILES)
+
+
+@pytest.fixture(scope="module")
+def warehouse_runs(tmp_path_factory):
+    """The warehouse's candidats_v0 (no traits, a salted hash_nir) and the ASP's fluxIAE."""
+    return _runs(tmp_path_factory, ["les_emplois_warehouse", "flux_iae"])
 
 
 def test_synth_profile_writes_the_real_names_and_labels(runs):
@@ -98,14 +109,18 @@ def test_synth_profile_writes_the_real_names_and_labels(runs):
     assert kinds <= {"job_seeker", "prescriber", "employer"} and "prescriber" in kinds
 
 
-def test_profile_run_gives_the_same_links_as_the_canonical_path(runs):
+@pytest.mark.parametrize("which", ["runs", "warehouse_runs"])
+def test_profile_run_gives_the_same_links_as_the_canonical_path(which, request):
+    runs = request.getfixturevalue(which)
     links_p = _table(runs["p"] / "link" / "links.parquet", "candidat_id")
     links_c = _table(runs["c"] / "link" / "links.parquet", "candidat_id")
     assert links_p.num_rows > 0.5 * N
     assert links_p.equals(links_c)
 
 
-def test_profile_run_gives_the_same_evaluation_dataset(runs):
+@pytest.mark.parametrize("which", ["runs", "warehouse_runs"])
+def test_profile_run_gives_the_same_evaluation_dataset(which, request):
+    runs = request.getfixturevalue(which)
     counts = [json.loads((runs[k] / "manifest.json").read_text(encoding="utf-8"))["counts"]
               for k in ("p", "c")]
     assert counts[0]["counterfactual"] == counts[1]["counterfactual"]
