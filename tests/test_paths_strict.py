@@ -19,6 +19,8 @@ from appariement.cli import main
 from appariement.config import example_config, load_config
 from appariement.synth import SynthConfig
 
+from test_faults import data_dir  # noqa: E402,F401  (the same synthetic project, N = 60)
+
 N = 60
 
 
@@ -49,15 +51,6 @@ def _unchanged(capsys, root: Path, expected: int, *argv: str) -> str:
     assert _digest(root) == before
     assert _tree(root) == tree
     return message
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    from appariement.synth import write_synthetic
-
-    root = tmp_path_factory.mktemp("data")
-    write_synthetic(root / "data", n_candidates=N, seed=4, source_ratio=2)
-    return root / "data"
 
 
 @pytest.fixture(scope="module")
