@@ -484,12 +484,19 @@ def _needed_keys(config) -> list[str]:
 
 
 def _check_key_files(config) -> None:
-    """Every key file the mode needs is there, before anything is written; a missing folder
-    is named as a folder, with the ``[keys]`` entry that names it (the key is read later)."""
+    """Every key the mode needs is there and usable, before anything is written (run.log
+    included): a missing folder is named as a folder, with the ``[keys]`` entry that names it;
+    a key that cannot be used (permissions, format, kind) fails as it would when loaded."""
+    from .crypto import PrivateKey, SecretKey, load_key
+
     for purpose in _needed_keys(config):
         ref = getattr(config.keys, purpose)
-        if not ref or ref.startswith("env:"):
-            continue  # an unset entry is a ConfigError of load_config; a variable is read later
+        expect = SecretKey if purpose in ("pseudonym", "pivot") else PrivateKey
+        if not ref:
+            continue  # an unset entry is a ConfigError of load_config
+        if ref.startswith("env:"):
+            load_key(env=ref[4:], expect=expect)
+            continue
         role, path = f"keys.{purpose}", Path(ref)
         folder = path.parent
         if not folder.exists():
@@ -505,6 +512,7 @@ def _check_key_files(config) -> None:
         if not path.exists():
             raise KeyFileError(f"{role}: key file {path} does not exist; create one with "
                                f"`appariement keygen --out {path}`, or correct {role}")
+        load_key(path, expect=expect)
 
 
 def _database_path(config) -> Path | None:

@@ -290,3 +290,24 @@ def test_init_as_of_is_checked_and_written(tmp_path, capsys):
     # without synthetic data beside it, the run's default (today) is left in place
     assert main(["--quiet", "init", "--out", str(tmp_path / "q.toml")]) == 0
     assert load_config(tmp_path / "q.toml").project.as_of is None
+
+
+@pytest.mark.parametrize("fault", ["malformed", "too_open", "wrong_kind"])
+def test_an_unusable_key_fails_before_anything_is_written(tmp_path, data_dir, capsys, fault):
+    """A key that exists but cannot be used stops the run before run.log or any output."""
+    import os
+
+    from appariement.crypto import generate_key, generate_keypair, save_key
+
+    keys = {"pivot": "keys/pivot.key"}
+    config = _project(tmp_path, data_dir, _config_text(mode="pivot", keys=keys))
+    (tmp_path / "keys").mkdir()
+    path = tmp_path / "keys" / "pivot.key"
+    save_key(generate_keypair() if fault == "wrong_kind" else generate_key(), path)
+    if fault == "malformed":
+        path.write_text("not a key\n", encoding="utf-8")
+        os.chmod(path, 0o600)
+    elif fault == "too_open":
+        os.chmod(path, 0o644)
+    message = _unchanged(capsys, tmp_path, 4, "run", str(config))  # no run.log, no database
+    assert "key" in message
