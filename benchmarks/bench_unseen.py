@@ -38,12 +38,14 @@ Usage::
 ``--sizes PxC`` are source persons x platform candidates of the generator (FEBRL4 has its own
 fixed size); generated files are reused from ``--data-dir`` when present.
 
-Measured (seed 7, 2-core machine, same run for both methods; 2035cd0, 2026-12-01), F1 (errors =
+Measured (seed 7, 2-core machine, same run for both methods; c3c8222, 2026-12-02), F1 (errors =
 false + missed links): FEBRL4 appariement 0.9975 (25) / Splink 0.9783 (212); 100k x 20k with NIR
-0.9992 (30) / 0.9955 (158), traits only 0.9973 (95; PPRL 0.9948, 184) / 0.9858 (493), names +
-birth date only 0.9544 (1542) / 0.9010 (3206), DARES request (no names) 0.9894 (258) / 0.9798
-(485), without usage names 0.9946 (189) / 0.9801 (690) (``--sizes 100000x20000``). 1M x 200k
-with NIR (``unseen_nir``, appariement alone): F1 0.9980, 703 errors.
+0.9992 (28) / 0.9955 (158), traits only 0.9973 (95; PPRL 0.9947, 187) / 0.9858 (495), names +
+birth date only 0.9544 (1542) / 0.9010 (3204), DARES request (no names) 0.9904 (232) / 0.9798
+(485), without usage names 0.9946 (189) / 0.9800 (692) (``--sizes 100000x20000``). 1M x 200k
+with NIR: 0.9982 (638 errors, 82 s, 3.2 GB) / Splink 0.9940 (2084, 114 s, 3.9 GB); traits only
+(appariement alone) 0.9953 (1648, 135 s, 2.9 GB). 5M x 500k with NIR (appariement alone):
+0.9975 (2193 errors), 464 s, 8.5 GB.
 """
 
 from __future__ import annotations
