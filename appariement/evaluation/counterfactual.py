@@ -241,7 +241,7 @@ def _platform_relations(con: duckdb.DuckDBPyConnection, platform: Any
     elif isinstance(platform, (str, Path)):
         platform = find_table_files(platform, "platform")
     out = {}
-    for name in (*_NEEDED, "diagnostics"):
+    for name in (*_NEEDED, "diagnostics", "pass_agrements", "flux_iae_salarie"):
         source = platform.get(name)
         if source is None:
             if name in _NEEDED:
@@ -363,6 +363,18 @@ def build_evaluation_dataset(con: duckdb.DuckDBPyConnection, platform: Any, empl
                      o_name, d_name):
             if view:
                 con.execute(f"DROP VIEW IF EXISTS {view}")
+    if "pass_agrements" in plat and "flux_iae_salarie" in plat:
+        # the IAE spell as the ASP records it (after t0: an outcome of the hire, never a
+        # covariate); candidates without a joined contract have NULL dates
+        from ..io.pass_join import iae_spells
+        spells_rel = iae_spells(con, plat["pass_agrements"], plat["flux_iae_salarie"])
+        with_iae = _fresh_name("cf_out_iae")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {with_iae} AS SELECT o.*, i.iae_start, "
+                    f"i.iae_exit FROM {names['out']} o LEFT JOIN {spells_rel.alias} i "
+                    "USING (candidat_id) ORDER BY o.trial_id")
+        con.execute(f"DROP TABLE IF EXISTS {names['out']}")
+        con.execute(f"DROP TABLE IF EXISTS {spells_rel.alias}")
+        names["out"] = with_iae
     rel = con.table(names["out"])
     counts = _counts(con, names["out"])
     _log.info("evaluation dataset: %d trials (%s)", counts["trials"],
@@ -648,12 +660,23 @@ _CODEBOOK_FIXED: list[tuple[str, str, str]] = [
     ("pre_months_employed_24", "months k in 1..24 with a spell covering t0 - k months", "t0"),
 ]
 
+#: columns added when the platform gives the approvals and the ASP's fluxIAE (PASS join)
+_CODEBOOK_IAE = [
+    ("iae_start", "first IAE contract start in fluxIAE (ASP), joined by PASS number or its "
+     "hash; NULL without a joined contract; an outcome of the hire, not a covariate",
+     "extract"),
+    ("iae_exit", "definitive exit from the IAE spell: the last fluxIAE contract end, NULL "
+     "while a contract is open", "extract"),
+]
 
-def codebook(design: CounterfactualDesign | None = None) -> list[dict]:
+
+def codebook(design: CounterfactualDesign | None = None, *, iae: bool = True) -> list[dict]:
     """Describe every column of the evaluation dataset.
 
     Args:
         design: the design (its horizons decide the outcome columns).
+        iae: the dataset has the IAE spell columns (``iae_start``, ``iae_exit``: the platform
+            gave ``pass_agrements`` and ``flux_iae_salarie``).
 
     Returns:
         A list of ``{"column", "definition", "time_reference"}``; the time reference says when
@@ -665,7 +688,8 @@ def codebook(design: CounterfactualDesign | None = None) -> list[dict]:
         ['trial_id', 'candidat_id', 'candidature_id_t0']
     """
     design = design or CounterfactualDesign()
-    rows = [{"column": c, "definition": d, "time_reference": t} for c, d, t in _CODEBOOK_FIXED]
+    rows = [{"column": c, "definition": d, "time_reference": t}
+            for c, d, t in (*_CODEBOOK_FIXED, *(_CODEBOOK_IAE if iae else ()))]
     pos = [r["column"] for r in rows].index("n_level2_t0") + 1
     crit_rows = [{"column": f"{c}_t0", "definition": f"criterion {c[8:].upper()} in the "
                   "diagnosis valid at t0 (FALSE when none)", "time_reference": "t0"}

@@ -222,7 +222,7 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
     ds = build_evaluation_dataset(con, platform, employment, links, design)
     with atomic_path(out / "evaluation.parquet") as tmp:
         pq.write_table(to_arrow(ds.relation), tmp)
-    book = codebook(design)
+    book = codebook(design, iae="iae_start" in ds.relation.columns)
     write_json(out / "codebook.json", book)
     write_text(out / "codebook.md", "| column | definition | known at |\n|---|---|---|\n" + "".join(
         f"| {c['column']} | {c['definition']} | {c['time_reference']} |\n" for c in book))

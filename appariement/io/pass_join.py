@@ -30,7 +30,7 @@ import duckdb
 
 from .._tables import quote_identifier as _quote, temp_view
 
-__all__ = ["pass_join_report", "PASS_IAE_PATTERN"]
+__all__ = ["pass_join_report", "iae_spells", "PASS_IAE_PATTERN"]
 
 #: both numbering schemes of a PASS IAE (99999 + 7 digits, or 99999 + yy + 5 digits)
 PASS_IAE_PATTERN = r"99999\d{7}"
@@ -69,16 +69,74 @@ def pass_join_report(con: duckdb.DuckDBPyConnection, approvals, flux, *,
         con.execute(f"DROP VIEW IF EXISTS {f_view}")
 
 
-def _report(con, a_view: str, f_view: str, a_cols, f_cols, min_cell: int) -> dict[str, Any]:
+def _join_key(con, a_view: str, f_view: str, a_cols, f_cols) -> tuple:
+    """(key, approvals' column, flux's column): the clear number when both sides have it, else
+    the hash both producers computed, else (None, None, None); never a mix of the two."""
     # the approvals' numero is the clear number unless a profile made it an opaque hash
     a_clear = _clear_numbers(con, a_view, "numero") if "numero" in a_cols else False
     f_clear = "numero_pass" in f_cols and _has_values(con, f_view, "numero_pass")
     if a_clear and f_clear:
-        key, a_key, f_key = "numero", "numero", "numero_pass"
-    elif "hash_numero_pass" in a_cols and "hash_numero_pass" in f_cols:
-        key, a_key, f_key = "hash_numero_pass", "hash_numero_pass", "hash_numero_pass"
-    else:
-        key = a_key = f_key = None
+        return "numero", "numero", "numero_pass"
+    if "hash_numero_pass" in a_cols and "hash_numero_pass" in f_cols:
+        return "hash_numero_pass", "hash_numero_pass", "hash_numero_pass"
+    return None, None, None
+
+
+def iae_spells(con: duckdb.DuckDBPyConnection, approvals, flux) -> duckdb.DuckDBPyRelation:
+    """The IAE spell of each candidate as the ASP records it: the contract dates of fluxIAE
+    joined to the platform's approvals by PASS number (or its hash, as the report does).
+
+    Args:
+        con: the connection holding both relations.
+        approvals: ``pass_agrements`` (``candidat_id``, ``numero`` or ``hash_numero_pass``).
+        flux: ``flux_iae_salarie`` (``numero_pass`` or ``hash_numero_pass``, ``date_debut``,
+            ``date_fin``).
+
+    Returns:
+        A relation ``candidat_id, iae_start, iae_exit`` (one row per candidate with a joined
+        contract): the first contract start, and the definitive exit (the last contract end;
+        NULL while a contract is still open). Empty when the two sides share no key.
+
+    Examples:
+        >>> import duckdb, pandas as pd, datetime as dt
+        >>> con = duckdb.connect()
+        >>> a = con.from_df(pd.DataFrame({"candidat_id": ["c1"], "numero": ["999991234567"]}))
+        >>> f = con.from_df(pd.DataFrame({"salarie_id": ["s1", "s2"],
+        ...     "numero_pass": ["999991234567"] * 2,
+        ...     "date_debut": [dt.date(2024, 1, 8), dt.date(2024, 7, 1)],
+        ...     "date_fin": [dt.date(2024, 6, 30), dt.date(2025, 3, 31)]}))
+        >>> iae_spells(con, a, f).fetchall()
+        [('c1', datetime.date(2024, 1, 8), datetime.date(2025, 3, 31))]
+    """
+    a_cols, f_cols = set(approvals.columns), set(flux.columns)
+    a_view, f_view = f"_app_pj_a_{next(_counter)}", f"_app_pj_f_{next(_counter)}"
+    temp_view(approvals, a_view)
+    temp_view(flux, f_view)
+    try:
+        _, a_key, f_key = _join_key(con, a_view, f_view, a_cols, f_cols)
+        name = f"_app_iae_spells_{next(_counter)}"
+        if a_key is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (candidat_id VARCHAR, "
+                        "iae_start DATE, iae_exit DATE)")
+        else:
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE {name} AS
+                SELECT CAST(a.candidat_id AS VARCHAR) AS candidat_id,
+                       min(CAST(f.date_debut AS DATE)) AS iae_start,
+                       CASE WHEN count(*) FILTER (WHERE f.date_fin IS NULL) = 0
+                            THEN max(CAST(f.date_fin AS DATE)) END AS iae_exit
+                FROM {a_view} a JOIN {f_view} f
+                  ON {_text('f.' + _quote(f_key))} = {_text('a.' + _quote(a_key))}
+                WHERE a.candidat_id IS NOT NULL AND f.date_debut IS NOT NULL
+                GROUP BY 1 ORDER BY 1""")
+        return con.table(name)
+    finally:
+        con.execute(f"DROP VIEW IF EXISTS {a_view}")
+        con.execute(f"DROP VIEW IF EXISTS {f_view}")
+
+
+def _report(con, a_view: str, f_view: str, a_cols, f_cols, min_cell: int) -> dict[str, Any]:
+    key, a_key, f_key = _join_key(con, a_view, f_view, a_cols, f_cols)
     n_a = con.execute(f"SELECT count(*) FROM {a_view}").fetchall()[0][0]
     n_f = con.execute(f"SELECT count(*) FROM {f_view}").fetchall()[0][0]
     if key is None:

@@ -167,8 +167,9 @@ def test_design_rejects_bad_parameters():
 def test_codebook_describes_every_column():
     design = CounterfactualDesign(comparison_classes=None, study_start=D(2022, 1, 1))
     _, df = _build(design)
-    described = {c["column"] for c in codebook(design)}
-    assert set(df.reset_index().columns) == described
+    columns = set(df.reset_index().columns)
+    described = {c["column"] for c in codebook(design, iae="iae_start" in columns)}
+    assert columns == described
 
 
 # ---------------------------------------------------------------- estimators
@@ -342,3 +343,31 @@ def test_fit_logistic_matches_maximum_likelihood():
     ours = fit_logistic(X, y, ridge=0.0)
     ref = sm.Logit(y, sm.add_constant(X)).fit(disp=0).params
     np.testing.assert_allclose(ours, ref, atol=1e-6)
+
+
+def test_the_asp_contract_dates_are_the_iae_spell_of_the_dataset():
+    """Issue 13 point 4: fluxIAE's contract dates, joined by PASS number, give each hired
+    candidate's IAE spell (first start, definitive exit; open -> NULL); others have none."""
+    import duckdb
+
+    from appariement.synth import SynthConfig, generate
+
+    d = generate(SynthConfig(n_candidates=300, source_ratio=2, seed=3))
+    con = duckdb.connect()
+    ds = build_evaluation_dataset(con, d.platform, d.source["periodes_emploi"], d.truth["links"])
+    df = ds.relation.df()
+    passes = d.platform["pass_agrements"].to_pandas()
+    flux = d.platform["flux_iae_salarie"].to_pandas()
+    joined = passes.merge(flux, left_on="numero", right_on="numero_pass")
+    assert len(joined) > 0
+    spells = joined.groupby("candidat_id").agg(start=("date_debut_y", "min"))
+    got = df.dropna(subset=["iae_start"]).drop_duplicates("candidat_id").set_index("candidat_id")
+    assert set(got.index) == set(spells.index)
+    assert (got["iae_start"].astype("datetime64[ns]")
+            == spells.loc[got.index, "start"].astype("datetime64[ns]")).all()
+    assert (got["iae_exit"].isna() | (got["iae_exit"] >= got["iae_start"])).all()
+    # not when the platform lacks the two tables
+    no_flux = {k: v for k, v in d.platform.items() if k != "flux_iae_salarie"}
+    ds2 = build_evaluation_dataset(con, no_flux, d.source["periodes_emploi"], d.truth["links"])
+    assert "iae_start" not in ds2.relation.columns
+    assert "iae_start" not in {c["column"] for c in codebook(iae=False)}
