@@ -59,11 +59,12 @@ from ._log import get_logger, step
 from ._paths import (check_output_dir, is_within, private_dir, refuse_inputs_in_outputs,
                      restrict_tree)
 from ._progress import StageProgress
-from ._tables import temp_table, temp_view
+from ._tables import _fresh_name, temp_table, temp_view
 from .errors import ConfigError, InputError, KeyFileError
 from .manifest import RunManifest, file_fingerprint
 
-__all__ = ["Inputs", "STAGES", "load_inputs", "standardise_both", "link_stage", "run_pipeline",
+__all__ = ["Inputs", "STAGES", "load_inputs", "load_config_files", "quality_report",
+           "standardise_both", "link_stage", "run_pipeline",
            "run_demo", "DEMO_OUTPUTS", "stage_dir", "check_paths", "owned_paths",
            "gzip_input_error", "GZIP_ERRORS", "input_table_of"]
 
@@ -311,12 +312,8 @@ class _Run:
     def inputs(self, rejects_dir: Path | None = None) -> Inputs:
         """The input tables, loaded and checked once per process."""
         if self._inputs is None:
-            files = {t: str(p) for t, p in self.input_files().items()}
-            try:
-                self._inputs = _load_files(self.con, files, self.cfg.inputs,
-                                           self.cfg.project.as_of, rejects_dir)
-            except GZIP_ERRORS as exc:
-                raise gzip_input_error(self.input_files(), exc) from None
+            self._inputs = load_config_files(self.con, self.cfg, self.input_files(),
+                                             rejects_dir)
             if self._inputs.profile is not None:
                 # what the profile did on this load (columns absent, user overrides...)
                 self.manifest.config["profile"] = {
@@ -335,26 +332,15 @@ class _Run:
     def key(self, purpose: str, expect):
         """Load a key named in ``[keys]`` (path or env:VARIABLE); records its fingerprint."""
         if purpose not in self._keys:
-            from .crypto import load_key
-
-            ref = getattr(self.cfg.keys, purpose)
-            if not ref:
-                raise ConfigError(f"keys.{purpose} must be set for pivot.mode = "
-                                  f"{self.cfg.pivot.mode!r}")
-            if ref.startswith("env:"):
-                key = load_key(env=ref[4:], expect=expect)
-            else:
-                key = load_key(ref, expect=expect)
+            key = _load_config_key(self.cfg, purpose, expect)
             self._keys[purpose] = key
             self.manifest.keys[purpose] = key.fingerprint
         return self._keys[purpose]
 
     def required_keys(self) -> dict[str, str]:
         """Fingerprints of every key the configured mode needs (loads them: fails early)."""
-        from .crypto import PrivateKey, SecretKey
-
         for purpose in _needed_keys(self.cfg):
-            self.key(purpose, SecretKey if purpose in ("pseudonym", "pivot") else PrivateKey)
+            self.key(purpose, _key_kind(purpose))
         return {p: k.fingerprint for p, k in sorted(self._keys.items())}
 
     # -- stage folders -----------------------------------------------------------------------
@@ -483,20 +469,36 @@ def _needed_keys(config) -> list[str]:
     return []
 
 
+def _key_kind(purpose: str):
+    """The key class a ``[keys]`` entry holds (a secret key, or an exchange private key)."""
+    from .crypto import PrivateKey, SecretKey
+
+    return SecretKey if purpose in ("pseudonym", "pivot") else PrivateKey
+
+
+def _load_config_key(config, purpose: str, expect):
+    """Load the key of ``[keys] purpose`` (a key file, or ``env:VARIABLE``)."""
+    from .crypto import load_key
+
+    ref = getattr(config.keys, purpose)
+    if not ref:
+        raise ConfigError(f"keys.{purpose} must be set for pivot.mode = "
+                          f"{config.pivot.mode!r}")
+    if ref.startswith("env:"):
+        return load_key(env=ref[4:], expect=expect)
+    return load_key(ref, expect=expect)
+
+
 def _check_key_files(config) -> None:
     """Every key the mode needs is there and usable, before anything is written (run.log
     included): a missing folder is named as a folder, with the ``[keys]`` entry that names it;
     a key that cannot be used (permissions, format, kind) fails as it would when loaded."""
-    from .crypto import PrivateKey, SecretKey, load_key
-
     for purpose in _needed_keys(config):
         ref = getattr(config.keys, purpose)
-        expect = SecretKey if purpose in ("pseudonym", "pivot") else PrivateKey
-        if not ref:
+        if not ref or ref.startswith("env:"):
+            if ref:
+                _load_config_key(config, purpose, _key_kind(purpose))
             continue  # an unset entry is a ConfigError of load_config
-        if ref.startswith("env:"):
-            load_key(env=ref[4:], expect=expect)
-            continue
         role, path = f"keys.{purpose}", Path(ref)
         folder = path.parent
         if not folder.exists():
@@ -512,7 +514,7 @@ def _check_key_files(config) -> None:
         if not path.exists():
             raise KeyFileError(f"{role}: key file {path} does not exist; create one with "
                                f"`appariement keygen --out {path}`, or correct {role}")
-        load_key(path, expect=expect)
+        _load_config_key(config, purpose, _key_kind(purpose))
 
 
 def _database_path(config) -> Path | None:
@@ -673,6 +675,17 @@ def check_paths(config, stages=None, input_files: dict[str, Path] | None = None)
     _check_key_files(config)
 
 
+def load_config_files(con, config, files: dict[str, Path], rejects_dir: Path | None = None
+                      ) -> Inputs:
+    """Load the ``[inputs]`` files (``table -> path``, see ``_Run.find_input_files``) with the
+    config's options; a corrupt ``.gz`` is an :class:`InputError` naming its file."""
+    try:
+        return _load_files(con, {t: str(f) for t, f in files.items()}, config.inputs,
+                           config.project.as_of, rejects_dir)
+    except GZIP_ERRORS as exc:
+        raise gzip_input_error(files, exc) from None
+
+
 def _load_files(con, files: dict[str, str], ic, as_of, rejects_dir) -> Inputs:
     from .io import load_tables
 
@@ -788,11 +801,9 @@ def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
         # the library's defaults (the pivot stage does not depend on [linkage]: a changed
         # linkage threshold must not re-run the pivot)
         matcher = traits_matcher()
-    def filled(table, column: str) -> bool:
-        return column in table.column_names and table.column(column).null_count < table.num_rows
     # the warehouse's candidates carry only the producers' hash_nir: both sides are coded from
     # their hashes (the source also carries NIRs, whose codes would never join the hashes')
-    by_hash = not filled(cand, "nir") and filled(cand, "hash_nir") and filled(pers, "hash_nir")
+    by_hash = _keyed_on_hash(run.con.from_arrow(cand), run.con.from_arrow(pers))
     authority = PivotAuthority(pivot_key, project=project, reference=pers,
                                codes_for_inconsistent=run.cfg.pivot.codes_for_inconsistent,
                                matcher=matcher, con=run.con,
@@ -859,14 +870,19 @@ def _stage_pivot(run: _Run, out: Path) -> dict:
     return counts
 
 
-def _link_key(pf, sf) -> str:
-    """The exact stage's key: the NIR (or the pivot's code in its place), or the producers'
-    pre-hashed ``hash_nir`` when the platform carries no NIR but both sides carry that hash
-    (the warehouse's ``candidats_v0``)."""
+def _keyed_on_hash(pf, sf) -> bool:
+    """The platform carries no NIR but both sides carry the producers' pre-hashed
+    ``hash_nir`` (the warehouse's ``candidats_v0``): relations, raw or standardised."""
     def filled(rel, column: str) -> bool:
         return column in rel.columns and bool(
             rel.aggregate(f'count("{column}")').fetchall()[0][0])
-    if not filled(pf, "nir") and filled(pf, "hash_nir") and filled(sf, "hash_nir"):
+    return not filled(pf, "nir") and filled(pf, "hash_nir") and filled(sf, "hash_nir")
+
+
+def _link_key(pf, sf) -> str:
+    """The exact stage's key: the NIR (or the pivot's code in its place), or the producers'
+    pre-hashed ``hash_nir`` when the platform carries no NIR (:func:`_keyed_on_hash`)."""
+    if _keyed_on_hash(pf, sf):
         log.info("exact stage on hash_nir: the platform carries no NIR")
         return "hash_nir"
     return "nir"
@@ -883,8 +899,27 @@ def _stage_link(run: _Run, out: Path) -> dict:
     return dict(result.counts)
 
 
-def _stage_report(run: _Run, out: Path) -> dict:
+def quality_report(con, links, features_platform, tables, quality, *, counts, model,
+                   thresholds):
+    """The quality report of ``links`` with the ``[quality]`` options (``quality``): subgroups
+    from the platform's features and tables, the disclosure policy, the threshold objective."""
     from .evaluation import DisclosurePolicy, build_report, subgroup_covariates
+
+    cov = subgroup_covariates(con, features_platform,
+                              candidatures=tables.get("candidatures"),
+                              organisations=tables.get("organisations"),
+                              structures=tables.get("structures"),
+                              candidats=tables["candidats"])
+    cov_name = _fresh_name("report_cov")
+    temp_table(cov.order("candidat_id"), cov_name)
+    return build_report(links, con.table(cov_name), counts=counts, model=model,
+                        thresholds=thresholds,
+                        policy=DisclosurePolicy(threshold=quality.min_cell,
+                                                rounding=quality.rounding),
+                        con=con, objective=quality.objective, target=quality.target)
+
+
+def _stage_report(run: _Run, out: Path) -> dict:
     from .linkage import LinkageModel
 
     q = run.cfg.quality
@@ -893,18 +928,10 @@ def _stage_report(run: _Run, out: Path) -> dict:
     th = meta.get("config", {}).get("thresholds", {})
     model_path = link_dir / "model.json"
     model = LinkageModel.load(model_path) if model_path.exists() else None
-    inputs = run.inputs()
     pf, _ = run.features("pivot")
-    cov = subgroup_covariates(run.con, pf, candidatures=inputs.tables.get("candidatures"),
-                              organisations=inputs.tables.get("organisations"),
-                              structures=inputs.tables.get("structures"),
-                              candidats=inputs.tables["candidats"])
-    temp_table(cov.order("candidat_id"), "_app_run_cov")
-    report = build_report(run.con.read_parquet(str(link_dir / "links.parquet")),
-                          run.con.table("_app_run_cov"), counts=meta.get("counts", {}),
-                          model=model, thresholds=(th.get("match", 0.9), th.get("review", 0.5)),
-                          policy=DisclosurePolicy(threshold=q.min_cell, rounding=q.rounding),
-                          con=run.con, objective=q.objective, target=q.target)
+    report = quality_report(run.con, run.con.read_parquet(str(link_dir / "links.parquet")), pf,
+                            run.inputs().tables, q, counts=meta.get("counts", {}), model=model,
+                            thresholds=(th.get("match", 0.9), th.get("review", 0.5)))
     report.write(out)
     figures = report.figures
     return {"sections": sorted(figures)}

@@ -266,7 +266,7 @@ class InputsStep(_Step):
             >>> # inputs = Project.from_toml("projet.toml").inputs.load()
             >>> # inputs.tables["candidats"].count("*")
         """
-        from .pipeline import GZIP_ERRORS, _load_files, _Run, gzip_input_error, load_inputs
+        from .pipeline import _Run, load_config_files, load_inputs
 
         p = self._project
         con, cfg = p._connection(), p.config
@@ -279,12 +279,7 @@ class InputsStep(_Step):
             inputs = load_inputs(con, platform, source, as_of=cfg.project.as_of,
                                  **cfg.inputs.load_options())
         else:
-            files = _Run.find_input_files(cfg)
-            try:
-                inputs = _load_files(con, {t: str(f) for t, f in files.items()}, cfg.inputs,
-                                     cfg.project.as_of, None)
-            except GZIP_ERRORS as exc:
-                raise gzip_input_error(files, exc) from None
+            inputs = load_config_files(con, cfg, _Run.find_input_files(cfg))
         self.result = _view(_ShownInputs, inputs)
         p._forget_after("inputs")
         return self.result
@@ -431,21 +426,13 @@ class QualityStep(_Step):
         return self._report(result)
 
     def _report(self, result) -> _ShownQualityReport:
-        from .evaluation import DisclosurePolicy, build_report, subgroup_covariates
+        from .pipeline import quality_report
 
         p = self._project
-        con, q, tables = p._connection(), p.config.quality, p.inputs.tables
         th = result.config.thresholds
-        cov = subgroup_covariates(con, p.identities.features.platform,
-                                  candidatures=tables.get("candidatures"),
-                                  organisations=tables.get("organisations"),
-                                  structures=tables.get("structures"),
-                                  candidats=tables["candidats"])
-        # (the output checker limits BLAS to one thread itself)
-        report = build_report(result.links, cov.order("candidat_id"), counts=result.counts,
-                              model=result.model, thresholds=(th.match, th.review),
-                              policy=DisclosurePolicy(threshold=q.min_cell, rounding=q.rounding),
-                              con=con, objective=q.objective, target=q.target)
+        report = quality_report(p._connection(), result.links, p.identities.features.platform,
+                                p.inputs.tables, p.config.quality, counts=result.counts,
+                                model=result.model, thresholds=(th.match, th.review))
         return _view(_ShownQualityReport, report)
 
 
