@@ -938,7 +938,7 @@ def _stage_report(run: _Run, out: Path) -> dict:
 
 
 def _stage_counterfactual(run: _Run, out: Path) -> dict:
-    from .evaluation.counterfactual_report import run_counterfactual
+    from .evaluation.counterfactual.report import run_counterfactual
 
     cf = run.cfg.counterfactual
     inputs = run.inputs()

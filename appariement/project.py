@@ -41,8 +41,8 @@ import duckdb
 from ._log import get_logger
 from .errors import ConfigError
 from .evaluation.counterfactual import EvaluationDataset as _EvaluationDataset
-from .evaluation.counterfactual_estimators import EffectEstimates as _EffectEstimates
-from .evaluation.report import QualityReport as _QualityReport
+from .evaluation.counterfactual.estimators import EffectEstimates as _EffectEstimates
+from .evaluation.quality.report import QualityReport as _QualityReport
 from .linkage.cascade import LinkageResult as _LinkageResult
 from .pipeline import Inputs as _Inputs
 
@@ -503,7 +503,7 @@ class CounterfactualStep(_Step):
         Examples:
             >>> # Project.synthetic().counterfactual.write("out/counterfactual")
         """
-        from .evaluation.counterfactual_report import run_counterfactual
+        from .evaluation.counterfactual.report import run_counterfactual
 
         p = self._project
         cfg = p.config

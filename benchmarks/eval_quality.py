@@ -28,7 +28,7 @@ import pandas as pd
 from appariement.evaluation import (candidate_outcomes, error_curve, gold_standard_evaluation,
                                     score_against_truth, stage1_gold_pairs,
                                     subgroup_covariates, subgroup_rates, target_prevalence)
-from appariement.evaluation.estimates import probabilities_of, unassigned_missed
+from appariement.evaluation.quality.estimates import probabilities_of, unassigned_missed
 from appariement.identity import standardise_identities
 from appariement.linkage import link
 from appariement.synth import SynthConfig, generate

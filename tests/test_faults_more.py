@@ -101,7 +101,7 @@ def ids_csv(tmp_path) -> Path:
 def test_review_labels_are_read_by_the_guarded_reader(tmp_path, logs, case):
     """pd.read_csv was unguarded: a missing or empty file gave FileNotFoundError or
     EmptyDataError (not an InputError), a ragged line a pandas error."""
-    from appariement.evaluation.review import read_review_labels
+    from appariement.evaluation.quality.review import read_review_labels
 
     path = {"folder": tmp_path, "bad_gzip": tmp_path / "r.csv.gz"}.get(case, tmp_path / "r.csv")
     if case == "empty":
@@ -117,7 +117,7 @@ def test_review_labels_are_read_by_the_guarded_reader(tmp_path, logs, case):
 
 
 def test_review_labels_keep_reading_a_filled_in_file(tmp_path):
-    from appariement.evaluation.review import read_review_labels
+    from appariement.evaluation.quality.review import read_review_labels
 
     path = tmp_path / "r.csv"
     path.write_text("pair_id;stratum;weight;match_probability;label\n"
@@ -248,7 +248,7 @@ def test_linkage_result_write_is_owner_only(tmp_path, open_umask):
 
 @posix_only
 def test_quality_report_write_is_owner_only(tmp_path, open_umask):
-    from appariement.evaluation.report import QualityReport
+    from appariement.evaluation.quality.report import QualityReport
 
     QualityReport(figures={"n": 1}, html="<p>report</p>").write(tmp_path / "new" / "report")
     modes = _modes(tmp_path / "new")
@@ -258,7 +258,7 @@ def test_quality_report_write_is_owner_only(tmp_path, open_umask):
 
 @posix_only
 def test_run_counterfactual_is_owner_only(tmp_path, open_umask):
-    from appariement.evaluation.counterfactual_report import run_counterfactual
+    from appariement.evaluation.counterfactual.report import run_counterfactual
     from appariement.synth import SynthConfig, generate
 
     d = generate(SynthConfig(n_candidates=300, source_ratio=2, seed=4))

@@ -95,7 +95,7 @@ def _check_arguments(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.counterfactual import CounterfactualDesign
-    from ..evaluation.counterfactual_report import run_counterfactual
+    from ..evaluation.counterfactual.report import run_counterfactual
 
     classes, outcomes, thresholds = _check_arguments(args)
     links = Path(args.links)

@@ -206,7 +206,7 @@ def test_an_exported_table_without_its_spec_is_refused(tmp_path):
 
 def test_curve_counts_two_thresholds_apart_are_checked():
     """Links at 0.99 and 0.999 differ by 3 even when 0.995 is left out between them."""
-    from appariement.evaluation.report import _publishable_cuts, _curve_specs
+    from appariement.evaluation.quality.report import _publishable_cuts, _curve_specs
     import numpy as np
     p = np.r_[np.full(150, 0.9995), [0.992, 0.993, 0.997], np.full(40, 0.7)]
     grid = [0.5, 0.99, 0.995, 0.999]

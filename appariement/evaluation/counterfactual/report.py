@@ -33,12 +33,12 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .._atomic import atomic_path, write_json, write_text
-from .._log import get_logger
-from .._tables import to_arrow
-from ..errors import InputError
-from .counterfactual import CounterfactualDesign, build_evaluation_dataset, codebook
-from .counterfactual_estimators import estimate_effects
+from ..._atomic import atomic_path, write_json, write_text
+from ..._log import get_logger
+from ..._tables import to_arrow
+from ...errors import InputError
+from .dataset import CounterfactualDesign, build_evaluation_dataset, codebook
+from .estimators import estimate_effects
 
 __all__ = ["run_counterfactual", "threshold_sensitivity"]
 
@@ -95,7 +95,7 @@ def threshold_sensitivity(con: duckdb.DuckDBPyConnection, platform: Any, employm
 
 def _suppressed(table: pd.DataFrame, counts: list[str], derived: dict | None = None,
                 threshold: int = 11, row_groups=()) -> tuple[pd.DataFrame, dict]:
-    from .disclosure import suppress
+    from ..disclosure import suppress
     out = suppress(table, count_columns=counts, threshold=threshold, derived=derived or {},
                    row_groups=row_groups)
     return out.table, {"rule": out.rule, "unsafe_totals": list(out.unsafe_totals)}
@@ -146,7 +146,7 @@ def _safe_balance(balance: pd.DataFrame, arm_n: dict, evidence: dict, threshold:
     (means and standardised differences: an SMD and one mean give back the other); a mean of
     a magnitude is withheld when it fails dominance (``evidence``: covariate -> arm ->
     ``{"n", "top_share"}``)."""
-    from .output_check import DOMINANCE_K
+    from ..output_check import DOMINANCE_K
     out = balance.copy()
     values = [c for c in out.columns if c != "covariate"]
     for i, row in out.iterrows():
@@ -216,7 +216,7 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
     """
     con = con or duckdb.connect()
     design = design or CounterfactualDesign()
-    from .._paths import private_dir  # folders 0700, as the command line makes them
+    from ..._paths import private_dir  # folders 0700, as the command line makes them
 
     out = private_dir(out_dir)
     ds = build_evaluation_dataset(con, platform, employment, links, design)
@@ -282,7 +282,7 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
 
 def _write_spec(out: Path, result: dict, threshold: int) -> None:
     """The output checker's view of ``counterfactual.json`` (and the HTML built from it)."""
-    from .output_check import Relation, TableSpec, write_spec
+    from ..output_check import Relation, TableSpec, write_spec
     folder = out.name.lstrip(".").removesuffix(".partial")  # the stage folder, once committed
     files = [f"{folder}/counterfactual.json", f"{folder}/counterfactual.html"]
     arm = "cf|arm={arm}|{col}"

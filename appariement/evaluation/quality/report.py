@@ -16,11 +16,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .._atomic import write_json, write_text
-from .._tables import as_relation, temp_view
+from ..._atomic import write_json, write_text
+from ..._tables import as_relation, temp_view
 from . import charts
-from .disclosure import DisclosurePolicy, suppress
-from .output_check import Relation, TableSpec, audit, write_spec
+from ..disclosure import DisclosurePolicy, suppress
+from ..output_check import Relation, TableSpec, audit, write_spec
 from .estimates import _py, error_curve, estimate_errors, probabilities_of
 from .subgroups import SUBGROUP_VARIABLES, candidate_outcomes, flag_differences, subgroup_rates
 from .thresholds import recommend_threshold, threshold_curves
@@ -46,7 +46,7 @@ class QualityReport:
         ``folder_name`` is the name of the folder in the run's outputs (the spec names files
         relative to the folder above; default: ``out_dir``'s name, without the leading dot and
         ``.partial`` of a stage being written)."""
-        from .._paths import private_dir  # folders 0700, as the command line makes them
+        from ..._paths import private_dir  # folders 0700, as the command line makes them
 
         out = private_dir(out_dir)
         folder_name = folder_name or out.name.lstrip(".").removesuffix(".partial")
@@ -88,18 +88,18 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
 
     Args:
         links: the ``links`` output of the cascade.
-        covariates: :func:`appariement.evaluation.subgroups.subgroup_covariates` (one row per
+        covariates: :func:`appariement.evaluation.quality.subgroups.subgroup_covariates` (one row per
             candidate: the denominators).
         counts: the cascade's counts (blocking recall...).
         model: the fitted :class:`appariement.linkage.LinkageModel` (m/u chart).
         thresholds: ``(match, review)`` or a Thresholds.
         policy: disclosure rule.
         con: DuckDB connection.
-        gold: :func:`appariement.evaluation.goldstandard.gold_standard_evaluation` output.
-        selection: :func:`appariement.evaluation.goldstandard.selection_table`.
-        review: labelled review sample (:func:`appariement.evaluation.review.read_review_labels`).
+        gold: :func:`appariement.evaluation.quality.goldstandard.gold_standard_evaluation` output.
+        selection: :func:`appariement.evaluation.quality.goldstandard.selection_table`.
+        review: labelled review sample (:func:`appariement.evaluation.quality.review.read_review_labels`).
         objective, target: threshold recommendation (see
-            :func:`appariement.evaluation.thresholds.recommend_threshold`).
+            :func:`appariement.evaluation.quality.thresholds.recommend_threshold`).
         pairs: every scored pair (``LinkageResult.pairs``), for the candidates the assignment
             left without a pair in the label-free FNR.
 

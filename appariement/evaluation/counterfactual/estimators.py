@@ -38,10 +38,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .._log import get_logger
-from .._threads import single_blas_thread
-from ..errors import ConfigError, InputError
-from ..io.contract import CRITERIA_COLUMNS
+from ..._log import get_logger
+from ..._threads import single_blas_thread
+from ...errors import ConfigError, InputError
+from ...io.contract import CRITERIA_COLUMNS
 
 __all__ = ["EffectEstimates", "estimate_effects", "fit_logistic", "standardised_differences",
            "DEFAULT_CATEGORICAL", "DEFAULT_NUMERIC", "METHODS"]

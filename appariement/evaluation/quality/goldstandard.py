@@ -27,11 +27,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .._log import get_logger
-from .._tables import as_relation, to_arrow, temp_view
-from ..errors import ConfigError, InputError
+from ..._log import get_logger
+from ..._tables import as_relation, to_arrow, temp_view
+from ...errors import ConfigError, InputError
 from .estimates import DEFAULT_GRID
-from .quality import score_against_truth
+from .metrics import score_against_truth
 
 __all__ = ["nir_gold_pairs", "stage1_gold_pairs", "target_prevalence", "gold_standard_evaluation",
            "selection_table"]
@@ -187,7 +187,7 @@ def gold_standard_evaluation(platform_features, source_features, gold_pairs, *,
         >>> g["precision"], g["recall"]  # doctest: +SKIP
         (0.99..., 0.98...)
     """
-    from ..linkage import Linkage, LinkageConfig  # evaluation depends on linkage, not back
+    from ...linkage import Linkage, LinkageConfig  # evaluation depends on linkage, not back
 
     if prevalence is not None and not 0 < prevalence <= 1:
         raise ConfigError(f"prevalence must be in (0, 1], got {prevalence}")
@@ -263,7 +263,7 @@ def selection_table(con: duckdb.DuckDBPyConnection, covariates, gold_pairs,
 
     Args:
         con: DuckDB connection.
-        covariates: :func:`appariement.evaluation.subgroups.subgroup_covariates`.
+        covariates: :func:`appariement.evaluation.quality.subgroups.subgroup_covariates`.
         gold_pairs: :func:`nir_gold_pairs`.
         variables: grouping variables to compare.
 

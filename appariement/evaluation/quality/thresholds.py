@@ -1,6 +1,6 @@
 """Threshold tuning: precision / recall / F1 and match counts against the threshold.
 
-Curves are label-free (:func:`appariement.evaluation.estimates.error_curve`) and, where labels
+Curves are label-free (:func:`appariement.evaluation.quality.estimates.error_curve`) and, where labels
 exist (clerical review, truth on synthetic data), labelled: each labelled pair carries a weight
 (the inverse of its inclusion probability in a stratified review sample; 1 for a census), so
 precision and recall are Horvitz-Thompson estimates over the assigned pairs.
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .estimates import DEFAULT_GRID, error_curve
 
 __all__ = ["threshold_curves", "labelled_curve", "recommend_threshold", "OBJECTIVES"]
@@ -67,7 +67,7 @@ def threshold_curves(probabilities: Sequence[float], *, thresholds: Sequence[flo
     Args:
         probabilities: assigned probabilistic pairs' probabilities.
         thresholds, blocking_recall, n_exact, n_candidates, unassigned: see
-            :func:`appariement.evaluation.estimates.error_curve`.
+            :func:`appariement.evaluation.quality.estimates.error_curve`.
         labelled: a :func:`labelled_curve` on the same thresholds, merged with suffix
             ``_labelled``.
 

@@ -3,7 +3,7 @@ and the reviewers' labels read back with their sampling weights.
 
 Strata are match-probability bands; the grey zone (between the review and match thresholds) is
 over-sampled. Every sampled pair carries ``weight`` = pairs in its stratum / pairs sampled from
-it, so labelled estimates (:func:`appariement.evaluation.thresholds.labelled_curve`) are
+it, so labelled estimates (:func:`appariement.evaluation.quality.thresholds.labelled_curve`) are
 Horvitz-Thompson estimates over all assigned pairs. Splink's labels-based accuracy tools treat
 labels as a simple sample, so they are not used on this stratified design.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .._atomic import atomic_path
-from .._tables import as_relation, temp_view
-from ..errors import InputError
+from ..._atomic import atomic_path
+from ..._tables import as_relation, temp_view
+from ...errors import InputError
 
 __all__ = ["draw_review_sample", "export_review_sample", "read_review_labels", "LABELS"]
 
@@ -180,7 +180,7 @@ def read_review_labels(path, sample: pd.DataFrame | None = None) -> pd.DataFrame
         [True, <NA>]
     """
     path = Path(path)
-    from ..io.guard import read_text_table  # guarded: no field value in any read error
+    from ...io.guard import read_text_table  # guarded: no field value in any read error
     labelled = read_text_table(path, what="review file", sep=";", nir_columns=()).to_pandas()
     for col in ("pair_id", "label"):
         if col not in labelled.columns:

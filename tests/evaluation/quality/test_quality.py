@@ -5,9 +5,9 @@ import pandas as pd
 
 from appariement.evaluation import (candidate_outcomes, error_curve, score_against_truth,
                                     subgroup_covariates, subgroup_rates)
-from appariement.evaluation.estimates import probabilities_of, unassigned_missed
+from appariement.evaluation.quality.estimates import probabilities_of, unassigned_missed
 
-from .conftest import DEGRADED_DEPT
+from ..conftest import DEGRADED_DEPT
 
 # Stated tolerances (seed 11, 3,000 candidates; benchmarks/eval_quality.py gives other seeds).
 # FDR: measured gap <= 0.001, tolerance 0.01.

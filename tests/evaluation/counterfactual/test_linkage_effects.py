@@ -9,7 +9,7 @@ import pytest
 
 from appariement.evaluation import (CounterfactualDesign, build_evaluation_dataset,
                                     estimate_effects)
-from appariement.evaluation.counterfactual_report import threshold_sensitivity
+from appariement.evaluation.counterfactual.report import threshold_sensitivity
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from appariement.errors import ConfigError, InputError
 from appariement.evaluation.counterfactual import (CounterfactualDesign,
                                                    build_evaluation_dataset, codebook)
-from appariement.evaluation.counterfactual_estimators import (_match, estimate_effects,
+from appariement.evaluation.counterfactual.estimators import (_match, estimate_effects,
                                                               fit_logistic)
 from appariement.io.contract import CRITERIA_COLUMNS
 

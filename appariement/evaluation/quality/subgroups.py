@@ -19,8 +19,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .._tables import as_relation, temp_view
-from ..errors import InputError
+from ..._tables import as_relation, temp_view
+from ...errors import InputError
 
 __all__ = ["SUBGROUP_VARIABLES", "subgroup_covariates", "candidate_outcomes", "subgroup_rates",
            "flag_differences"]

@@ -2,8 +2,8 @@
 
 :func:`score_against_truth` is a *measurement* helper for tests and benchmarks on synthetic data
 (where the truth is known); production reports use the label-free estimates of
-:mod:`appariement.evaluation.estimates`, the gold standard of
-:mod:`appariement.evaluation.goldstandard` and clerical-review labels.
+:mod:`appariement.evaluation.quality.estimates`, the gold standard of
+:mod:`appariement.evaluation.quality.goldstandard` and clerical-review labels.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 
-from .._tables import as_relation, temp_view
-from ..errors import InputError
+from ..._tables import as_relation, temp_view
+from ...errors import InputError
 
 __all__ = ["score_against_truth", "link_counts"]
 

@@ -44,8 +44,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .._tables import as_relation, temp_view
-from ..errors import InputError
+from ..._tables import as_relation, temp_view
+from ...errors import InputError
 
 __all__ = ["probabilities_of", "unassigned_missed", "error_curve", "estimate_errors",
            "DEFAULT_GRID"]

@@ -52,10 +52,10 @@ from typing import Any, Mapping
 
 import duckdb
 
-from .._log import get_logger
-from .._tables import _fresh_name, as_relation, temp_view
-from ..errors import ConfigError, SchemaError
-from ..io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
+from ..._log import get_logger
+from ..._tables import _fresh_name, as_relation, temp_view
+from ...errors import ConfigError, SchemaError
+from ...io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
                            ELIGIBILITY_CRITERIA_LEVEL2, REFUSAL_REASONS)
 
 __all__ = ["CounterfactualDesign", "EvaluationDataset", "build_evaluation_dataset",
@@ -234,8 +234,8 @@ class EvaluationDataset:
 def _platform_relations(con: duckdb.DuckDBPyConnection, platform: Any
                         ) -> dict[str, duckdb.DuckDBPyRelation]:
     """Canonical relations of the platform tables the design needs."""
-    from ..io import read_table
-    from ..io.load import Dataset, find_table_files
+    from ...io import read_table
+    from ...io.load import Dataset, find_table_files
     if isinstance(platform, Dataset):
         platform = platform.tables
     elif isinstance(platform, (str, Path)):
@@ -256,8 +256,8 @@ def _platform_relations(con: duckdb.DuckDBPyConnection, platform: Any
 
 
 def _source_relation(con: duckdb.DuckDBPyConnection, employment: Any) -> duckdb.DuckDBPyRelation:
-    from ..io import read_table
-    from ..io.load import Dataset, find_table_files
+    from ...io import read_table
+    from ...io.load import Dataset, find_table_files
     if isinstance(employment, Dataset):
         employment = employment["periodes_emploi"]
     if isinstance(employment, (str, Path)) and Path(employment).is_dir():
@@ -335,7 +335,7 @@ def build_evaluation_dataset(con: duckdb.DuckDBPyConnection, platform: Any, empl
         True
     """
     design = design or CounterfactualDesign()
-    from ..identity import register_sql_functions
+    from ...identity import register_sql_functions
     register_sql_functions(con)
     plat = _platform_relations(con, platform)
     spells = _source_relation(con, employment)
@@ -366,7 +366,7 @@ def build_evaluation_dataset(con: duckdb.DuckDBPyConnection, platform: Any, empl
     if "pass_agrements" in plat and "flux_iae_salarie" in plat:
         # the IAE spell as the ASP records it (after t0: an outcome of the hire, never a
         # covariate); candidates without a joined contract have NULL dates
-        from ..io.pass_join import iae_spells
+        from ...io.pass_join import iae_spells
         spells_rel = iae_spells(con, plat["pass_agrements"], plat["flux_iae_salarie"])
         with_iae = _fresh_name("cf_out_iae")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {with_iae} AS SELECT o.*, i.iae_start, "
