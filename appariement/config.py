@@ -7,7 +7,7 @@ against the folder of the config file (``pathlib`` everywhere, so Windows paths 
 given as paths (or ``env:VARIABLE``), never inline: key material found in the file is refused.
 
 Sections: ``[project]``, ``[inputs]``, ``[keys]``, ``[pivot]``, ``[identity]``, ``[linkage]``,
-``[backend]``, ``[quality]``, ``[counterfactual]``, ``[outputs]`` — see :data:`EXAMPLE_CONFIG`
+``[backend]``, ``[quality]``, ``[counterfactual]``, ``[outputs]`` — see :func:`example_config`
 (what ``appariement init`` writes) for every key with its default and meaning.
 
 Examples:
@@ -34,34 +34,49 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .blocking.analysis import DEFAULT_COMPARISON_BUDGET
 from .errors import ConfigError
+from .evaluation.counterfactual.dataset import (DEFAULT_OUTCOMES, LATER_HIRES,
+                                                REFUSAL_CLASS_NAMES, UNITS, UNLINKED_POLICIES,
+                                                CounterfactualDesign)
+from .evaluation.counterfactual.report import DEFAULT_N_BOOT, SENSITIVITY_THRESHOLDS
+from .evaluation.disclosure import DEFAULT_THRESHOLD
+from .evaluation.quality.thresholds import OBJECTIVES
+from .identity.consistency import CONSISTENCY_STATUSES
+from .identity.dates import DEFAULT_YEAR_PIVOT
+from .io.load import RejectPolicy
+from .linkage._backend import BACKENDS
+from .linkage.assignment import ASSIGNMENT_MODES, Thresholds
+from .linkage.cascade import LinkageConfig
 
 __all__ = [
     "Config", "ProjectConfig", "InputsConfig", "KeysConfig", "PivotConfig", "IdentityConfig",
     "LinkageSection", "BackendConfig", "QualityConfig", "CounterfactualSection", "OutputsConfig",
-    "load_config", "config_from_dict", "example_config", "EXAMPLE_CONFIG", "PIVOT_MODES",
+    "load_config", "config_from_dict", "example_config", "load_config_text", "PIVOT_MODES", "add_option", "option_field",
     "check_options",
 ]
 
 PIVOT_MODES = ("none", "pseudonymise", "pivot")
-_CONSISTENCY = ("consistent", "inconsistent", "unverifiable", "no_nir", "invalid")
-_OBJECTIVES = ("max_f1", "max_recall_at_fdr", "max_precision_at_fnr")
-_REFUSAL_CLASSES = ("employer_side", "person_side", "eligibility", "other", "unknown",
-                    "not_refused")
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+_REJECTS = tuple(p.value for p in RejectPolicy)
+_LINKAGE = {f.name: f.default for f in dataclasses.fields(LinkageConfig)}
+_DESIGN = {f.name: f.default for f in dataclasses.fields(CounterfactualDesign)}
 
 
-def _f(default: Any, kind: Any, **checks: Any) -> Any:
-    """A dataclass field with its validation spec in the metadata.
+def _f(default: Any, kind: Any, doc: str = "", *, example: str | None = None,
+       **checks: Any) -> Any:
+    """A dataclass field with its documentation and validation spec in the metadata.
 
     ``kind``: ``str``, ``int``, ``float``, ``bool``, ``"path"``, ``"date"``, ``"key"`` (a key
     path or ``env:NAME``), ``("list", kind)``, ``("map", kind)`` (string keys),
     ``"mapping"`` (``{table: {column: column}}``), ``"recode"`` (``{table: {column: {label:
     code}}}``), ``"profile"`` (an import profile name or a list of names, kept as a tuple),
-    ``"auto_bool"`` (true, false or "auto"). ``checks``: ``choices``, ``min``, ``max``,
+    ``"auto_bool"`` (true, false or "auto"). ``doc``: the comment of the key in the example
+    config (and the CLI help of the option standing for it); ``example``: TOML text shown,
+    commented, when the default is unset. ``checks``: ``choices``, ``min``, ``max``,
     ``pattern`` (with ``hint``), ``optional`` (None allowed; implied when the default is None).
     """
-    meta = {"kind": kind, **checks}
+    meta = {"kind": kind, "doc": doc, "example": example, **checks}
     if isinstance(default, (list, dict, tuple)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -69,30 +84,46 @@ def _f(default: Any, kind: Any, **checks: Any) -> Any:
 
 @dataclass(frozen=True)
 class ProjectConfig:
-    """``[project]``: name (pseudonyms and pivot codes are derived per project), seed, as_of."""
+    """``[project]``: the project's name, seed and reference date."""
 
-    name: str = _f("appariement", str, pattern=re.compile(r"^[A-Za-z0-9_.-]{1,64}$"),
+    name: str = _f("appariement", str, "pseudonyms and pivot codes are derived per project name",
+                   pattern=re.compile(r"^[A-Za-z0-9_.-]{1,64}$"),
                    hint="1-64 letters, digits, '_', '.', '-'")
-    seed: int = _f(42, int, min=0, max=2**32 - 1)
-    as_of: dt.date | None = _f(None, "date")
+    seed: int = _f(_LINKAGE["seed"], int, "seeds every random step (model training, bootstrap)",
+                   min=0, max=2**32 - 1)
+    as_of: dt.date | None = _f(None, "date", "reference date of the input date checks "
+                               "(default: today)", example='"2026-01-01"')
 
 
 @dataclass(frozen=True)
 class InputsConfig:
     """``[inputs]``: where the platform extract and the source are, and how to read them."""
 
-    platform: Path | None = _f(None, "path")
-    source: Path | None = _f(None, "path")
-    platform_files: dict = _f({}, ("map", "path"))
-    source_files: dict = _f({}, ("map", "path"))
-    mapping: dict = _f({}, "mapping")
-    profile: tuple | None = _f(None, "profile")
-    recode: dict = _f({}, "recode")
-    encoding: str = _f("auto", str, choices=("auto", "utf-8", "latin-1"))
-    sep: str = _f("auto", str, choices=("auto", ";", ",", "\t", "|"))
-    rejects: str = _f("raise", str, choices=("raise", "set_aside"))
-    on_mixed_encoding: str = _f("error", str, choices=("error", "warn"))
-    on_nir_scientific: str = _f("error", str, choices=("error", "null"))
+    platform: Path | None = _f(None, "path", "folder with candidats.parquet|csv, "
+                               "candidatures... (or platform/)", example='"data/platform"')
+    source: Path | None = _f(None, "path", "folder with personnes, periodes_emploi",
+                             example='"data/source"')
+    platform_files: dict = _f({}, ("map", "path"), "a file per table (overrides the folder)",
+                              example='{ candidats = "extract/cand_2025.csv" }')
+    source_files: dict = _f({}, ("map", "path"), "a file per table (overrides the folder)",
+                            example='{ personnes = "dares/personnes.parquet" }')
+    encoding: str = _f("auto", str, "CSV files", choices=("auto", "utf-8", "latin-1"))
+    sep: str = _f("auto", str, "CSV files", choices=("auto", ";", ",", "\t", "|"))
+    rejects: str = _f("raise", str, "raise: stop on bad rows; set_aside: write them to "
+                      "rejects.parquet", choices=_REJECTS)
+    on_mixed_encoding: str = _f("error", str, "a CSV mixing UTF-8 and other lines: error, or "
+                                "warn and decode per line", choices=("error", "warn"))
+    on_nir_scientific: str = _f("error", str, "NIRs a spreadsheet wrote as 1.85E+14: error, "
+                                "or null (read as missing)", choices=("error", "null"))
+    profile: tuple | None = _f(None, "profile", "import profile of a real source (its table "
+                               "and column names, its labels -> the contract's codes); a list "
+                               "combines profiles of different tables",
+                               example='"les_emplois_extract"')
+    mapping: dict = _f({}, "mapping", "your column name = canonical name (applies on top of "
+                       "the profile)", example='[inputs.mapping.candidats]\nNIR_PERSONNE = "nir"')
+    recode: dict = _f({}, "recode", "your label = the contract's code (\"\" for NULL)",
+                      example='[inputs.recode.candidatures.etat]\n'
+                              '"Candidature declinee" = "refused"')
 
     def load_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`appariement.io.load_tables` this section sets
@@ -108,21 +139,30 @@ class InputsConfig:
 
 @dataclass(frozen=True)
 class KeysConfig:
-    """``[keys]``: key FILES (or ``env:VARIABLE``), never key material."""
+    """``[keys]``: key FILES (appariement keygen) or "env:VARIABLE", never key material."""
 
-    pseudonym: str | None = _f(None, "key")
-    pivot: str | None = _f(None, "key")
-    pivot_exchange: str | None = _f(None, "key")
-    statistician: str | None = _f(None, "key")
+    pseudonym: str | None = _f(None, "key", 'pivot.mode = "pseudonymise"',
+                               example='"keys/project.key"')
+    pivot: str | None = _f(None, "key", 'pivot.mode = "pivot"', example='"keys/pivot.key"')
+    pivot_exchange: str | None = _f(None, "key", "the pivot's X25519 key (with statistician: "
+                                    "the files travel encrypted)",
+                                    example='"keys/pivot_x25519.key"')
+    statistician: str | None = _f(None, "key", "the statistician's X25519 key",
+                                  example='"keys/statistician_x25519.key"')
 
 
 @dataclass(frozen=True)
 class PivotConfig:
     """``[pivot]``: protection of the exact-stage key (none, keyed pseudonym, pivot code)."""
 
-    mode: str = _f("none", str, choices=PIVOT_MODES)
-    codes_for_inconsistent: bool = _f(False, bool)
-    probabilistic_traits: bool = _f(False, bool)
+    mode: str = _f("none", str, "none: exact stage on the plain NIR (single-machine mode); "
+                   "pseudonymise: keyed pseudonym of the NIR (keys.pseudonym); pivot: pivot "
+                   "codes from the pivot authority (keys.pivot)", choices=PIVOT_MODES)
+    codes_for_inconsistent: bool = _f(False, bool, "give rows whose NIR disagrees with their "
+                                      "traits the code of their NIR (flagged)")
+    probabilistic_traits: bool = _f(False, bool, "rows without a usable NIR nor a unique "
+                                    "exact-traits match are linked to the reference by the "
+                                    "traits model (traits_probable)")
 
 
 @dataclass(frozen=True)
@@ -130,81 +170,116 @@ class IdentityConfig:
     """``[identity]``: which NIR consistency statuses are trusted for an exact match; how
     two-digit birth years are read; extra first-name equivalences."""
 
-    trusted_consistency: tuple = _f(("consistent", "unverifiable"), ("list", str),
-                                    choices=_CONSISTENCY)
-    year_pivot: int = _f(10, int, min=0, max=99)
-    first_name_variants: Path | None = _f(None, "path")
+    trusted_consistency: tuple = _f(_LINKAGE["trusted_consistency"], ("list", str),
+                                    "NIR statuses trusted for exact links (exact stage and "
+                                    "pivot)", choices=CONSISTENCY_STATUSES)
+    year_pivot: int = _f(DEFAULT_YEAR_PIVOT, int, "two-digit birth years: 00-10 -> 2000-2010, "
+                         "11-99 -> 1911-1999", min=0, max=99)
+    first_name_variants: Path | None = _f(None, "path", "extra equivalent spellings "
+                                          "(canonical,variant,group)", example='"prenoms.csv"')
 
 
 @dataclass(frozen=True)
 class LinkageSection:
     """``[linkage]``: maps onto :class:`appariement.linkage.LinkageConfig`."""
 
-    exact_stage: bool = _f(True, bool)
-    recheck_exact: bool = _f(True, bool)
-    match_threshold: float = _f(0.9, float, min=0.0, max=1.0)
-    review_threshold: float = _f(0.5, float, min=0.0, max=1.0)
-    assignment: str = _f("one_to_one", str, choices=("one_to_one", "many_to_one"))
-    blocking_rules: tuple | None = _f(None, ("list", str))
-    training_rules: tuple | None = _f(None, ("list", str))
-    comparison_budget: int = _f(200_000_000, int, min=1)
-    min_report_probability: float = _f(0.01, float, min=0.0, max=1.0)
-    u_max_pairs: float = _f(3e5, float, min=1e3)
-    em: bool | str = _f("auto", "auto_bool")
-    m_from_labels: bool = _f(True, bool)
+    exact_stage: bool = _f(True, bool, "false: traits-only linkage")
+    match_threshold: float = _f(Thresholds.match, float, "match_probability >= this: match",
+                                min=0.0, max=1.0)
+    review_threshold: float = _f(Thresholds.review, float, ">= this: review; below: non_match",
+                                 min=0.0, max=1.0)
+    assignment: str = _f(_LINKAGE["assignment"], str, "one link per candidate and per person, "
+                         "or several candidates per person", choices=ASSIGNMENT_MODES)
+    comparison_budget: int = _f(DEFAULT_COMPARISON_BUDGET, int, "refuse to link if blocking "
+                                "generates more pairs", min=1)
+    blocking_rules: tuple | None = _f(None, ("list", str), "names from "
+                                      "appariement.blocking.FRENCH_RULES (default: chosen from "
+                                      "the features at hand)",
+                                      example='["dob", "name_yob", "phon_first_phon"]')
+    training_rules: tuple | None = _f(None, ("list", str), "EM training rules (default: chosen "
+                                      "by counting their pairs)", example='["dob"]')
+    recheck_exact: bool = _f(_LINKAGE["recheck_exact"], bool, "score the exact stage's links "
+                             "with the model too")
+    em: bool | str = _f(_LINKAGE["em"], "auto_bool", 'EM passes: "auto" (only without enough '
+                        'exact-key labels), true or false')
+    m_from_labels: bool = _f(_LINKAGE["m_from_labels"], bool, "m probabilities from the "
+                             "exact-key links when there are enough")
+    u_max_pairs: float = _f(_LINKAGE["u_max_pairs"], float, "random pairs sampled for the u "
+                            "probabilities", min=1e3)
+    min_report_probability: float = _f(_LINKAGE["min_report_probability"], float, "pairs "
+                                       "below this probability are not kept", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
 class BackendConfig:
     """``[backend]``: the SQL engine and its resources."""
 
-    engine: str = _f("duckdb", str, choices=("duckdb", "spark"))
-    database: str = _f(":memory:", str)
-    memory_limit: str | None = _f(None, str, pattern=_MEMORY, hint="e.g. '16GB' or '512MB'")
-    temp_dir: Path | None = _f(None, "path")
-    threads: int | None = _f(None, int, min=1, max=1024)
+    engine: str = _f(_LINKAGE["backend"], str, "the SQL engine", choices=BACKENDS)
+    database: str = _f(":memory:", str, "or a .duckdb file for data larger than memory")
+    memory_limit: str | None = _f(None, str, "DuckDB's memory limit", example='"16GB"',
+                                  pattern=_MEMORY, hint="e.g. '16GB' or '512MB'")
+    temp_dir: Path | None = _f(None, "path", "where DuckDB spills (use an encrypted volume)",
+                               example='"tmp"')
+    threads: int | None = _f(None, int, "threads (default: every core; 1 for byte-identical "
+                             "reruns)", example="4", min=1, max=1024)
 
 
 @dataclass(frozen=True)
 class QualityConfig:
     """``[quality]``: the quality report and its disclosure control."""
 
-    enabled: bool = _f(True, bool)
-    min_cell: int = _f(11, int, min=1)
-    rounding: int | None = _f(None, int, min=1)
-    objective: str = _f("max_f1", str, choices=_OBJECTIVES)
-    target: float = _f(0.01, float, min=0.0, max=1.0)
+    enabled: bool = _f(True, bool, "write the quality report")
+    min_cell: int = _f(DEFAULT_THRESHOLD, int, "smallest published count", min=1)
+    rounding: int | None = _f(None, int, "round published counts to a multiple of this",
+                              example="5", min=1)
+    objective: str = _f(OBJECTIVES[0], str, "how the recommended threshold is chosen",
+                        choices=OBJECTIVES)
+    target: float = _f(0.01, float, "the error rate targeted by the max_recall_at_fdr and "
+                       "max_precision_at_fnr objectives", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
 class CounterfactualSection:
-    """``[counterfactual]``: the evaluation dataset design and the estimates."""
+    """``[counterfactual]``: the evaluation dataset design and the estimates (maps onto
+    :class:`appariement.evaluation.CounterfactualDesign`)."""
 
-    enabled: bool = _f(True, bool)
-    grace_days: int = _f(90, int, min=1, max=365)
-    later_hires: str = _f("censor", str, choices=("keep", "censor", "exclude"))
-    unit: str = _f("person", str, choices=("person", "person_month"))
-    comparison_classes: tuple | None = _f(("employer_side",), ("list", str),
-                                          choices=_REFUSAL_CLASSES)
-    horizons: tuple = _f((6, 12, 24), ("list", int), min=1, max=120)
-    study_start: dt.date | None = _f(None, "date")
-    study_end: dt.date | None = _f(None, "date")
-    eligible_only: bool = _f(False, bool)
-    unlinked: str = _f("zero", str, choices=("zero", "drop"))
-    follow_up_end: dt.date | None = _f(None, "date")
-    outcomes: tuple = _f(("employed_6m", "employed_12m", "employed_24m", "durable_12m",
-                          "months_employed_12m"), ("list", str),
+    enabled: bool = _f(True, bool, "build the evaluation dataset and the estimates")
+    grace_days: int = _f(_DESIGN["grace_days"], int, "a hire within this many days of time "
+                         "zero is the treatment", min=1, max=365)
+    later_hires: str = _f(_DESIGN["later_hires"], str, "censor: versus never hired (IPCW); "
+                          "keep; exclude", choices=LATER_HIRES)
+    unit: str = _f(_DESIGN["unit"], str, "person: first candidature in the window; "
+                   "person_month: sequential trials", choices=UNITS)
+    comparison_classes: tuple | None = _f(_DESIGN["comparison_classes"], ("list", str),
+                                          "refusal classes of the comparison group",
+                                          choices=REFUSAL_CLASS_NAMES)
+    horizons: tuple = _f(_DESIGN["horizons"], ("list", int), "months after time zero",
+                         min=1, max=120)
+    outcomes: tuple = _f(DEFAULT_OUTCOMES, ("list", str), "estimated by each method",
                          pattern=re.compile(r"^[a-z_]+_\d+m$"), hint="e.g. employed_12m")
-    n_boot: int = _f(200, int, min=0, max=100_000)
-    sensitivity_thresholds: tuple = _f((0.5, 0.8, 0.9, 0.95, 0.99), ("list", float),
+    n_boot: int = _f(DEFAULT_N_BOOT, int, "bootstrap replicates (0: point estimates only)",
+                     min=0, max=100_000)
+    sensitivity_thresholds: tuple = _f(SENSITIVITY_THRESHOLDS, ("list", float),
+                                       "re-estimate with links at these match thresholds",
                                        min=0.0, max=1.0)
+    study_start: dt.date | None = _f(_DESIGN["study_start"], "date", "first day of the study "
+                                     "window (default: the data's)", example='"2022-01-01"')
+    study_end: dt.date | None = _f(_DESIGN["study_end"], "date", "last day of the study window",
+                                   example='"2024-12-31"')
+    eligible_only: bool = _f(_DESIGN["eligible_only"], bool, "keep only candidates with a "
+                             "known eligibility diagnosis")
+    unlinked: str = _f(_DESIGN["unlinked"], str, "candidates without a link: zero (no "
+                       "employment found) or drop", choices=UNLINKED_POLICIES)
+    follow_up_end: dt.date | None = _f(_DESIGN["follow_up_end"], "date", "last day the source "
+                                       "covers (default: its last spell)",
+                                       example='"2025-12-31"')
 
 
 @dataclass(frozen=True)
 class OutputsConfig:
     """``[outputs]``: the output folder (one sub-folder per stage, and manifest.json)."""
 
-    dir: Path = _f(Path("out/run"), "path")
+    dir: Path = _f(Path("out/run"), "path", "one sub-folder per stage, manifest.json, run.log")
 
 
 _SECTIONS: dict[str, type] = {
@@ -605,6 +680,48 @@ def check_options(values: Mapping[str, Any], options: Mapping[str, str] | None =
         raise ConfigError(message) from None
 
 
+def option_field(dotted: str) -> dataclasses.Field:
+    """The field of a dotted config key (``"linkage.match_threshold"``)."""
+    section, key = dotted.split(".", 1)
+    for f in dataclasses.fields(_SECTIONS[section]):
+        if f.name == key:
+            return f
+    raise KeyError(dotted)
+
+
+def add_option(parser, flag: str, dotted: str, *, help: str | None = None, **kwargs: Any):
+    """Add a command-line option standing for a config key: its default, allowed values,
+    type and help come from the key's field, so the command line cannot drift from the file.
+
+    List keys are comma-separated on the command line (their default too). Values are then
+    checked by :func:`check_options`, with the config file's messages.
+
+    Examples:
+        >>> import argparse
+        >>> p = argparse.ArgumentParser()
+        >>> _ = add_option(p, "--assignment", "linkage.assignment")
+        >>> p.parse_args([]).assignment
+        'one_to_one'
+    """
+    f = option_field(dotted)
+    meta = f.metadata
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    kind = meta["kind"]
+    if isinstance(kind, tuple) and kind[0] == "list":
+        kwargs.setdefault("default", None if default is None else ",".join(map(str, default)))
+    else:
+        kwargs.setdefault("default", default)
+        if kind in (int, float):
+            kwargs.setdefault("type", kind)
+        if meta.get("choices") and kind is str:
+            kwargs.setdefault("choices", meta["choices"])
+    shown = kwargs["default"]
+    text = help or meta.get("doc") or ""
+    suffix = f"config key {dotted}" + ("" if shown is None else f"; default {shown}")
+    kwargs["help"] = f"{text} ({suffix})".replace("%", "%%") if text else f"({suffix})"
+    return parser.add_argument(flag, **kwargs)
+
+
 def _coerce_key(key: str, value: Any, base: Path) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{key} must be the path of a key file (or env:VARIABLE)")
@@ -664,93 +781,149 @@ def _check_consistency(cfg: Config) -> None:
 
 # ------------------------------------------------------------------------------ example
 
-EXAMPLE_CONFIG = '''\
+_PREAMBLE = """\
 # appariement run configuration (TOML). Run: appariement run THIS_FILE.toml
 # Relative paths are relative to this file's folder. Every key is optional unless said.
-# Documentation of each key: appariement/config.py; exit codes: appariement --help.
+# Written from the option classes of appariement/config.py (each key with its default and
+# meaning); exit codes: appariement --help.
+"""
+_COMMENT_COLUMN = 26
+#: keys shown with their value in the example even when unset (what a user edits first)
+_EXAMPLE_SET = {"inputs.platform", "inputs.source"}
 
-[project]
-name = "{name}"        # pseudonyms and pivot codes are derived per project name
-seed = 42                 # seeds every random step (model training, bootstrap)
-{as_of}
 
-[inputs]
-platform = "{platform}"   # folder with candidats.parquet|csv, candidatures... (or platform/)
-source = "{source}"       # folder with personnes, periodes_emploi
-# platform_files = {{ candidats = "extract/cand_2025.csv" }}   # file per table (overrides)
-# source_files = {{ personnes = "dares/personnes.parquet" }}
-encoding = "auto"         # auto | utf-8 | latin-1 (CSV files)
-sep = "auto"              # auto | ";" | "," | "\\t" | "|" (CSV files)
-rejects = "{rejects}"      # raise: stop on bad rows | set_aside: write them to rejects.parquet
-on_mixed_encoding = "error"   # a CSV mixing UTF-8 and other lines: error | warn (decode per line)
-on_nir_scientific = "error"   # NIRs a spreadsheet wrote as 1.85E+14: error | null (read as missing)
-{profile}
-# [inputs.mapping.candidats]   # your column name = canonical name (applies on top of the profile)
-# NIR_PERSONNE = "nir"
-# [inputs.recode.candidatures.etat]   # your label = the contract's code ("" for NULL)
-# "Candidature declinee" = "refused"
+def _toml_value(value: Any) -> str:
+    """A Python value as TOML text (the example config's values)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:_}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Path):
+        return json.dumps(value.as_posix())
+    if isinstance(value, dt.date):
+        return json.dumps(value.isoformat())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
-[keys]                    # key FILES only (appariement keygen), or "env:VARIABLE"; never keys
-{keys}
-[pivot]
-mode = "{mode}"             # none: exact stage on the plain NIR (single-machine mode)
-                          # pseudonymise: keyed pseudonym of the NIR (keys.pseudonym)
-                          # pivot: pivot codes from the pivot authority (keys.pivot; with
-                          #   keys.pivot_exchange + keys.statistician the files travel encrypted)
-codes_for_inconsistent = false
-probabilistic_traits = false  # pivot: rows without a usable NIR nor a unique exact-traits match
-                          #   are linked to the reference by the traits model (traits_probable)
 
-[identity]
-trusted_consistency = ["consistent", "unverifiable"]   # NIR statuses trusted for exact links
-year_pivot = 10           # two-digit birth years: 00-10 -> 2000-2010, 11-99 -> 1911-1999
-# first_name_variants = "prenoms.csv"   # extra equivalent spellings (canonical,variant,group)
+def _doc(f: dataclasses.Field) -> str:
+    """A key's comment: its documentation, after its allowed values unless it names them."""
+    doc = f.metadata.get("doc", "")
+    choices = f.metadata.get("choices")
+    if choices and f.metadata["kind"] is str and not all(
+            re.search(rf"(?<![\w.]){re.escape(c)}(?![\w])", doc) for c in choices):
+        listed = " | ".join(c if c.isidentifier() else json.dumps(c) for c in choices)
+        doc = f"{listed}: {doc}" if doc else listed
+    return doc
 
-[linkage]
-exact_stage = true        # false: traits-only linkage
-match_threshold = 0.9     # match_probability >= this: match
-review_threshold = 0.5    # >= this: review; below: non_match
-assignment = "one_to_one" # one_to_one | many_to_one
-comparison_budget = 200000000   # refuse to link if blocking generates more pairs
-# blocking_rules = ["dob", "name_yob", "phon_first_phon"]   # names from appariement.blocking.FRENCH_RULES
-recheck_exact = true
-em = "auto"               # EM passes: "auto" (only without enough exact-key labels) | true | false
 
-[backend]
-engine = "duckdb"         # duckdb | spark
-database = ":memory:"     # or a .duckdb file for data larger than memory
-# memory_limit = "16GB"
-# temp_dir = "tmp"        # where DuckDB spills (use an encrypted volume)
-# threads = 4
+def _key_lines(line: str, doc: str) -> list[str]:
+    """``line`` with ``doc`` as its comment: beside a short line, above a long one."""
+    if not doc:
+        return [line]
+    if len(line) < _COMMENT_COLUMN - 1:
+        wrapped = textwrap.wrap(doc, 96 - _COMMENT_COLUMN - 2)
+        return ([f"{line.ljust(_COMMENT_COLUMN)}# {wrapped[0]}"]
+                + [f"{'':<{_COMMENT_COLUMN}}# {more}" for more in wrapped[1:]])
+    return [f"# {t}" for t in textwrap.wrap(doc, 94)] + [line]
 
-[quality]
-enabled = true
-min_cell = 11             # smallest published count
-# rounding = 5
-objective = "max_f1"      # max_f1 | max_recall_at_fdr | max_precision_at_fnr
-target = 0.01
 
-[counterfactual]
-enabled = true
-grace_days = 90
-later_hires = "censor"    # censor (vs never hired, IPCW) | keep | exclude
-unit = "person"           # person | person_month
-comparison_classes = ["employer_side"]
-horizons = [6, 12, 24]
-outcomes = {outcomes}   # estimated by naive, IPW and matching
-n_boot = {n_boot}               # bootstrap replicates (0: point estimates only)
-sensitivity_thresholds = {sens}   # re-estimate with links at these match thresholds
+def _section_lines(name: str, cls: type, values: Mapping[str, Any]) -> list[str]:
+    summary = " ".join((cls.__doc__ or "").split("``:", 1)[-1].split())
+    summary = re.sub(r":\w+:`~?([^`]*)`", r"\1", summary)
+    lines = [*(f"# {t}" for t in textwrap.wrap(summary, 94)), f"[{name}]"]
+    tables = []
+    for f in dataclasses.fields(cls):
+        dotted = f"{name}.{f.name}"
+        value = values.get(dotted, getattr(cls, f.name, None) if f.default is not
+                           dataclasses.MISSING else f.default_factory())
+        doc, example = _doc(f), f.metadata.get("example")
+        if f.metadata["kind"] == "profile" and value is None and dotted not in values:
+            lines.append(_profile_text(None))
+        elif f.metadata["kind"] == "profile":
+            lines.append(_profile_text(value))
+        elif f.metadata["kind"] in ("mapping", "recode") and not value:
+            tables += [f"# {doc}"] + [f"# {t}" for t in example.splitlines()]
+        elif value is None or (isinstance(value, dict) and not value):
+            if dotted in _EXAMPLE_SET:
+                lines += _key_lines(f"{f.name} = {example}", doc)
+            else:
+                lines += _key_lines(f"# {f.name} = {example}", doc)
+        else:
+            lines += _key_lines(f"{f.name} = {_toml_value(value)}", doc)
+    return lines + tables
 
-[outputs]
-dir = "{out}"          # one sub-folder per stage, manifest.json, run.log
-'''
 
-_KEYS_NONE = '''\
-# pseudonym = "keys/project.key"       # pivot.mode = "pseudonymise"
-# pivot = "keys/pivot.key"             # pivot.mode = "pivot"
-# pivot_exchange = "keys/pivot_x25519.key"
-# statistician = "keys/statistician_x25519.key"
-'''
+def example_config(*, name: str = "mon_projet", platform: str = "data/platform",
+                   source: str = "data/source", out: str = "out/run", mode: str = "none",
+                   keys: Mapping[str, str] | None = None, rejects: str = "raise",
+                   n_boot: int = DEFAULT_N_BOOT, as_of: str | None = None,
+                   outcomes: tuple = DEFAULT_OUTCOMES,
+                   sensitivity_thresholds: tuple = SENSITIVITY_THRESHOLDS,
+                   profile: str | list | tuple | None = None,
+                   values: Mapping[str, Any] | None = None) -> str:
+    """The commented example config (what ``appariement init`` writes).
+
+    Written from the option classes of this module: every key of every section, with its
+    default (or, for an unset key, a commented example) and its documentation, so the example
+    cannot drift from what :func:`load_config` accepts.
+
+    Args:
+        name: project name.
+        platform, source: input folders (relative to the config file).
+        out: output folder.
+        mode: ``[pivot].mode``.
+        keys: ``{purpose: key file}`` for ``[keys]`` (None: commented placeholders).
+        rejects: ``raise`` or ``set_aside``.
+        n_boot: bootstrap replicates of the counterfactual estimates.
+        as_of: reference date of the input checks (YYYY-MM-DD; None: today).
+        outcomes, sensitivity_thresholds: ``[counterfactual]`` values.
+        profile: ``[inputs].profile``, an import profile name or a list of names (None: the
+            line is a comment); the tables it reads and what it cannot supply are listed.
+        values: any other key, dotted (``{"project.seed": 7}``); checked as the file's keys.
+
+    Returns:
+        TOML text that :func:`load_config` accepts.
+
+    Raises:
+        ConfigError: a value the config file would refuse (naming its dotted key).
+
+    Examples:
+        >>> text = example_config(values={"project.seed": 7})
+        >>> tomllib.loads(text)["pivot"]["mode"], load_config_text(text).project.seed
+        ('none', 7)
+    """
+    given: dict[str, Any] = {
+        "project.name": name, "inputs.platform": Path(platform), "inputs.source": Path(source),
+        "outputs.dir": Path(out), "pivot.mode": mode, "inputs.rejects": rejects,
+        "counterfactual.n_boot": n_boot, "counterfactual.outcomes": tuple(outcomes),
+        "counterfactual.sensitivity_thresholds": tuple(sensitivity_thresholds),
+        **{f"keys.{k}": v for k, v in (keys or {}).items()}}
+    if as_of is not None:
+        given["project.as_of"] = as_of
+    if profile is not None:
+        given["inputs.profile"] = [profile] if isinstance(profile, str) else list(profile)
+    given.update(values or {})
+    check_options({k: v.as_posix() if isinstance(v, Path) else
+                   list(v) if isinstance(v, tuple) else v for k, v in given.items()})
+    if profile is not None:
+        given["inputs.profile"] = profile
+    parts = [_PREAMBLE]
+    for section, cls in _SECTIONS.items():
+        parts.append("\n".join(_section_lines(section, cls, given)) + "\n")
+    return "\n".join(parts)
+
+
+def load_config_text(text: str, *, base_dir: str | Path = ".") -> Config:
+    """Validate config TOML given as text (as :func:`load_config` does a file's)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config text is not valid TOML: {exc}") from None
+    return config_from_dict(data, base_dir=base_dir)
 
 
 _PROFILE_NONE = (
@@ -778,47 +951,3 @@ def _profile_text(profile: str | list | tuple | None) -> str:
                                    initial_indent="#     cannot supply: ",
                                    subsequent_indent="#       ")
     return "\n".join(lines)
-
-
-def example_config(*, name: str = "mon_projet", platform: str = "data/platform",
-                   source: str = "data/source", out: str = "out/run", mode: str = "none",
-                   keys: Mapping[str, str] | None = None, rejects: str = "raise",
-                   n_boot: int = 200, as_of: str | None = None,
-                   outcomes: tuple = ("employed_6m", "employed_12m", "employed_24m",
-                                      "durable_12m", "months_employed_12m"),
-                   sensitivity_thresholds: tuple = (0.5, 0.8, 0.9, 0.95, 0.99),
-                   profile: str | list | tuple | None = None) -> str:
-    """The commented example config (what ``appariement init`` writes).
-
-    Args:
-        name: project name.
-        platform, source: input folders (relative to the config file).
-        out: output folder.
-        mode: ``[pivot].mode``.
-        keys: ``{purpose: key file}`` for ``[keys]`` (None: commented placeholders).
-        rejects: ``raise`` or ``set_aside``.
-        n_boot: bootstrap replicates of the counterfactual estimates.
-        as_of: reference date of the input checks (YYYY-MM-DD; None: today).
-        outcomes, sensitivity_thresholds: ``[counterfactual]`` values.
-        profile: ``[inputs].profile``, an import profile name or a list of names (None: the
-            line is a comment); the tables it reads and what it cannot supply are listed.
-
-    Returns:
-        TOML text that :func:`load_config` accepts.
-
-    Examples:
-        >>> text = example_config()
-        >>> tomllib.loads(text)["pivot"]["mode"]
-        'none'
-    """
-    if mode not in PIVOT_MODES:
-        raise ConfigError(f"mode = {mode!r} is not allowed; allowed values: "
-                          f"{', '.join(PIVOT_MODES)}")
-    keys_text = "".join(f'{k} = "{v}"\n' for k, v in (keys or {}).items()) or _KEYS_NONE
-    as_of_text = (f'as_of = "{as_of}"       # reference date of the input date checks'
-                  if as_of else '# as_of = "2026-01-01"    # reference date of the input date '
-                                'checks (default: today)')
-    return EXAMPLE_CONFIG.format(name=name, platform=platform, source=source, out=out,
-                                 profile=_profile_text(profile), mode=mode, keys=keys_text, rejects=rejects, n_boot=n_boot,
-                                 as_of=as_of_text, outcomes=json.dumps(list(outcomes)),
-                                 sens=json.dumps(list(sensitivity_thresholds)))

@@ -807,6 +807,7 @@ def _pivot_protocol(run: _Run, cand, pers, project: str, folder: Path):
     authority = PivotAuthority(pivot_key, project=project, reference=pers,
                                codes_for_inconsistent=run.cfg.pivot.codes_for_inconsistent,
                                matcher=matcher, con=run.con,
+                               trusted_consistency=run.cfg.identity.trusted_consistency,
                                hash_nir="prefer" if by_hash else "fallback")
     codes = []
     for side, table in (("platform", cand), ("source", pers)):
@@ -1196,7 +1197,6 @@ def write_synthetic_project(out_dir: str | Path, *, n_candidates: int = 2000, se
                           keys={p: f"keys/{n}" for p, n in files.items()},
                           rejects="set_aside", n_boot=n_boot, as_of=as_of,
                           outcomes=("employed_12m", "employed_24m"),
-                          sensitivity_thresholds=(0.5, 0.9))
-    text = text.replace("seed = 42 ", f"seed = {seed} ", 1)
+                          sensitivity_thresholds=(0.5, 0.9), values={"project.seed": seed})
     from ._atomic import write_text
     return write_text(out / config_name, text)

@@ -254,3 +254,62 @@ def test_a_refused_free_text_value_is_never_echoed():
     with pytest.raises(ConfigError) as err:
         config_from_dict({"project": {"name": "dupont 185057800608436"}})
     assert "185057800608436" not in str(err.value) and "dupont" not in str(err.value)
+
+
+# ------------------------------------------------------------------ one source of truth per option
+
+def test_the_example_shows_every_key_of_every_section():
+    """example_config is written from the option classes: every field of every section is in it,
+    set (at its default) or as a commented example, and what is set parses to the defaults."""
+    import dataclasses
+    import re
+
+    from appariement.config import _SECTIONS
+
+    text = example_config()
+    for section, cls in _SECTIONS.items():
+        body = text.split(f"[{section}]\n", 1)[1].split("\n[", 1)[0]
+        for f in dataclasses.fields(cls):
+            assert re.search(rf"^(# )?(\[{section}\.)?{f.name}\b", body, re.M), (section, f.name)
+    assert config_from_dict(tomllib.loads(example_config(platform="p", source="s",
+                                                         out="o"))).linkage == Config().linkage
+
+
+def test_config_defaults_are_those_of_the_typed_option_classes():
+    from appariement.evaluation import CounterfactualDesign
+    from appariement.linkage import LinkageConfig
+
+    lk, linkage = Config().linkage_config("nir"), LinkageConfig()
+    for name in ("trusted_consistency", "recheck_exact", "assignment", "comparison_budget",
+                 "min_report_probability", "u_max_pairs", "em", "m_from_labels", "seed"):
+        assert getattr(lk, name) == getattr(linkage, name), name
+    assert lk.thresholds == linkage.thresholds
+    design, default = Config().counterfactual_design(), CounterfactualDesign()
+    for name in ("grace_days", "later_hires", "unit", "comparison_classes", "horizons",
+                 "eligible_only", "unlinked"):
+        assert getattr(design, name) == getattr(default, name), name
+
+
+@pytest.mark.parametrize("command, dotted", [
+    (["link", "--platform", "p", "--source", "s", "--out", "o"],
+     {"match_threshold": "linkage.match_threshold", "assignment": "linkage.assignment",
+      "budget": "linkage.comparison_budget", "rejects": "inputs.rejects",
+      "backend": "backend.engine"}),
+    (["report", "--links", "l", "--platform", "p", "--out", "o"],
+     {"min_cell": "quality.min_cell", "objective": "quality.objective",
+      "target": "quality.target"}),
+    (["counterfactual", "--platform", "p", "--source", "s", "--links", "l", "--out", "o"],
+     {"grace_days": "counterfactual.grace_days", "later_hires": "counterfactual.later_hires",
+      "n_boot": "counterfactual.n_boot", "outcomes": "counterfactual.outcomes"}),
+])
+def test_command_line_defaults_are_the_config_defaults(command, dotted):
+    from appariement.cli import build_parser
+
+    args = build_parser().parse_args(command)
+    cfg = Config()
+    for dest, key in dotted.items():
+        section, name = key.split(".")
+        expected = getattr(getattr(cfg, section), name)
+        if isinstance(expected, tuple):
+            expected = ",".join(map(str, expected))
+        assert getattr(args, dest) == expected, dest

@@ -19,7 +19,10 @@ from ..errors import BlockingBudgetError, ConfigError
 from .rules import TIGHTENING_KEYS, BlockingRule, get_rules
 
 __all__ = ["BlockingReport", "count_pairs", "count_key_pairs", "analyse_blocking", "choose_rules", "check_budget",
-           "fit_rules_to_budget"]
+           "fit_rules_to_budget", "DEFAULT_COMPARISON_BUDGET"]
+
+#: pairs blocking may generate before a linkage refuses to run ([linkage] comparison_budget)
+DEFAULT_COMPARISON_BUDGET = 200_000_000
 
 log = get_logger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .._paths import (check_output_dir, private_outputs, refuse_inputs_in_outputs,
                       refuse_output_over_input)
-from ..config import check_options
+from ..config import add_option, check_options
 from ..errors import ConfigError
 
 
@@ -23,23 +23,22 @@ def register(sub) -> None:
     p.add_argument("--links", required=True,
                    help="links file (links.parquet) or a linkage output folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--grace-days", type=int, default=90)
-    p.add_argument("--later-hires", default="censor", choices=("censor", "keep", "exclude"),
-                   help="comparison people hired after the grace period: censor (default; ATT "
-                        "versus never hired, IPCW), keep (ATT versus not hired within the "
-                        "grace period) or exclude")
-    p.add_argument("--unit", default="person", choices=("person", "person_month"))
-    p.add_argument("--comparison-classes", default="employer_side",
-                   help="comma-separated refusal classes, or 'all' (default employer_side)")
+    add_option(p, "--grace-days", "counterfactual.grace_days")
+    add_option(p, "--later-hires", "counterfactual.later_hires",
+               help="comparison people hired after the grace period: censor (ATT versus never "
+                    "hired, IPCW), keep (ATT versus not hired within the grace period) or "
+                    "exclude")
+    add_option(p, "--unit", "counterfactual.unit")
+    add_option(p, "--comparison-classes", "counterfactual.comparison_classes",
+               help="comma-separated refusal classes, or 'all'")
     p.add_argument("--eligible-only", action="store_true",
                    help="keep only people eligible at time zero")
-    p.add_argument("--outcomes", default="employed_6m,employed_12m,employed_24m,durable_12m,"
-                   "months_employed_12m")
-    p.add_argument("--n-boot", type=int, default=200)
+    add_option(p, "--outcomes", "counterfactual.outcomes", help="comma-separated outcomes")
+    add_option(p, "--n-boot", "counterfactual.n_boot")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--thresholds", default="0.5,0.8,0.9,0.95,0.99",
-                   help="match-threshold grid for the sensitivity ('' to skip)")
-    p.add_argument("--min-cell", type=int, default=11, help="smallest published count")
+    add_option(p, "--thresholds", "counterfactual.sensitivity_thresholds",
+               help="match-threshold grid for the sensitivity ('' to skip)")
+    add_option(p, "--min-cell", "quality.min_cell")
     p.set_defaults(func=run)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .._paths import (check_output_dir, check_output_file, private_outputs,
                       refuse_inputs_in_outputs, refuse_output_over_input)
-from ..config import check_options
+from ..config import add_option, check_options
 from ..errors import ConfigError
 
 __all__ = ["register", "add_profile_argument", "profile_of", "input_source"]
@@ -91,20 +91,18 @@ def register(subparsers) -> None:
     p.add_argument("--key", default="nir",
                    help="exact-stage key column present on both sides (default nir); "
                         "'none' for traits-only linkage")
-    p.add_argument("--match-threshold", type=float, default=0.9)
-    p.add_argument("--review-threshold", type=float, default=0.5)
-    p.add_argument("--assignment", choices=("one_to_one", "many_to_one"), default="one_to_one")
-    p.add_argument("--backend", choices=("duckdb", "spark"), default="duckdb")
-    p.add_argument("--budget", type=int, default=200_000_000,
-                   help="refuse to run if blocking generates more pairs (default 2e8)")
+    add_option(p, "--match-threshold", "linkage.match_threshold")
+    add_option(p, "--review-threshold", "linkage.review_threshold")
+    add_option(p, "--assignment", "linkage.assignment")
+    add_option(p, "--backend", "backend.engine")
+    add_option(p, "--budget", "linkage.comparison_budget")
     p.add_argument("--blocking-rules", default="default",
                    help="'default', 'large' (tighter rules for millions of source persons) or a "
                         "comma-separated list of rule names from appariement.blocking.FRENCH_RULES")
     p.add_argument("--model", help="a saved model.json to reuse instead of training")
     p.add_argument("--database", default=":memory:",
                    help="DuckDB database file for data larger than memory (default in memory)")
-    p.add_argument("--rejects", choices=("raise", "set_aside"), default="raise",
-                   help="bad input rows: stop with an error (default) or set them aside")
+    add_option(p, "--rejects", "inputs.rejects")
     add_profile_argument(p)
     p.set_defaults(func=_run)
 

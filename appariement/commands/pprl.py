@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import add_option
+
 __all__ = ["register"]
 
 
@@ -44,9 +46,8 @@ def register(subparsers) -> None:
     e.add_argument("--hashes", type=int, default=20, help="hash functions per q-gram (default 20)")
     e.add_argument("--hardening", default="xor_fold",
                    help="hardening: xor_fold (default), balance, none, or a comma-separated list")
-    e.add_argument("--rejects", choices=("raise", "set_aside"), default="raise",
-                   help="bad input rows: stop with an error (default) or set them aside "
-                        "(written next to --out)")
+    add_option(e, "--rejects", "inputs.rejects", help="bad input rows: stop with an error "
+               "or set them aside (written next to --out)")
     from .link import add_profile_argument
     add_profile_argument(e)
     e.set_defaults(func=_encode)
@@ -63,11 +64,10 @@ def register(subparsers) -> None:
     k.add_argument("--labels",
                    help="known true pairs (Parquet/CSV with candidat_id, person_id), e.g. the "
                         "exact links on pivot codes: they estimate m and leave the pools")
-    k.add_argument("--match-threshold", type=float, default=0.9)
-    k.add_argument("--review-threshold", type=float, default=0.5)
-    k.add_argument("--assignment", choices=("one_to_one", "many_to_one"), default="one_to_one")
-    k.add_argument("--budget", type=int, default=200_000_000,
-                   help="refuse to run if blocking generates more pairs (default 2e8)")
+    add_option(k, "--match-threshold", "linkage.match_threshold")
+    add_option(k, "--review-threshold", "linkage.review_threshold")
+    add_option(k, "--assignment", "linkage.assignment")
+    add_option(k, "--budget", "linkage.comparison_budget")
     k.add_argument("--blocking-rules", choices=("default", "large"), default="default",
                    help="'large': tighter rules for files of hundreds of thousands of records "
                         "and more (about 9 times fewer pairs at 200k x 2M)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .._paths import (check_output_dir, private_outputs, refuse_inputs_in_outputs,
                       refuse_output_over_input)
-from ..config import check_options
+from ..config import add_option, check_options
 from ..errors import ConfigError, InputError
 
 
@@ -28,11 +28,10 @@ def register(sub) -> None:
     p.add_argument("--platform", required=True,
                    help="platform folder (candidats, candidatures, organisations, structures)")
     p.add_argument("--out", required=True, help="output folder for report.html / report.json")
-    p.add_argument("--min-cell", type=int, default=11, help="smallest published count (11)")
-    p.add_argument("--rounding", type=int, default=None, help="round counts to this base")
-    p.add_argument("--objective", default="max_f1",
-                   choices=("max_f1", "max_recall_at_fdr", "max_precision_at_fnr"))
-    p.add_argument("--target", type=float, default=0.01, help="error bound of the objective")
+    add_option(p, "--min-cell", "quality.min_cell")
+    add_option(p, "--rounding", "quality.rounding")
+    add_option(p, "--objective", "quality.objective")
+    add_option(p, "--target", "quality.target")
     p.add_argument("--source", default=None,
                    help="source folder (personnes): adds the gold standard from the NIR links "
                         "and is needed by --review-sample")

@@ -68,6 +68,7 @@ from .._atomic import atomic_path
 from .._log import get_logger
 from .._tables import (TableLike, _fresh_name, as_relation, connect, temp_table, temp_view,
                        to_arrow)
+from ..identity.consistency import CONSISTENCY_STATUSES, TRUSTED_CONSISTENCY
 from ..errors import (ConfigError, CryptoError, DisclosureError, InputError, InvalidValueError,
                       KeyFileError, SchemaError)
 from .envelope import EnvelopeContext, decrypt_table, encrypt_table, is_encrypted
@@ -116,9 +117,11 @@ def _usable(alias: str) -> str:
     return f"({alias}.nir_valid AND {alias}.nir_class IN ('nir', 'foreign_born'))"
 
 
-def _trusted(alias: str) -> str:
-    """SQL: a usable NIR that the declared traits confirm, or cannot check."""
-    return f"({_usable(alias)} AND {alias}.nir_consistency IN ('consistent', 'unverifiable'))"
+def _trusted(alias: str, statuses: tuple[str, ...] = TRUSTED_CONSISTENCY) -> str:
+    """SQL: a usable NIR whose consistency with the declared traits is trusted (by default:
+    the traits confirm it, or cannot check it)."""
+    listed = ", ".join(f"'{s}'" for s in statuses)  # statuses checked against the known ones
+    return f"({_usable(alias)} AND {alias}.nir_consistency IN ({listed}))"
 
 
 def _id_column(side: str, id_column: str | None) -> str:
@@ -301,6 +304,9 @@ class PivotAuthority:
         min_score: lowest matcher score accepted as ``traits_probable``.
         codes_for_inconsistent: give ``nir_inconsistent`` rows the code of their NIR (flagged)
             instead of no code.
+        trusted_consistency: NIR consistency statuses under which a usable NIR is coded as
+            ``nir_exact`` (``[identity] trusted_consistency``; default: consistent,
+            unverifiable).
         hash_nir: when a row's pre-hashed ``hash_nir`` is re-keyed (quality ``opaque_key``):
             ``"fallback"`` (default) only when the row has no usable NIR; ``"prefer"`` whenever
             it carries one, even beside a usable NIR. A code of a hash never joins a code of a
@@ -336,6 +342,7 @@ class PivotAuthority:
                  reference_id: str = "person_id", matcher: Matcher | None = None,
                  min_score: float = 0.9, codes_for_inconsistent: bool = False,
                  hash_nir: str = "fallback", length: int = DEFAULT_LENGTH,
+                 trusted_consistency: tuple[str, ...] = TRUSTED_CONSISTENCY,
                  con: duckdb.DuckDBPyConnection | None = None):
         if matcher is not None and not callable(matcher):
             raise ConfigError("matcher must be a callable matcher(con, unresolved, reference)")
@@ -343,6 +350,12 @@ class PivotAuthority:
             raise ConfigError(f"min_score must be between 0 and 1, got {min_score!r}")
         if hash_nir not in HASH_NIR_MODES:
             raise ConfigError(f"hash_nir must be one of {list(HASH_NIR_MODES)}, got {hash_nir!r}")
+        trusted = tuple(trusted_consistency)
+        bad = sorted(set(trusted) - set(CONSISTENCY_STATUSES))
+        if bad or not trusted:
+            raise ConfigError(f"trusted_consistency must list statuses among "
+                              f"{', '.join(CONSISTENCY_STATUSES)}; got {list(trusted)}")
+        self.trusted_consistency = trusted
         self._pseudonymiser = Pseudonymiser(pivot_key, project=project, purpose=PIVOT_PURPOSE,
                                             length=length, normalise="nir")
         # a key already derived for purpose "pivot" cannot give the hash sub-key: such a pivot
@@ -489,7 +502,7 @@ class PivotAuthority:
              AND q.sex = r.sex
              AND (q.birth_name IN (r.birth_name, r.usage_name)
                   OR q.usage_name IN (r.birth_name, r.usage_name))
-            WHERE NOT {_trusted("q")} AND NOT {hashed}
+            WHERE NOT {_trusted("q", self.trusted_consistency)} AND NOT {hashed}
             GROUP BY q.record_id
         """
         exact_name = _fresh_name("pivot_exact")
@@ -504,7 +517,7 @@ class PivotAuthority:
             WITH d AS (
                 SELECT q.record_id AS row_id, q.nir, {hash_value} AS hash_nir,
                        CASE WHEN {hashed} THEN 'opaque_key'
-                            WHEN {_trusted("q")} THEN 'nir_exact'
+                            WHEN {_trusted("q", self.trusted_consistency)} THEN 'nir_exact'
                             WHEN e.n_persons = 1 AND e.ref_usable THEN 'traits_exact'
                             WHEN p.ref_nir IS NOT NULL THEN 'traits_probable'
                             WHEN {_usable("q")} AND q.nir_consistency = 'inconsistent'
@@ -545,7 +558,7 @@ class PivotAuthority:
             return
         unresolved = con.sql(f"""
             SELECT q.* FROM "{rows_name}" q LEFT JOIN "{exact_name}" e USING (record_id)
-            WHERE NOT {_trusted("q")} AND NOT {hashed}
+            WHERE NOT {_trusted("q", self.trusted_consistency)} AND NOT {hashed}
               AND NOT coalesce(e.n_persons = 1 AND e.ref_usable, false)
         """)
         candidates = as_relation(con, self.matcher(con, unresolved, reference), name="matches")

@@ -29,9 +29,13 @@ from dataclasses import dataclass
 from . import nir as _nir
 from .places import FRANCE
 
-__all__ = ["check_nir_consistency", "NIRConsistency", "CONSISTENCY_STATUSES", "SQL_MACROS"]
+__all__ = ["check_nir_consistency", "NIRConsistency", "CONSISTENCY_STATUSES",
+           "TRUSTED_CONSISTENCY", "SQL_MACROS"]
 
 CONSISTENCY_STATUSES = ("consistent", "inconsistent", "unverifiable", "no_nir", "invalid")
+#: the statuses whose NIR is trusted for an exact link by default: the declared traits confirm
+#: it, or cannot check it ([identity] trusted_consistency)
+TRUSTED_CONSISTENCY = ("consistent", "unverifiable")
 
 
 @dataclass(frozen=True)

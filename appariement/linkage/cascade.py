@@ -29,10 +29,11 @@ import pyarrow.parquet as pq
 from .._atomic import atomic_path, write_json
 from .._log import get_logger, step
 from .._tables import as_relation, drop_relation, temp_table, temp_view, to_arrow
-from ..blocking.analysis import BlockingReport, analyse_blocking
+from ..blocking.analysis import DEFAULT_COMPARISON_BUDGET, BlockingReport, analyse_blocking
 from ..blocking.rules import get_rules
 from ..errors import ConfigError, LinkageError
 from ..identity import birth_date_summary
+from ..identity.consistency import CONSISTENCY_STATUSES, TRUSTED_CONSISTENCY
 from ._backend import make_backend
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
 from .model import LinkageModel, splink_failures
@@ -41,7 +42,6 @@ __all__ = ["LinkageConfig", "LinkageResult", "Linkage", "link"]
 
 log = get_logger(__name__)
 
-_CONSISTENCY = ("consistent", "inconsistent", "unverifiable", "no_nir", "invalid")
 
 
 @dataclass
@@ -72,7 +72,7 @@ class LinkageConfig:
     """
 
     key_column: str | None = "nir"
-    trusted_consistency: tuple[str, ...] = ("consistent", "unverifiable")
+    trusted_consistency: tuple[str, ...] = TRUSTED_CONSISTENCY
     recheck_exact: bool = True
     thresholds: Thresholds = field(default_factory=Thresholds)
     assignment: str = "one_to_one"
@@ -80,7 +80,7 @@ class LinkageConfig:
     training_rules: tuple | None = None
     key_is_nir: bool | None = None
     max_pairs_per_rule: int | None = None
-    comparison_budget: int = 200_000_000
+    comparison_budget: int = DEFAULT_COMPARISON_BUDGET
     pairs_per_chunk: int = 20_000_000
     min_report_probability: float = 0.01
     backend: str = "duckdb"
@@ -93,10 +93,10 @@ class LinkageConfig:
     def __post_init__(self):
         if isinstance(self.thresholds, dict):
             self.thresholds = Thresholds(**self.thresholds)
-        bad = set(self.trusted_consistency) - set(_CONSISTENCY)
+        bad = set(self.trusted_consistency) - set(CONSISTENCY_STATUSES)
         if bad:
             raise ConfigError(f"trusted_consistency has unknown statuses {sorted(bad)}; "
-                              f"allowed: {', '.join(_CONSISTENCY)}")
+                              f"allowed: {', '.join(CONSISTENCY_STATUSES)}")
         if self.assignment not in ASSIGNMENT_MODES:
             raise ConfigError(f"assignment must be one of {', '.join(ASSIGNMENT_MODES)}, "
                               f"got {self.assignment!r}")

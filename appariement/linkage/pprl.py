@@ -70,7 +70,7 @@ import pyarrow.compute as pc
 
 from .._log import get_logger, step
 from .._tables import _fresh_name, as_relation, temp_table, temp_view, to_arrow
-from ..blocking.analysis import check_budget
+from ..blocking.analysis import DEFAULT_COMPARISON_BUDGET, check_budget
 from ..blocking.rules import BlockingRule, get_rules, rule
 from ..crypto import BloomEncoder, Pseudonymiser, register_bloom_sql
 from ..crypto.keys import SecretKey
@@ -524,7 +524,7 @@ def link_encoded(platform_enc, source_enc, *, con: duckdb.DuckDBPyConnection,
                  thresholds: Thresholds = Thresholds(), assignment: str = "one_to_one",
                  labels=None, expected_matches: float | None = None,
                  model: LinkageModel | None = None, min_report_probability: float = 0.01,
-                 blocking_rules=None, comparison_budget: int = 200_000_000,
+                 blocking_rules=None, comparison_budget: int = DEFAULT_COMPARISON_BUDGET,
                  pairs_per_chunk: int = 5_000_000, u_max_pairs: float = 3e5,
                  seed: int = 42) -> PprlResult:
     """Link Bloom-filter encodings (the statistician's side of PPRL).

@@ -192,3 +192,15 @@ def test_roles_on_files(tmp_path, small):
                             stat_pair.public_key(), project="small", side="platform")
     assert not (tmp_path / "leaky2.enc").exists()
     assert pc.all(pc.equal(codes.column("row_id"), pa.array(sorted(out)))).as_py()
+
+
+def test_trusted_statuses_are_the_configured_ones():
+    """[identity] trusted_consistency reaches the pivot: trusting 'inconsistent' codes c4's NIR
+    as nir_exact (same code as c1's); an unknown status is refused."""
+    pivot = PivotAuthority(KEY, project="small", reference=REFERENCE, con=CON,
+                           trusted_consistency=("consistent", "unverifiable", "inconsistent"))
+    out = {r["row_id"]: r for r in pivot.transcode(ROWS).to_pylist()}
+    assert out["c4"]["quality"] == "nir_exact"
+    assert out["c4"]["pivot_code"] == out["c1"]["pivot_code"] is not None
+    with pytest.raises(ConfigError, match="trusted_consistency"):
+        PivotAuthority(KEY, project="small", reference=REFERENCE, trusted_consistency=("x",))

@@ -59,7 +59,8 @@ from ...io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
                            ELIGIBILITY_CRITERIA_LEVEL2, REFUSAL_REASONS)
 
 __all__ = ["CounterfactualDesign", "EvaluationDataset", "build_evaluation_dataset",
-           "DEFAULT_REFUSAL_CLASSES", "REFUSAL_CLASS_NAMES", "codebook"]
+           "DEFAULT_REFUSAL_CLASSES", "REFUSAL_CLASS_NAMES", "UNITS", "LATER_HIRES",
+           "UNLINKED_POLICIES", "DEFAULT_OUTCOMES", "codebook"]
 
 _log = get_logger(__name__)
 
@@ -81,9 +82,13 @@ DEFAULT_REFUSAL_CLASSES: dict[str, str] = {
 #: classes a time-zero candidature can fall in (the last two are not refusal reasons)
 REFUSAL_CLASS_NAMES = ("employer_side", "person_side", "eligibility", "other", "unknown",
                        "not_refused")
-_UNITS = ("person", "person_month")
-_LATER = ("keep", "censor", "exclude")
-_UNLINKED = ("zero", "drop")
+#: the trial unit, what is done with later hires, and unlinked candidates (design choices)
+UNITS = ("person", "person_month")
+LATER_HIRES = ("censor", "keep", "exclude")
+UNLINKED_POLICIES = ("zero", "drop")
+#: the outcomes estimated by default (each needs its horizon among the design's horizons)
+DEFAULT_OUTCOMES = ("employed_6m", "employed_12m", "employed_24m", "durable_12m",
+                    "months_employed_12m")
 _SIAE = ("ACI", "AI", "EI", "ETTI", "EITI")
 _IAE_CONTRACTS = ("CDDI", "IAE")
 _PRE = (12, 24)
@@ -149,9 +154,9 @@ class CounterfactualDesign:
     durable_min_months: int = 6
 
     def __post_init__(self) -> None:
-        _check_choice("unit", self.unit, _UNITS)
-        _check_choice("later_hires", self.later_hires, _LATER)
-        _check_choice("unlinked", self.unlinked, _UNLINKED)
+        _check_choice("unit", self.unit, UNITS)
+        _check_choice("later_hires", self.later_hires, LATER_HIRES)
+        _check_choice("unlinked", self.unlinked, UNLINKED_POLICIES)
         if not isinstance(self.grace_days, int) or not 0 < self.grace_days <= 365:
             raise ConfigError(f"CounterfactualDesign.grace_days must be an integer in "
                               f"(0, 365], got {self.grace_days!r}")

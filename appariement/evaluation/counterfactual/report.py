@@ -37,10 +37,16 @@ from ..._atomic import atomic_path, write_json, write_text
 from ..._log import get_logger
 from ..._tables import to_arrow
 from ...errors import InputError
-from .dataset import CounterfactualDesign, build_evaluation_dataset, codebook
+from .dataset import (DEFAULT_OUTCOMES, CounterfactualDesign, build_evaluation_dataset,
+                      codebook)
 from .estimators import estimate_effects
 
-__all__ = ["run_counterfactual", "threshold_sensitivity"]
+__all__ = ["run_counterfactual", "threshold_sensitivity", "DEFAULT_N_BOOT",
+           "SENSITIVITY_THRESHOLDS"]
+
+#: bootstrap replicates of the estimates, and the match thresholds of the sensitivity analysis
+DEFAULT_N_BOOT = 200
+SENSITIVITY_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
 
 _log = get_logger(__name__)
 
@@ -190,10 +196,9 @@ def _dominance(relation, columns, threshold: int) -> dict:
 
 def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str | Path, *,
                        design: CounterfactualDesign | None = None,
-                       outcomes: Sequence[str] = ("employed_6m", "employed_12m", "employed_24m",
-                                                  "durable_12m", "months_employed_12m"),
-                       n_boot: int = 200, seed: int = 0,
-                       thresholds: Sequence[float] = (0.5, 0.8, 0.9, 0.95, 0.99),
+                       outcomes: Sequence[str] = DEFAULT_OUTCOMES,
+                       n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                       thresholds: Sequence[float] = SENSITIVITY_THRESHOLDS,
                        min_cell: int = 11, con: duckdb.DuckDBPyConnection | None = None
                        ) -> dict:
     """Build the evaluation dataset, estimate, check sensitivity, write every output.
