@@ -205,8 +205,7 @@ class BloomEncoder:
             Arrow table: ``id_column`` then ``clk`` (mode clk) or ``bf_<field>`` columns
             (mode field), binary of ``output_length / 8`` bytes.
 
-        Examples:
-            >>> # see the class example
+        See the class example.
         """
         table = to_arrow(as_relation(connect(), data, name="bloom_input"))
         needed = [id_column, *self.fields] + ([self.salt] if self.salt else [])

@@ -416,8 +416,7 @@ def decrypt_file(src: str | os.PathLike, dst: str | os.PathLike, private_key: Pr
         DecryptionError: not an encrypted file, wrong key, tampered or truncated file, older
             format, or a context other than ``expect``.
 
-    Examples:
-        >>> # see encrypt_file
+    See :func:`encrypt_file` for an example.
     """
     with _open_input(src) as fin, atomic_path(dst) as tmp:
         with open(tmp, "wb") as fout:
@@ -446,8 +445,7 @@ def decrypt_bytes(data: bytes, private_key: PrivateKey, *,
                   expect: EnvelopeContext | None = None) -> bytes:
     """Decrypt bytes produced by :func:`encrypt_bytes` (raises :class:`DecryptionError`).
 
-    Examples:
-        >>> # see encrypt_bytes
+    See :func:`encrypt_bytes` for an example.
     """
     out = io.BytesIO()
     _decrypt_stream(io.BytesIO(data), out, private_key, "encrypted data", expect)
@@ -496,8 +494,7 @@ def decrypt_table(src: str | os.PathLike, private_key: PrivateKey, *,
         private_key: the recipient's :class:`PrivateKey`.
         expect: the context the file must carry; ``None`` accepts any context.
 
-    Examples:
-        >>> # see encrypt_table
+    See :func:`encrypt_table` for an example.
     """
     out = io.BytesIO()
     with _open_input(src) as fin:
@@ -516,7 +513,13 @@ def read_header(path: str | os.PathLike) -> EnvelopeHeader:
     to trust the file.
 
     Examples:
-        >>> # read_header("identities.parquet.enc").recipient_fingerprint
+        >>> import tempfile, pathlib
+        >>> from appariement.crypto import generate_keypair
+        >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "a.txt").write_bytes(b"data")
+        >>> pivot = generate_keypair()
+        >>> _ = encrypt_file(d / "a.txt", d / "a.enc", pivot.public_key())
+        >>> read_header(d / "a.enc").recipient_fingerprint == pivot.public_key().fingerprint
+        True
     """
     with _open_input(path) as fin:
         return _read_header(fin, f"file {Path(path).name}")

@@ -270,8 +270,10 @@ def read_identities(path: str | os.PathLike, private_key: PrivateKey | None = No
         CryptoError: with a key, a plain, tampered, truncated or older-format file, a wrong
             key, or a file of another project, side, kind or role.
 
-    Examples:
-        >>> # read_identities("candidats.ids.enc", pivot_x25519, project="iae", side="platform")
+    Example (the pivot reads what a producer encrypted for it)::
+
+        table = read_identities("candidats.ids.enc", pivot_x25519, project="iae",
+                                side="platform")
     """
     if private_key is not None:
         return _read_envelope(path, private_key, identities_context(project, side))
@@ -432,8 +434,7 @@ class PivotAuthority:
             KeyFileError: rows must be re-keyed from ``hash_nir`` but ``pivot_key`` was not the
                 master key.
 
-        Examples:
-            >>> # see the class example
+        See the class example.
         """
         from ..identity import standardise_identities
 
@@ -606,9 +607,10 @@ class PivotAuthority:
         Returns:
             ``dst`` as a Path.
 
-        Examples:
-            >>> # pivot.transcode_file("ids.enc", "codes.enc", private_key=pivot_x25519,
-            >>> #                      recipient=statistician_public_key)
+        Example::
+
+            pivot.transcode_file("ids.enc", "codes.enc", private_key=pivot_x25519,
+                                 recipient=statistician_public_key)
         """
         if recipient is None:
             _check_plain_output(dst)
@@ -704,8 +706,7 @@ def read_pivot_codes(path: str | os.PathLike, private_key: PrivateKey, *, projec
         DisclosureError: the file has other columns (a NIR or a trait must never reach the
             statistician).
 
-    Examples:
-        >>> # see encrypt_pivot_codes
+    See :func:`encrypt_pivot_codes` for an example.
     """
     table = _read_envelope(path, private_key, pivot_codes_context(project, side))
     _check_code_columns(table, Path(path).name)
