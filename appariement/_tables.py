@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import duckdb
 import pyarrow as pa
 
 __all__ = ["connect", "quote_identifier", "as_relation", "to_arrow", "temp_view", "temp_table",
-           "drop_relation", "refuse_duplicate_columns", "TableLike"]
+           "drop_relation", "refuse_duplicate_columns", "TableLike", "sql_literal", "sql_list",
+           "sql_map"]
 
 TableLike = Any  # pandas.DataFrame | pyarrow.Table | duckdb.DuckDBPyRelation | str | Path
 
@@ -51,6 +52,45 @@ def quote_identifier(name: str) -> str:
         ('"date_début"', '"a""b"')
     """
     return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: Any) -> str:
+    """A Python value as a DuckDB SQL literal: strings quoted with embedded quotes doubled,
+    None as NULL, booleans and numbers as themselves. The one way SQL text takes a value.
+
+    Examples:
+        >>> sql_literal("l'été"), sql_literal(None), sql_literal(True), sql_literal(0.5)
+        ("'l''été'", 'NULL', 'TRUE', '0.5')
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_list(values: Iterable[Any], *, brackets: bool = False) -> str:
+    """Literals separated by commas (for ``IN (...)``), or a DuckDB list with ``brackets``.
+
+    Examples:
+        >>> sql_list(["a", "b'c"]), sql_list([1, 2], brackets=True)
+        ("'a', 'b''c'", '[1, 2]')
+    """
+    text = ", ".join(sql_literal(v) for v in values)
+    return f"[{text}]" if brackets else text
+
+
+def sql_map(mapping: Mapping[Any, Any]) -> str:
+    """A DuckDB ``MAP {...}`` literal, keys in sorted order.
+
+    Examples:
+        >>> sql_map({"b": "x'y", "a": "z"})
+        "MAP {'a': 'z', 'b': 'x''y'}"
+    """
+    items = ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in sorted(mapping.items()))
+    return "MAP {" + items + "}"
 
 
 def _fresh_name(prefix: str) -> str:

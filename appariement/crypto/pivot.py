@@ -66,7 +66,8 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path
 from .._log import get_logger
-from .._tables import (TableLike, _fresh_name, as_relation, connect, temp_table, temp_view,
+from .._tables import (TableLike, _fresh_name, as_relation, connect, sql_list, temp_table,
+                       temp_view,
                        to_arrow)
 from ..identity.consistency import CONSISTENCY_STATUSES, TRUSTED_CONSISTENCY
 from ..errors import (ConfigError, CryptoError, DisclosureError, InputError, InvalidValueError,
@@ -120,8 +121,7 @@ def _usable(alias: str) -> str:
 def _trusted(alias: str, statuses: tuple[str, ...] = TRUSTED_CONSISTENCY) -> str:
     """SQL: a usable NIR whose consistency with the declared traits is trusted (by default:
     the traits confirm it, or cannot check it)."""
-    listed = ", ".join(f"'{s}'" for s in statuses)  # statuses checked against the known ones
-    return f"({_usable(alias)} AND {alias}.nir_consistency IN ({listed}))"
+    return f"({_usable(alias)} AND {alias}.nir_consistency IN ({sql_list(statuses)}))"
 
 
 def _id_column(side: str, id_column: str | None) -> str:

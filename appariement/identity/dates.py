@@ -50,6 +50,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
+from .._tables import sql_literal
 from ..errors import ConfigError, DateParseError, SchemaError
 
 __all__ = ["parse_birth_date", "birth_date_status", "birth_date_summary", "BirthDate",
@@ -230,7 +231,7 @@ def birth_date_summary(rel) -> dict[str, int]:
     if "birth_date_status" not in rel.columns:
         raise SchemaError("the table has no birth_date_status column: pass the output of "
                           "standardise_identities", column="birth_date_status")
-    filters = ", ".join(f"count(*) FILTER (WHERE birth_date_status = '{s}')"
+    filters = ", ".join(f"count(*) FILTER (WHERE birth_date_status = {sql_literal(s)})"
                         for s in BIRTH_DATE_STATUSES)
     row = rel.aggregate(f"count(*), count(*) FILTER (WHERE birth_date_status IS NULL), "
                         f"{filters}").fetchall()[0]

@@ -47,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._tables import sql_list
 from ..errors import ConfigError, InputError, SchemaError
 
 __all__ = ["clean_text", "normalise_name", "normalise_first_names", "split_name_forms",
@@ -424,10 +425,6 @@ def register_nfkc_udf(con) -> None:
         pass
 
 
-def _sql_list(values) -> str:
-    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
-
-
 #: NFKC first (fullwidth ``ＭＡＲＴＩＮ``, ligature ``ﬁ``, ``ſ``... become their plain letters, as
 #: the NFKD of :func:`_fold` does in Python; DuckDB's strip_accents does not), computed only for
 #: values with a non-ASCII character (byte length differs from character length)
@@ -448,7 +445,7 @@ SQL_MACROS: dict[str, tuple[str, str]] = {
     # fast path: most names hold no particle followed by a word
     "app_glue_particles": ("c", f"""CASE WHEN NOT regexp_matches(c, '(^| )({'|'.join(PARTICLES)}) ')
         THEN c ELSE list_reduce(string_split(c, ' '),
-        lambda acc, t: CASE WHEN list_contains({_sql_list(PARTICLES)},
+        lambda acc, t: CASE WHEN list_contains({sql_list(PARTICLES, brackets=True)},
                                                regexp_extract(acc, '([A-Z]+)$', 1))
                        THEN acc || t ELSE acc || ' ' || t END) END"""),
     "app_name_norm": ("x", r"""app_glue_particles(app_clean_text(regexp_replace(

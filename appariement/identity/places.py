@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 
+from .._tables import sql_map
 from .names import clean_text
 
 __all__ = ["normalise_commune", "department_of_commune", "normalise_postcode",
@@ -126,7 +127,7 @@ def normalise_country(value: object) -> str | None:
     return None if cleaned is None else COUNTRY_CODES.get(cleaned.replace(" ", ""))
 
 
-_COUNTRY_MAP = "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in sorted(COUNTRY_CODES.items())) + "}"
+_COUNTRY_MAP = sql_map(COUNTRY_CODES)
 #: name -> (parameters, body) of the DuckDB macros for places
 SQL_MACROS: dict[str, tuple[str, str]] = {
     "app_nospace": ("x", r"upper(regexp_replace(CAST(x AS VARCHAR), '\s', '', 'g'))"),

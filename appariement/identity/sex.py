@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from .._tables import sql_map
 from ..errors import IdentityError
 from .names import clean_text
 
@@ -50,7 +51,7 @@ def normalise_sex(value: object, *, strict: bool = False) -> str | None:
     return code
 
 
-_SQL_MAP = "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in sorted(SEX_CODES.items())) + "}"
+_SQL_MAP = sql_map(SEX_CODES)
 #: name -> (parameters, body) of the DuckDB macros for sex codes
 SQL_MACROS: dict[str, tuple[str, str]] = {
     "app_sex": ("x", f"""CASE WHEN regexp_full_match(trim(CAST(x AS VARCHAR)), '[12](\\.0+)?')

@@ -23,7 +23,8 @@ from .._atomic import atomic_path
 from .._log import get_logger
 from ..errors import ConfigError, SchemaError
 from .contract import ALL_TABLES, table_spec
-from .read import _ROW, _literal, _quote, _public_columns_sql, _stage_table
+from .._tables import sql_literal
+from .read import _ROW, _quote, _public_columns_sql, _stage_table
 from .validate import Problem, _as_date, _run_checks
 
 __all__ = ["RejectPolicy", "Dataset", "load_tables", "find_table_files", "REJECTS_TABLE"]
@@ -287,10 +288,10 @@ def _materialise(con: duckdb.DuckDBPyConnection, staged: dict, issues: str,
         con.execute(
             f"CREATE OR REPLACE TABLE {_quote(out)} AS SELECT {_public_columns_sql(spec, stage)} "
             f"FROM {stage.name} WHERE {_ROW} NOT IN (SELECT \"row\" FROM {REJECTS_TABLE} "
-            f"WHERE \"table\" = {_literal(table)}) ORDER BY {_ROW}")
+            f"WHERE \"table\" = {sql_literal(table)}) ORDER BY {_ROW}")
         kept = con.execute(f"SELECT count(*) FROM {_quote(out)}").fetchall()[0][0]
         rejected = con.execute(f"SELECT count(DISTINCT \"row\") FROM {REJECTS_TABLE} "
-                               f"WHERE \"table\" = {_literal(table)}").fetchall()[0][0]
+                               f"WHERE \"table\" = {sql_literal(table)}").fetchall()[0][0]
         counts[table] = {"read": stage.n_rows, "kept": kept, "rejected": rejected}
         if stage.n_rows != kept + rejected:  # pragma: no cover - guards the invariant
             raise AssertionError(f"table {table}: read {stage.n_rows} != kept {kept} + "

@@ -49,7 +49,8 @@ from .._log import get_logger
 from .._tables import quote_identifier as _quote, temp_view
 from ..errors import ConfigError, InvalidValueError, SchemaError
 from .contract import ALL_TABLES, OPAQUE_KEY_PATTERN, Column, TableSpec, table_spec
-from .read import _literal, _raw_relation, _typed_expr
+from .._tables import sql_literal
+from .read import _raw_relation, _typed_expr
 
 __all__ = ["ImportProfile", "TableProfile", "ColumnRule", "ProfileInfo", "PreparedInputs",
            "UnknownLabelError", "fold", "list_profiles", "get_profile", "find_profile_files",
@@ -824,8 +825,8 @@ def _column_sql(con, view: str, spec: TableSpec, column: Column, src: str, src_t
     if recode is None and column.allowed and is_extension:
         recode = {}  # extension codes are checked here: only the contract's codes pass
     if rule is not None and rule.presence:
-        expr = (f"CASE WHEN {text} IS NULL THEN {_literal_or_null(rule.absent)} "
-                f"ELSE {_literal_or_null(rule.present)} END")
+        expr = (f"CASE WHEN {text} IS NULL THEN {sql_literal(rule.absent)} "
+                f"ELSE {sql_literal(rule.present)} END")
         src_type = "VARCHAR"
     elif recode is not None:
         if column.identifying:
@@ -848,7 +849,7 @@ def _check_opaque(con, view: str, spec: TableSpec, column: Column, expr: str,
                   where: str) -> None:
     """Pre-hashed keys must look like a SHA-256 hex digest (the values are never shown)."""
     bad = con.execute(f"SELECT count(*) FROM {view} WHERE {expr} IS NOT NULL AND NOT "
-                      f"regexp_full_match({expr}, {_literal(OPAQUE_KEY_PATTERN)})"
+                      f"regexp_full_match({expr}, {sql_literal(OPAQUE_KEY_PATTERN)})"
                       ).fetchall()[0][0]
     if bad:
         raise InvalidValueError(
@@ -869,10 +870,6 @@ def _typed_extension(con, view: str, spec: TableSpec, column: Column, expr: str,
                 f"{where}, column {column.name!r}: {bad} value(s) cannot be converted to "
                 f"{column.type}", table=spec.name, column=column.name, n_rows=bad)
     return typed
-
-
-def _literal_or_null(value: str | None) -> str:
-    return "NULL" if value is None else _literal(value)
 
 
 def _recode_sql(con, view: str, table: str, column: Column, text: str,
@@ -899,7 +896,7 @@ def _recode_sql(con, view: str, table: str, column: Column, text: str,
             n_rows=sum(unknown.values()))
     if not rows:
         return "CAST(NULL AS VARCHAR)"
-    cases = " ".join(f"WHEN {_literal(label)} THEN {_literal_or_null(folded[fold(label)])}"
+    cases = " ".join(f"WHEN {sql_literal(label)} THEN {sql_literal(folded[fold(label)])}"
                      for label, _ in rows)
     return f"CASE {text} {cases} END"
 

@@ -37,7 +37,7 @@ from typing import Any, Iterator, Mapping
 import duckdb
 
 from .._log import get_logger
-from .._tables import quote_identifier as _quote, temp_view
+from .._tables import quote_identifier as _quote, sql_literal, temp_view
 from ..errors import ConfigError, InputError, InvalidValueError, SchemaError
 from .contract import ALL_TABLES, Column, TableSpec, table_spec
 from .encoding import (Decoding, normalise_encoding, open_bytes as _open_bytes, resolve_decoding,
@@ -59,10 +59,6 @@ _TRUE = ("true", "t", "1", "oui", "o", "yes", "y", "vrai")
 _FALSE = ("false", "f", "0", "non", "n", "no", "faux")
 _CHUNK = 1 << 20
 _counter = iter(range(1, 1 << 62))
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def detect_encoding(path: str | Path) -> str:
@@ -211,9 +207,9 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: Any, table: str,
         elif not decoding.is_utf8:
             with reader_errors(what, path, fmt="CSV"):
                 read_path = stack.enter_context(_transcoded(path, decoding))
-        sql = (f"SELECT * FROM read_csv({_literal(str(read_path))}, header=true, "
-               f"all_varchar=true, delim={_literal(delim)}, quote='\"', escape='\"', "
-               f"encoding={_literal(duck_enc)})")
+        sql = (f"SELECT * FROM read_csv({sql_literal(str(read_path))}, header=true, "
+               f"all_varchar=true, delim={sql_literal(delim)}, quote='\"', escape='\"', "
+               f"encoding={sql_literal(duck_enc)})")
         try:
             rel = con.sql(sql)
             rel.columns  # noqa: B018 - force the sniffer/binder to run inside the try
@@ -325,7 +321,7 @@ def _typed_expr(column: Column, src_sql: str, src_type: str) -> tuple[str, str |
     target = column.type.upper()
     if target == "VARCHAR":
         if column.allowed:
-            cases = " ".join(f"WHEN {_literal(_norm_py(code))} THEN {_literal(code)}"
+            cases = " ".join(f"WHEN {sql_literal(_norm_py(code))} THEN {sql_literal(code)}"
                              for code in column.allowed)
             return (f"CASE WHEN {blank_null} IS NULL THEN NULL "
                     f"ELSE CASE {_normalised_code(text)} {cases} ELSE trim({text}) END END"), None
@@ -344,8 +340,8 @@ def _typed_expr(column: Column, src_sql: str, src_type: str) -> tuple[str, str |
         return f"COALESCE({iso}, {fr})", blank_null
     if target == "BOOLEAN":
         low = f"lower({blank_null})"
-        truthy = ", ".join(_literal(v) for v in _TRUE)
-        falsy = ", ".join(_literal(v) for v in _FALSE)
+        truthy = ", ".join(sql_literal(v) for v in _TRUE)
+        falsy = ", ".join(sql_literal(v) for v in _FALSE)
         return (f"CASE WHEN {low} IN ({truthy}) THEN TRUE WHEN {low} IN ({falsy}) THEN FALSE "
                 "END"), blank_null
     if target == "DOUBLE":
@@ -462,7 +458,7 @@ def _stage_table(con: duckdb.DuckDBPyConnection, source: Any, table: str,
                 inner.append(f"{text} AS {_quote(raw_name)}")
                 raw_cols.append(raw_name)
                 checks.append(f"CASE WHEN {_quote(raw_name)} IS NOT NULL AND "
-                              f"{_quote(column.name)} IS NULL THEN {_literal(column.name)} END")
+                              f"{_quote(column.name)} IS NULL THEN {sql_literal(column.name)} END")
         inner.extend(_quote(c) for c in extras)
         fail = (f"list_filter([{', '.join(checks)}], lambda x: x IS NOT NULL)" if checks
                 else "CAST([] AS VARCHAR[])")

@@ -44,7 +44,8 @@ from .._tables import temp_view
 from ..errors import (InputError, InvalidValueError, KeyUniquenessError,
                       ReferentialIntegrityError)
 from .contract import ALL_TABLES, TableSpec, table_spec
-from .read import _CAST_FAIL, _ROW, _key_sql, _literal, _quote
+from .._tables import sql_list, sql_literal
+from .read import _CAST_FAIL, _ROW, _key_sql, _quote
 
 __all__ = ["Problem", "validate_tables", "DATE_RULES", "DATE_ORDER_RULES", "REASONS"]
 
@@ -150,12 +151,12 @@ def _own_issue_queries(target: _Target, as_of: dt.date, columns=(), absent=()) -
     key = _key_sql(spec)
 
     def q(where: str, column: str, reason: str, detail: str, frm: str = src) -> str:
-        return (f"SELECT {_ROW} AS \"row\", {key} AS \"key\", {_literal(column)} AS \"column\", "
-                f"{_literal(reason)} AS reason, {_literal(detail)} AS detail FROM {frm} "
+        return (f"SELECT {_ROW} AS \"row\", {key} AS \"key\", {sql_literal(column)} AS \"column\", "
+                f"{sql_literal(reason)} AS reason, {sql_literal(detail)} AS detail FROM {frm} "
                 f"WHERE {where}")
 
     def not_failed(col: str) -> str:
-        return f"NOT list_contains({_CAST_FAIL}, {_literal(col)})"
+        return f"NOT list_contains({_CAST_FAIL}, {sql_literal(col)})"
 
     queries = [
         f"SELECT {_ROW}, {key}, c, 'uncastable', 'value cannot be converted to the column type' "
@@ -170,7 +171,7 @@ def _own_issue_queries(target: _Target, as_of: dt.date, columns=(), absent=()) -
             queries.append(q(f"{name} IS NULL AND {not_failed(column.name)}", column.name,
                              "null", "column may not be null"))
         if column.allowed:
-            codes = ", ".join(_literal(c) for c in column.allowed)
+            codes = sql_list(column.allowed)
             queries.append(q(f"{name} IS NOT NULL AND {name} NOT IN ({codes})", column.name,
                              "not_allowed", f"not one of the codes allowed for {column.name}"))
         rule = DATE_RULES.get((spec.name, column.name))
@@ -212,10 +213,10 @@ def _orphan_queries(target: _Target, parents: Mapping[str, tuple[str, str]]) -> 
         kept, every = parents[parent]
         f, pk = _quote(fk), _quote(parent_key)
         queries.append(
-            f"SELECT {_ROW}, {_key_sql(spec)}, {_literal(fk)}, "
+            f"SELECT {_ROW}, {_key_sql(spec)}, {sql_literal(fk)}, "
             f"'orphan', CASE WHEN t.{f} IN (SELECT {pk} FROM {every}) "
-            f"THEN {_literal(f'refers to a rejected row of {parent}')} "
-            f"ELSE {_literal(f'{fk} not found in {parent}.{parent_key}')} END "
+            f"THEN {sql_literal(f'refers to a rejected row of {parent}')} "
+            f"ELSE {sql_literal(f'{fk} not found in {parent}.{parent_key}')} END "
             f"FROM {target.name} AS t WHERE t.{f} IS NOT NULL AND NOT EXISTS "
             f"(SELECT 1 FROM {kept} AS p WHERE p.{pk} = t.{f})")
     return queries
@@ -259,18 +260,18 @@ def _run_checks(con: duckdb.DuckDBPyConnection, targets: Mapping[str, str], *,
         target = _Target(table_spec(name), targets[name])
         columns = con.table(targets[name]).columns
         for query in _own_issue_queries(target, as_of, columns, (absent or {}).get(name, ())):
-            con.execute(f"INSERT INTO {issues_table} SELECT {_literal(name)}, * FROM ({query})")
+            con.execute(f"INSERT INTO {issues_table} SELECT {sql_literal(name)}, * FROM ({query})")
         for fk, (parent, _) in target.spec.references.items():
             if parent not in targets:
                 _log.warning("table %s: reference %s -> %s not checked (%s absent)", name, fk,
                              parent, parent)
         for query in _orphan_queries(target, parents):
-            con.execute(f"INSERT INTO {issues_table} SELECT {_literal(name)}, * FROM ({query})")
+            con.execute(f"INSERT INTO {issues_table} SELECT {sql_literal(name)}, * FROM ({query})")
         key_cols = ", ".join(_quote(k) for k in target.spec.key)
         every = f"(SELECT {key_cols} FROM {target.name})"
         if set_aside:
             kept = (f"(SELECT {key_cols} FROM {target.name} WHERE {_ROW} NOT IN "
-                    f"(SELECT \"row\" FROM {issues_table} WHERE \"table\" = {_literal(name)}))")
+                    f"(SELECT \"row\" FROM {issues_table} WHERE \"table\" = {sql_literal(name)}))")
         else:
             kept = every
         parents[name] = (kept, every)

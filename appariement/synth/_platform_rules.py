@@ -38,6 +38,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
+from .._tables import sql_list
 from ..io.contract import ELIGIBILITY_CRITERIA_LEVEL1, ELIGIBILITY_CRITERIA_LEVEL2
 
 _D = np.datetime64
@@ -136,7 +137,7 @@ def _sql_date(value: np.datetime64) -> str:
 
 
 def _list(values) -> str:
-    return ", ".join(f"'{v}'" for v in values)
+    return sql_list(values)
 
 
 def _queries(as_of: str) -> dict[str, str]:

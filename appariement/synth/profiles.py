@@ -47,6 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._atomic import atomic_path, write_json
+from .._tables import sql_literal
 from .._tables import quote_identifier as _quote
 from ..identity.sex import normalise_sex
 from ..io.contract import table_spec
@@ -214,7 +215,7 @@ def _inverse_sql(column: str, rule: ColumnRule | None) -> str:
 
 
 def _lit(value: str | None) -> str:
-    return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+    return sql_literal(None if value is None else str(value))
 
 
 # ------------------------------------------------------------------------------ fluxIAE

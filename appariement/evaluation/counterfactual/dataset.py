@@ -53,7 +53,7 @@ from typing import Any, Mapping
 import duckdb
 
 from ..._log import get_logger
-from ..._tables import _fresh_name, as_relation, temp_view
+from ..._tables import _fresh_name, as_relation, sql_list, sql_map, temp_view
 from ...errors import ConfigError, SchemaError
 from ...io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
                            ELIGIBILITY_CRITERIA_LEVEL2, REFUSAL_REASONS)
@@ -300,7 +300,7 @@ def _links_relation(con: duckdb.DuckDBPyConnection, links: Any) -> duckdb.DuckDB
 # ---------------------------------------------------------------- SQL
 
 def _sql_list(values) -> str:
-    return "[" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + "]"
+    return sql_list(values, brackets=True)
 
 
 def _date_sql(value: dt.date | None, default: str) -> str:
@@ -409,8 +409,7 @@ def _dataset_sql(design: CounterfactualDesign, n: dict, s_name: str, o_name: str
     end = _date_sql(design.study_end, "DATE '9999-12-31'")
     fu_end = _date_sql(follow_up_end, "")
     hmax = max(design.horizons)
-    refusal_map = "MAP {" + ", ".join(
-        f"'{code}': '{klass}'" for code, klass in sorted(design.refusal_classes.items())) + "}"
+    refusal_map = sql_map(design.refusal_classes)  # user codes: escaped, never pasted
     crit = list(CRITERIA_COLUMNS)
     lvl1 = [f"critere_{c.lower()}" for c in ELIGIBILITY_CRITERIA_LEVEL1]
     lvl2 = [f"critere_{c.lower()}" for c in ELIGIBILITY_CRITERIA_LEVEL2]
@@ -471,11 +470,10 @@ def _dataset_sql(design: CounterfactualDesign, n: dict, s_name: str, o_name: str
     filled += [fill(f"pre_months_employed_{p}", "int") for p in _PRE]
     classes = design.comparison_classes
     class_test = ("TRUE" if classes is None else
-                  f"refusal_class_t0 IN ({', '.join(repr(c) for c in classes)})")
+                  f"refusal_class_t0 IN ({sql_list(classes)})")
     later_excl = "later_hire_date IS NOT NULL" if design.later_hires == "exclude" else "FALSE"
     elig_excl = "NOT eligible_t0" if design.eligible_only else "FALSE"
-    siae = ", ".join(f"'{t}'" for t in _SIAE)
-    iae = ", ".join(f"'{t}'" for t in _IAE_CONTRACTS)
+    siae, iae = sql_list(_SIAE), sql_list(_IAE_CONTRACTS)
     return f"""
     WITH
     app AS (

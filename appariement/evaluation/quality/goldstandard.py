@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..._log import get_logger
-from ..._tables import as_relation, to_arrow, temp_view
+from ..._tables import as_relation, sql_list, to_arrow, temp_view
 from ...errors import ConfigError, InputError
 from .estimates import DEFAULT_GRID
 from .metrics import score_against_truth
@@ -64,7 +64,7 @@ def nir_gold_pairs(con: duckdb.DuckDBPyConnection, platform_features, source_fea
     """
     temp_view(as_relation(con, platform_features, "pf"), "_app_gs_p")
     temp_view(as_relation(con, source_features, "sf"), "_app_gs_s")
-    ok = ", ".join(f"'{t}'" for t in trusted)
+    ok = sql_list(trusted)
     return con.sql(f"""
         WITH p AS (SELECT CAST(record_id AS VARCHAR) AS id, nir FROM _app_gs_p
                    WHERE nir IS NOT NULL AND nir_valid AND nir_consistency IN ({ok})),

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from ..._tables import as_relation, temp_view
+from ..._tables import as_relation, sql_list, temp_view
 from ...errors import InputError
 
 __all__ = ["score_against_truth", "link_counts"]
@@ -57,7 +57,7 @@ def score_against_truth(links, truth, *, decisions=("match",),
         if missing:
             raise InputError(f"score_against_truth: {name} lacks columns {missing}",
                              table=name, column=missing[0])
-    dec = ", ".join(f"'{d}'" for d in decisions)
+    dec = sql_list(decisions)
     filt = f" AND ({where})" if where else ""
     temp_view(lrel, "_app_sat_links")
     temp_view(trel, "_app_sat_truth")
