@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from ._paths import private_dir
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "write_json"]
+__all__ = ["atomic_path", "write_bytes", "write_text", "write_json", "write_parquet"]
 
 
 @contextlib.contextmanager
@@ -68,3 +68,22 @@ def write_json(target: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON (stable bytes for the same content)."""
     return write_text(target, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False,
                                          default=str) + "\n")
+
+
+def write_parquet(target: str | os.PathLike, data: Any) -> Path:
+    """Write an Arrow table or a DuckDB relation as Parquet, atomically.
+
+    Examples:
+        >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
+        >>> p = write_parquet(Path(tempfile.mkdtemp()) / "t.parquet", pa.table({"a": [1]}))
+        >>> pq.read_table(p).num_rows
+        1
+    """
+    import pyarrow.parquet as pq
+
+    from ._tables import to_arrow
+
+    table = data if hasattr(data, "num_rows") else to_arrow(data)
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp)
+    return Path(target)

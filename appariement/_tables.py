@@ -16,7 +16,7 @@ import pyarrow as pa
 
 __all__ = ["connect", "quote_identifier", "as_relation", "to_arrow", "temp_view", "temp_table",
            "drop_relation", "refuse_duplicate_columns", "TableLike", "sql_literal", "sql_list",
-           "sql_map"]
+           "sql_map", "fresh_name"]
 
 TableLike = Any  # pandas.DataFrame | pyarrow.Table | duckdb.DuckDBPyRelation | str | Path
 
@@ -93,7 +93,8 @@ def sql_map(mapping: Mapping[Any, Any]) -> str:
     return "MAP {" + items + "}"
 
 
-def _fresh_name(prefix: str) -> str:
+def fresh_name(prefix: str) -> str:
+    """A name for a temporary view or table, unique in this process (``_app_<prefix>_<n>``)."""
     return f"_app_{prefix}_{next(_counter)}"
 
 
@@ -131,7 +132,7 @@ def as_relation(con: duckdb.DuckDBPyConnection, data: TableLike, name: str = "t"
         if isinstance(data, duckdb.DuckDBPyRelation):
             return data
     refuse_duplicate_columns(_column_names(data), f"table {name!r}")
-    view = _fresh_name(name)
+    view = fresh_name(name)
     con.register(view, data)
     return con.table(view)
 

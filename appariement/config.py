@@ -45,9 +45,7 @@ from .evaluation.quality.thresholds import OBJECTIVES
 from .identity.consistency import CONSISTENCY_STATUSES
 from .identity.dates import DEFAULT_YEAR_PIVOT
 from .io.load import RejectPolicy
-from .linkage._backend import BACKENDS
-from .linkage.assignment import ASSIGNMENT_MODES, Thresholds
-from .linkage.cascade import LinkageConfig
+from .linkage import ASSIGNMENT_MODES, BACKENDS, LinkageConfig, Thresholds
 
 __all__ = [
     "Config", "ProjectConfig", "InputsConfig", "KeysConfig", "PivotConfig", "IdentityConfig",

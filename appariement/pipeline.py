@@ -54,12 +54,12 @@ from typing import Any, Callable
 import duckdb
 import pyarrow.parquet as pq
 
-from ._atomic import atomic_path, write_json
+from ._atomic import atomic_path, write_json, write_parquet
 from ._log import get_logger, step
 from ._paths import (check_output_dir, is_within, private_dir, refuse_inputs_in_outputs,
                      restrict_tree)
 from ._progress import StageProgress
-from ._tables import _fresh_name, temp_table, temp_view
+from ._tables import fresh_name, temp_table, temp_view
 from .errors import ConfigError, InputError, KeyFileError
 from .manifest import RunManifest, file_fingerprint
 
@@ -226,11 +226,7 @@ def _sha256_json(obj: Any) -> str:
 
 
 def _write_parquet(rel_or_table, path: Path) -> None:
-    from ._tables import to_arrow
-
-    table = rel_or_table if hasattr(rel_or_table, "num_rows") else to_arrow(rel_or_table)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    write_parquet(path, rel_or_table)
 
 
 class _Run:
@@ -911,7 +907,7 @@ def quality_report(con, links, features_platform, tables, quality, *, counts, mo
                               organisations=tables.get("organisations"),
                               structures=tables.get("structures"),
                               candidats=tables["candidats"])
-    cov_name = _fresh_name("report_cov")
+    cov_name = fresh_name("report_cov")
     temp_table(cov.order("candidat_id"), cov_name)
     return build_report(links, con.table(cov_name), counts=counts, model=model,
                         thresholds=thresholds,

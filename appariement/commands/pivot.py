@@ -175,11 +175,11 @@ def _read_reference(path: str, private_key, project: str):
 
 def _transcode(args: argparse.Namespace) -> int:
     from ..crypto import PrivateKey, PublicKey, load_key
-    from ..crypto.pivot import PivotAuthority, _check_plain_output, read_identities
+    from ..crypto.pivot import PivotAuthority, check_plain_output, read_identities
     from .pseudonymise import load_secret
 
     if not args.encrypt_for:
-        _check_plain_output(args.out)  # before any work: nothing is written
+        check_plain_output(args.out)  # before any work: nothing is written
     _check_paths({"--out": args.out, "--manifest": args.manifest},
                  {"--in": args.src, "--reference": args.reference, "--key": args.key,
                   "--private-key": args.private_key, "--encrypt-for": args.encrypt_for})
@@ -234,10 +234,10 @@ def _write_manifest(args, pivot, private_key, recipient, n_rows, counts) -> None
 
 def _decrypt(args: argparse.Namespace) -> int:
     from ..crypto import PrivateKey, load_key
-    from ..crypto.pivot import _check_plain_output, read_pivot_codes
+    from ..crypto.pivot import check_plain_output, read_pivot_codes
     from .pseudonymise import write_table
 
-    _check_plain_output(args.out)  # the decrypted codes are plain: never under a .enc name
+    check_plain_output(args.out)  # the decrypted codes are plain: never under a .enc name
     _check_paths({"--out": args.out}, {"--in": args.src, "--private-key": args.private_key})
     table = read_pivot_codes(args.src, load_key(args.private_key, expect=PrivateKey),
                              project=args.project, side=args.side)

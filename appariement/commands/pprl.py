@@ -175,7 +175,7 @@ def _link_into(args: argparse.Namespace, out: Path) -> int:
     from .._tables import connect
     from ..linkage import LinkageModel, Thresholds, link_encoded, pprl_blocking_rules
     from ..manifest import RunManifest
-    from ..pipeline import _write_parquet
+    from .._atomic import write_parquet
 
     con = connect(args.database)
     manifest = RunManifest(command="pprl link",
@@ -199,7 +199,7 @@ def _link_into(args: argparse.Namespace, out: Path) -> int:
                               large=args.blocking_rules == "large"))
     for name, rel in (("links", result.links), ("set_aside", result.set_aside),
                       ("pairs", result.pairs)):
-        _write_parquet(rel.order("1"), out / f"{name}.parquet")
+        write_parquet(out / f"{name}.parquet", rel.order("1"))
         manifest.outputs[name] = f"{name}.parquet"
     result.model.save(out / "model.json")
     write_json(out / "counts.json", result.counts)

@@ -66,7 +66,7 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path
 from .._log import get_logger
-from .._tables import (TableLike, _fresh_name, as_relation, connect, sql_list, temp_table,
+from .._tables import (TableLike, fresh_name, as_relation, connect, sql_list, temp_table,
                        temp_view,
                        to_arrow)
 from ..identity.consistency import CONSISTENCY_STATUSES, TRUSTED_CONSISTENCY
@@ -80,7 +80,7 @@ __all__ = [
     "PivotAuthority", "encrypt_identities", "identity_columns", "read_identities",
     "read_pivot_codes", "encrypt_pivot_codes", "identities_context", "pivot_codes_context",
     "QUALITIES", "PIVOT_PURPOSE", "HASH_PIVOT_PURPOSE", "HASH_NIR_MODES", "OUTPUT_COLUMNS",
-    "Matcher", "KIND_IDENTITIES", "KIND_PIVOT_CODES",
+    "Matcher", "KIND_IDENTITIES", "KIND_PIVOT_CODES", "check_plain_output",
 ]
 
 _log = get_logger(__name__)
@@ -166,7 +166,7 @@ def pivot_codes_context(project: str, side: str) -> EnvelopeContext:
                                        side=side, sender=_PIVOT, recipient=_STATISTICIAN)
 
 
-def _check_plain_output(dst: str | os.PathLike) -> None:
+def check_plain_output(dst: str | os.PathLike) -> None:
     """Refuse to write a plaintext file under an encrypted file's name (``*.enc``): whoever
     receives it would believe it protected."""
     if Path(dst).suffix.lower() == ".enc":
@@ -404,7 +404,7 @@ class PivotAuthority:
         if self._reference_table is None:
             rel = standardise_identities(self.con, self.reference, side="source",
                                          id_column=self.reference_id)
-            name = _fresh_name("pivot_reference")
+            name = fresh_name("pivot_reference")
             temp_table(rel, name)
             self._reference_table = name
             n = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
@@ -443,7 +443,7 @@ class PivotAuthority:
         reference = self._reference_relation()
         rows = standardise_identities(con, identities, side=side, id_column=key)
         has_hash = "hash_nir" in rows.columns
-        rows_name = _fresh_name("pivot_rows")
+        rows_name = fresh_name("pivot_rows")
         temp_table(rows, rows_name)
         try:
             if has_hash:
@@ -506,9 +506,9 @@ class PivotAuthority:
             WHERE NOT {_trusted("q", self.trusted_consistency)} AND NOT {hashed}
             GROUP BY q.record_id
         """
-        exact_name = _fresh_name("pivot_exact")
+        exact_name = fresh_name("pivot_exact")
         con.execute(f'CREATE OR REPLACE TEMP TABLE "{exact_name}" AS {exact_sql}')
-        probable_name = _fresh_name("pivot_probable")
+        probable_name = fresh_name("pivot_probable")
         self._run_matcher(rows_name, exact_name, probable_name, reference, hashed)
         inconsistent_code = "nir" if self.codes_for_inconsistent else "NULL"
         hash_value = "q.hash_nir" if has_hash else "NULL::VARCHAR"
@@ -567,7 +567,7 @@ class PivotAuthority:
         if missing:
             raise ConfigError(f"the matcher must return record_id, person_id, score; missing "
                               f"{sorted(missing)}")
-        cand_name = _fresh_name("pivot_candidates")
+        cand_name = fresh_name("pivot_candidates")
         temp_view(candidates, cand_name)
         # best candidate per record, accepted only when unique at the top and above min_score
         con.execute(f"""
@@ -613,7 +613,7 @@ class PivotAuthority:
                                  recipient=statistician_public_key)
         """
         if recipient is None:
-            _check_plain_output(dst)
+            check_plain_output(dst)
         table = read_identities(src, private_key, project=self.project, side=side)
         out = self.transcode(table, side=side, id_column=id_column)
         if recipient is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from .._log import get_logger
-from .._tables import _fresh_name, as_relation, temp_view
+from .._tables import fresh_name, as_relation, temp_view
 from .._tables import quote_identifier as _quote
 from ..errors import ConfigError, SchemaError
 from ._sql import register_sql_functions
@@ -119,7 +119,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
     register_sql_functions(con)
     variants = VARIANTS_TABLE
     if first_name_variants is not None:
-        variants = create_variants_table(con, _fresh_name("first_name_variants"),
+        variants = create_variants_table(con, fresh_name("first_name_variants"),
                                          load_first_name_variants(first_name_variants))
     if isinstance(data, (str, Path)):
         # a file is read by the guarded reader: no field value in a read error, per-line
@@ -136,7 +136,7 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
                           f"{', '.join(required)}): the minimum input is an id plus a surname, "
                           "or an id plus a key; rename them in the configuration mapping",
                           table=table, column=required[0])
-    view = _fresh_name(f"{side}_identities")
+    view = fresh_name(f"{side}_identities")
     temp_view(rel, view)
 
     def col(name: str) -> str:

@@ -69,7 +69,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._log import get_logger, step
-from .._tables import _fresh_name, as_relation, temp_table, temp_view, to_arrow
+from .._tables import fresh_name, as_relation, temp_table, temp_view, to_arrow
 from ..blocking.analysis import DEFAULT_COMPARISON_BUDGET, check_budget
 from ..blocking.rules import BlockingRule, get_rules, rule
 from ..crypto import BloomEncoder, Pseudonymiser, register_bloom_sql
@@ -196,7 +196,7 @@ def encode_for_pprl(con: duckdb.DuckDBPyConnection, features, encoder_key: Secre
                           "build them with appariement.identity.standardise_identities",
                           column=missing[0])
     start = time.perf_counter()
-    view = _fresh_name(f"pprl_{side}_in")
+    view = fresh_name(f"pprl_{side}_in")
     temp_view(rel, view)
     # The plaintext values to encode, computed in SQL (never leave this function).
     tokens = ",\n".join(f"{sql} AS {name}" for name, sql in _TOKEN_SQL.items())
@@ -242,7 +242,7 @@ def encode_for_pprl(con: duckdb.DuckDBPyConnection, features, encoder_key: Secre
     columns["date_precision"] = plain.column("date_precision")
     del plain
     table = pa.table(columns)
-    name = _fresh_name(f"pprl_{side}")
+    name = fresh_name(f"pprl_{side}")
     con.register(f"{name}_arrow", table)
     con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_arrow")
     con.unregister(f"{name}_arrow")

@@ -53,7 +53,7 @@ from typing import Any, Mapping
 import duckdb
 
 from ..._log import get_logger
-from ..._tables import _fresh_name, as_relation, sql_list, sql_map, temp_view
+from ..._tables import fresh_name, as_relation, sql_list, sql_map, temp_view
 from ...errors import ConfigError, SchemaError
 from ...io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
                            ELIGIBILITY_CRITERIA_LEVEL2, REFUSAL_REASONS)
@@ -345,17 +345,17 @@ def build_evaluation_dataset(con: duckdb.DuckDBPyConnection, platform: Any, empl
     plat = _platform_relations(con, platform)
     spells = _source_relation(con, employment)
     link_rel = _links_relation(con, links)
-    names = {k: _fresh_name(f"cf_{k}") for k in
+    names = {k: fresh_name(f"cf_{k}") for k in
              ("cand", "app", "spells", "links", "trials", "emp", "out")}
     for key, rel in (("cand", plat["candidats"]), ("app", plat["candidatures"]),
                      ("spells", spells), ("links", link_rel)):
         temp_view(rel, names[key])
-    s_name, o_name = _fresh_name("cf_struct"), _fresh_name("cf_org")
+    s_name, o_name = fresh_name("cf_struct"), fresh_name("cf_org")
     temp_view(plat["structures"], s_name)
     temp_view(plat["organisations"], o_name)
     d_name = None
     if "diagnostics" in plat:
-        d_name = _fresh_name("cf_diag")
+        d_name = fresh_name("cf_diag")
         temp_view(plat["diagnostics"], d_name)
 
     follow_up_end = design.follow_up_end or con.execute(
@@ -373,7 +373,7 @@ def build_evaluation_dataset(con: duckdb.DuckDBPyConnection, platform: Any, empl
         # covariate); candidates without a joined contract have NULL dates
         from ...io.pass_join import iae_spells
         spells_rel = iae_spells(con, plat["pass_agrements"], plat["flux_iae_salarie"])
-        with_iae = _fresh_name("cf_out_iae")
+        with_iae = fresh_name("cf_out_iae")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {with_iae} AS SELECT o.*, i.iae_start, "
                     f"i.iae_exit FROM {names['out']} o LEFT JOIN {spells_rel.alias} i "
                     "USING (candidat_id) ORDER BY o.trial_id")
