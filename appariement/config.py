@@ -7,7 +7,7 @@ against the folder of the config file (``pathlib`` everywhere, so Windows paths 
 given as paths (or ``env:VARIABLE``), never inline: key material found in the file is refused.
 
 Sections: ``[project]``, ``[inputs]``, ``[keys]``, ``[pivot]``, ``[identity]``, ``[linkage]``,
-``[backend]``, ``[quality]``, ``[counterfactual]``, ``[outputs]`` — see :data:`EXAMPLE_CONFIG`
+``[backend]``, ``[quality]``, ``[counterfactual]``, ``[report]``, ``[outputs]`` — see :data:`EXAMPLE_CONFIG`
 (what ``appariement init`` writes) for every key with its default and meaning.
 
 Examples:
@@ -38,7 +38,8 @@ from .errors import ConfigError
 
 __all__ = [
     "Config", "ProjectConfig", "InputsConfig", "KeysConfig", "PivotConfig", "IdentityConfig",
-    "LinkageSection", "BackendConfig", "QualityConfig", "CounterfactualSection", "OutputsConfig",
+    "LinkageSection", "BackendConfig", "QualityConfig", "CounterfactualSection", "ReportSection",
+    "OutputsConfig",
     "load_config", "config_from_dict", "example_config", "EXAMPLE_CONFIG", "PIVOT_MODES",
     "check_options",
 ]
@@ -201,6 +202,14 @@ class CounterfactualSection:
 
 
 @dataclass(frozen=True)
+class ReportSection:
+    """``[report]``: how the report pages read (the quality report and the counterfactual
+    page)."""
+
+    language: str = _f("fr", str, choices=("fr", "en"))
+
+
+@dataclass(frozen=True)
 class OutputsConfig:
     """``[outputs]``: the output folder (one sub-folder per stage, and manifest.json)."""
 
@@ -210,7 +219,8 @@ class OutputsConfig:
 _SECTIONS: dict[str, type] = {
     "project": ProjectConfig, "inputs": InputsConfig, "keys": KeysConfig, "pivot": PivotConfig,
     "identity": IdentityConfig, "linkage": LinkageSection, "backend": BackendConfig,
-    "quality": QualityConfig, "counterfactual": CounterfactualSection, "outputs": OutputsConfig,
+    "quality": QualityConfig, "counterfactual": CounterfactualSection, "report": ReportSection,
+    "outputs": OutputsConfig,
 }
 
 
@@ -232,6 +242,7 @@ class Config:
     backend: BackendConfig = field(default_factory=BackendConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     counterfactual: CounterfactualSection = field(default_factory=CounterfactualSection)
+    report: ReportSection = field(default_factory=ReportSection)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     base_dir: Path = field(default=Path("."), compare=False)
     path: Path | None = field(default=None, compare=False)
@@ -740,6 +751,9 @@ horizons = [6, 12, 24]
 outcomes = {outcomes}   # estimated by naive, IPW and matching
 n_boot = {n_boot}               # bootstrap replicates (0: point estimates only)
 sensitivity_thresholds = {sens}   # re-estimate with links at these match thresholds
+
+[report]
+language = "fr"           # fr | en: labels and texts of the report pages
 
 [outputs]
 dir = "{out}"          # one sub-folder per stage, manifest.json, run.log

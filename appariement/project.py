@@ -432,7 +432,9 @@ class QualityStep(_Step):
         th = result.config.thresholds
         report = quality_report(p._connection(), result.links, p.identities.features.platform,
                                 p.inputs.tables, p.config.quality, counts=result.counts,
-                                model=result.model, thresholds=(th.match, th.review))
+                                model=result.model, thresholds=(th.match, th.review),
+                                features_source=p.identities.features.source,
+                                language=p.config.report.language)
         return _view(_ShownQualityReport, report)
 
 
@@ -514,7 +516,8 @@ class CounterfactualStep(_Step):
                                   outcomes=tuple(cf.outcomes), n_boot=cf.n_boot,
                                   seed=cfg.project.seed,
                                   thresholds=tuple(cf.sensitivity_thresholds),
-                                  min_cell=cfg.quality.min_cell, con=p._connection())
+                                  min_cell=cfg.quality.min_cell, con=p._connection(),
+                                  language=cfg.report.language)
 
     def _tables(self):
         tables = self._project.inputs.tables
