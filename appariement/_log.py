@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import time
 from typing import Iterator
@@ -59,7 +60,14 @@ def step(logger: logging.Logger, what: str, timings: dict | None = None, *,
 
 
 class _NotebookHandler(logging.StreamHandler):
-    """The handler :func:`notebook_logging` adds (recognised, so it is added once)."""
+    """The handler :func:`notebook_logging` adds (recognised, so it is added once). A
+    notebook's output is easily shared: the example row keys some checks quote are left to
+    the run's log file."""
+
+    _KEYS = re.compile(r"example row keys?: .*?(?=\. [A-Z]|$)", re.S)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._KEYS.sub("example row keys: see the run log", super().format(record))
 
 
 def _in_notebook() -> bool:
@@ -84,7 +92,7 @@ def notebook_logging(level: int = logging.INFO, *, force: bool = False) -> bool:
     if not (force or _in_notebook()):
         return False
     if any(isinstance(h, _NotebookHandler) for h in logger.handlers) or (
-            not force and (logger.handlers or logging.getLogger().handlers)):
+            not force and logger.handlers):
         return False
     handler = _NotebookHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
