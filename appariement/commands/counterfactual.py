@@ -40,6 +40,8 @@ def register(sub) -> None:
     p.add_argument("--thresholds", default="0.5,0.8,0.9,0.95,0.99",
                    help="match-threshold grid for the sensitivity ('' to skip)")
     p.add_argument("--min-cell", type=int, default=11, help="smallest published count")
+    p.add_argument("--language", default="fr", choices=("fr", "en"),
+                   help="labels and texts of the page (fr)")
     p.set_defaults(func=run)
 
 
@@ -123,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     with private_outputs(out):
         result = run_counterfactual(args.platform, args.source, str(links), out, design=design,
                                     outcomes=outcomes, n_boot=args.n_boot, seed=args.seed,
-                                    thresholds=thresholds, min_cell=args.min_cell)
+                                    thresholds=thresholds, min_cell=args.min_cell,
+                                    language=args.language)
     from ..evaluation.output_check import check_outputs
     check_outputs(out)  # every exported table, once; DisclosureError (exit 6) if one is unsafe
     for row in result["estimates"]:

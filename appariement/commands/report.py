@@ -29,6 +29,8 @@ def register(sub) -> None:
                    help="platform folder (candidats, candidatures, organisations, structures)")
     p.add_argument("--out", required=True, help="output folder for report.html / report.json")
     p.add_argument("--min-cell", type=int, default=11, help="smallest published count (11)")
+    p.add_argument("--language", default="fr", choices=("fr", "en"),
+                   help="labels and texts of the page (fr)")
     p.add_argument("--rounding", type=int, default=None, help="round counts to this base")
     p.add_argument("--objective", default="max_f1",
                    choices=("max_f1", "max_recall_at_fdr", "max_precision_at_fnr"))
@@ -165,7 +167,11 @@ def _report(args, links_dir: Path, platform_dir: Path, source_dir: Path | None,
     report = build_report(links, con.table("_rep_cov"), counts=counts, model=model,
                           thresholds=thresholds, policy=policy, con=con,
                           objective=args.objective, target=args.target, pairs=pairs,
-                          gold=gold, selection=selection, review=review)
+                          gold=gold, selection=selection, review=review,
+                          features={"platform": con.table("_rep_pf"),
+                                    "source": con.table("_rep_sf")
+                                    if source_dir is not None else None},
+                          language=args.language)
     written = report.write(out)
     from ..evaluation.output_check import check_outputs
     check_outputs(out)  # every exported table, once; DisclosureError (exit 6) if one is unsafe
