@@ -234,6 +234,8 @@ def fmt_number(v, language: str = "fr") -> str:
     if _missing(v):
         return SUPPRESSED
     f = float(v)
+    if abs(f) < 1e-9:  # a rounding residue (an SMD of 6e-16), not a value
+        f = 0.0
     if f.is_integer() and abs(f) < 1e15:
         return fmt_count(f, language)
     text = f"{f:.4g}"

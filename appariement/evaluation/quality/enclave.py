@@ -87,6 +87,10 @@ def enclave_page(con: duckdb.DuckDBPyConnection, links_view: str, model, platfor
                               language=language)
 
 
+def _v(value) -> str:
+    return "–" if value is None else str(value)
+
+
 def _viewer(con, links_view, model, platform, source, n_patterns: int, language: str) -> str:
     gammas = [c for c in con.table(links_view).columns if c.startswith("gamma_")]
     if not gammas:
@@ -106,7 +110,7 @@ def _viewer(con, links_view, model, platform, source, n_patterns: int, language:
     left.create_view("_app_enc_vl", replace=True)
     head = ("<tr><th>" + html.escape(label("n_links", language)) + "</th><th>"
             + html.escape({"fr": "Poids moyen", "en": "Mean weight"}[language]) + "</th>"
-            + "".join(f"<th>{html.escape(n)}</th>" for n in names)
+            + "".join(f"<th>{html.escape(label(n, language))}</th>" for n in names)
             + "<th>" + {"fr": "Exemple (plateforme | source)",
                         "en": "Example (platform | source)"}[language] + "</th></tr>")
     out = []
@@ -118,8 +122,11 @@ def _viewer(con, links_view, model, platform, source, n_patterns: int, language:
         example = ""
         if vals:
             v = vals[0]
-            example = "<br>".join(html.escape(f"{c}: {v[2 * i]} | {v[2 * i + 1]}")
-                                  for i, c in enumerate(shown))
+            example = "<br>".join(
+                html.escape(f"{label(c, language)} : {_v(v[2 * i])} | {_v(v[2 * i + 1])}"
+                            if language == "fr" else
+                            f"{label(c, language)}: {_v(v[2 * i])} | {_v(v[2 * i + 1])}")
+                for i, c in enumerate(shown))
         cells = "".join(
             f"<td class='c'>{html.escape(str(levels.get(n, {}).get(int(r['gamma_' + n]), r['gamma_' + n])))}</td>"
             for n in names)

@@ -19,6 +19,7 @@ What each chart is fed:
 from __future__ import annotations
 
 import copy
+import json
 import math
 from typing import Any, Sequence
 
@@ -67,6 +68,7 @@ _STRINGS = {
     "Match weights waterfall chart": "wf_title",
     "How each comparison contributes to the final match score": "wf_sub",
     "Match Weight": "mw_short", "Column": "comparison_name", "Probability": "wf_prob",
+    "Precision": "precision",
     "Non-match": "non_match", "Match": "match", "Actual": "tool_actual",
     "Predicted": "tool_predicted",
 }
@@ -187,6 +189,13 @@ def threshold_tool_spec(rows: Sequence[dict], language: str = "fr") -> dict[str,
     chart = ThresholdSelectionToolChart(data, add_metrics=["f1"])
     chart.alter_data = lambda records: records  # keep every published point
     spec = _dict(chart, language)
+    # Splink writes the metric names into its expressions: translate them there
+    text = json.dumps(spec)
+    for en, key in (("Precision (PPV)", "precision"), ("Recall (TPR)", "recall")):
+        text = text.replace(en, label(key, language).replace("'", "\\u2019"))
+    spec = json.loads(text)
+    acc_legend = spec["hconcat"][1]["layer"][0]["encoding"]["color"]
+    acc_legend["title"] = {"fr": ["Mesure"], "en": ["Measure"]}[language]
     acc = spec["hconcat"][1]
     acc["layer"][0]["encoding"]["y"]["scale"] = {"domain": [0, 1]}
     acc["layer"][0]["encoding"]["y"]["axis"]["values"] = [i / 10 for i in range(11)]

@@ -165,6 +165,25 @@ def test_enclave_page_holds_the_pairs_and_is_not_exported(written, world, tmp_pa
     assert "Réservé à l'enclave" in open(enclave, encoding="utf-8").read()
 
 
-def test_page_in_english_and_french_labels(world):
-    from appariement.evaluation.labels import label
-    assert label("p_adjusted", "en") != "p_adjusted" and label("est_fdr", "fr") != "est_fdr"
+def test_english_page_no_raw_names_no_python_booleans(world):
+    import pytest as _pytest
+    from appariement.config import config_from_dict
+    from appariement.errors import ConfigError
+
+    assert config_from_dict({}).report.language == "fr"
+    with _pytest.raises(ConfigError, match="report.language"):
+        config_from_dict({"report": {"language": "de"}})
+    p = world.data.platform
+    cov = subgroup_covariates(world.con, world.pf, candidatures=p["candidatures"],
+                              organisations=p["organisations"], structures=p["structures"],
+                              candidats=p["candidats"])
+    report = build_report(world.result.links, cov, counts=world.result.counts,
+                          model=world.result.model, con=world.con, language="en")
+    body = report.html.rsplit("</head><body>", 1)[1].split('<script type="application/json"')[0]
+    assert "Linkage quality report" in body and "Rapport de qualité" not in body
+    for raw in ("p_adjusted", "est_fdr", "est_fnr", "n_linked", "pivot_exact", ">True<",
+                ">False<", "0.9995022"):
+        assert raw not in body, raw
+    # counts print without decimals; the configured threshold is named beside the suggestion
+    assert not re.search(r"<td>\d+\.0</td>", body)
+    assert "Configured threshold" in body and "Suggested threshold" in body
