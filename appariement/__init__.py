@@ -21,7 +21,10 @@ Examples:
     True
 """
 
+from ._log import notebook_logging as _notebook_logging
 from .errors import AppariementError
+
+_notebook_logging()  # in Jupyter, appariement's progress shows under the cell; elsewhere nothing
 
 __version__ = "0.1.0"
 __all__ = ["AppariementError", "Project", "__version__"]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import sys
 import time
 from typing import Iterator
 
-__all__ = ["get_logger", "step"]
+__all__ = ["get_logger", "step", "notebook_logging"]
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -55,3 +57,46 @@ def step(logger: logging.Logger, what: str, timings: dict | None = None, *,
         timings[what] = round(seconds, 3)
     logger.info("%s done in %.1f s", what, seconds,
                 extra={**extra, "event": "done", "seconds": round(seconds, 3)})
+
+
+class _NotebookHandler(logging.StreamHandler):
+    """The handler :func:`notebook_logging` adds (recognised, so it is added once). A
+    notebook's output is easily shared: the example row keys some checks quote are left to
+    the run's log file."""
+
+    _KEYS = re.compile(r"example row keys?: .*?(?=\. [A-Z]|$)", re.S)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._KEYS.sub("example row keys: see the run log", super().format(record))
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    ip = shell.get_ipython() if shell is not None and hasattr(shell, "get_ipython") else None
+    return ip is not None and "ipykernel" in sys.modules
+
+
+def notebook_logging(level: int = logging.INFO, *, force: bool = False) -> bool:
+    """In a Jupyter kernel, show appariement's progress (its ``appariement`` log records, info
+    and above) under the running cell; a no-op elsewhere (the command line and batch scripts
+    configure their own handlers) or when a handler is already set.
+
+    Returns:
+        True when a handler was added.
+
+    Examples:
+        >>> notebook_logging()  # not in a notebook
+        False
+    """
+    logger = logging.getLogger("appariement")
+    if not (force or _in_notebook()):
+        return False
+    if any(isinstance(h, _NotebookHandler) for h in logger.handlers) or (
+            not force and logger.handlers):
+        return False
+    handler = _NotebookHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return True

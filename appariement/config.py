@@ -7,7 +7,8 @@ against the folder of the config file (``pathlib`` everywhere, so Windows paths 
 given as paths (or ``env:VARIABLE``), never inline: key material found in the file is refused.
 
 Sections: ``[project]``, ``[inputs]``, ``[keys]``, ``[pivot]``, ``[identity]``, ``[linkage]``,
-``[backend]``, ``[quality]``, ``[counterfactual]``, ``[outputs]`` — see :func:`example_config`
+``[backend]``, ``[quality]``, ``[counterfactual]``, ``[report]``, ``[outputs]`` — see
+:func:`example_config`
 (what ``appariement init`` writes) for every key with its default and meaning.
 
 Examples:
@@ -41,6 +42,7 @@ from .evaluation.counterfactual.dataset import (DEFAULT_OUTCOMES, LATER_HIRES,
                                                 CounterfactualDesign)
 from .evaluation.counterfactual.report import DEFAULT_N_BOOT, SENSITIVITY_THRESHOLDS
 from .evaluation.disclosure import DEFAULT_THRESHOLD
+from .evaluation.labels import LANGUAGES
 from .evaluation.quality.thresholds import OBJECTIVES
 from .identity.consistency import CONSISTENCY_STATUSES
 from .identity.dates import DEFAULT_YEAR_PIVOT
@@ -49,8 +51,9 @@ from .linkage import ASSIGNMENT_MODES, BACKENDS, LinkageConfig, Thresholds
 
 __all__ = [
     "Config", "ProjectConfig", "InputsConfig", "KeysConfig", "PivotConfig", "IdentityConfig",
-    "LinkageSection", "BackendConfig", "QualityConfig", "CounterfactualSection", "OutputsConfig",
-    "load_config", "config_from_dict", "example_config", "load_config_text", "PIVOT_MODES", "add_option", "option_field",
+    "LinkageSection", "BackendConfig", "QualityConfig", "CounterfactualSection", "ReportSection",
+    "OutputsConfig", "load_config", "config_from_dict", "example_config", "load_config_text",
+    "PIVOT_MODES", "add_option", "option_field",
     "check_options",
 ]
 
@@ -274,6 +277,15 @@ class CounterfactualSection:
 
 
 @dataclass(frozen=True)
+class ReportSection:
+    """``[report]``: how the report pages read (the quality report and the counterfactual
+    page)."""
+
+    language: str = _f(LANGUAGES[0], str, "labels and texts of the report pages",
+                       choices=LANGUAGES)
+
+
+@dataclass(frozen=True)
 class OutputsConfig:
     """``[outputs]``: the output folder (one sub-folder per stage, and manifest.json)."""
 
@@ -283,7 +295,8 @@ class OutputsConfig:
 _SECTIONS: dict[str, type] = {
     "project": ProjectConfig, "inputs": InputsConfig, "keys": KeysConfig, "pivot": PivotConfig,
     "identity": IdentityConfig, "linkage": LinkageSection, "backend": BackendConfig,
-    "quality": QualityConfig, "counterfactual": CounterfactualSection, "outputs": OutputsConfig,
+    "quality": QualityConfig, "counterfactual": CounterfactualSection, "report": ReportSection,
+    "outputs": OutputsConfig,
 }
 
 
@@ -305,6 +318,7 @@ class Config:
     backend: BackendConfig = field(default_factory=BackendConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     counterfactual: CounterfactualSection = field(default_factory=CounterfactualSection)
+    report: ReportSection = field(default_factory=ReportSection)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     base_dir: Path = field(default=Path("."), compare=False)
     path: Path | None = field(default=None, compare=False)

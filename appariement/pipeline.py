@@ -87,7 +87,8 @@ _RUN_FILES = ("manifest.json", "run.log", "manifest.export.json", "output_check.
               "output_check.md")
 _SECTIONS = {"inputs": ("inputs", "project"), "standardise": ("pivot", "identity"),
              "pivot": ("pivot", "project"), "link": ("linkage", "identity", "project"),
-             "report": ("quality",), "counterfactual": ("counterfactual", "project")}
+             "report": ("quality", "report"),
+             "counterfactual": ("counterfactual", "project", "report")}
 
 
 @dataclass
@@ -897,7 +898,7 @@ def _stage_link(run: _Run, out: Path) -> dict:
 
 
 def quality_report(con, links, features_platform, tables, quality, *, counts, model,
-                   thresholds):
+                   thresholds, features_source=None, language: str = "fr"):
     """The quality report of ``links`` with the ``[quality]`` options (``quality``): subgroups
     from the platform's features and tables, the disclosure policy, the threshold objective."""
     from .evaluation import DisclosurePolicy, build_report, subgroup_covariates
@@ -913,7 +914,9 @@ def quality_report(con, links, features_platform, tables, quality, *, counts, mo
                         thresholds=thresholds,
                         policy=DisclosurePolicy(threshold=quality.min_cell,
                                                 rounding=quality.rounding),
-                        con=con, objective=quality.objective, target=quality.target)
+                        con=con, objective=quality.objective, target=quality.target,
+                        features={"platform": features_platform, "source": features_source},
+                        language=language)
 
 
 def _stage_report(run: _Run, out: Path) -> dict:
@@ -925,10 +928,11 @@ def _stage_report(run: _Run, out: Path) -> dict:
     th = meta.get("config", {}).get("thresholds", {})
     model_path = link_dir / "model.json"
     model = LinkageModel.load(model_path) if model_path.exists() else None
-    pf, _ = run.features("pivot")
+    pf, sf = run.features("pivot")
     report = quality_report(run.con, run.con.read_parquet(str(link_dir / "links.parquet")), pf,
                             run.inputs().tables, q, counts=meta.get("counts", {}), model=model,
-                            thresholds=(th.get("match", 0.9), th.get("review", 0.5)))
+                            thresholds=(th.get("match", 0.9), th.get("review", 0.5)),
+                            features_source=sf, language=run.cfg.report.language)
     report.write(out)
     figures = report.figures
     return {"sections": sorted(figures)}
@@ -948,7 +952,8 @@ def _stage_counterfactual(run: _Run, out: Path) -> dict:
                                 outcomes=tuple(cf.outcomes), n_boot=cf.n_boot,
                                 seed=run.cfg.project.seed,
                                 thresholds=tuple(cf.sensitivity_thresholds),
-                                min_cell=run.cfg.quality.min_cell, con=run.con)
+                                min_cell=run.cfg.quality.min_cell, con=run.con,
+                                language=run.cfg.report.language)
     return {"arms": {r["arm"]: r["n"] for r in result.get("arms_and_linkage", [])},
             "estimates": len(result.get("estimates", []))}
 

@@ -76,15 +76,18 @@ class _Summary:
 
     def _repr_html_(self) -> str:
         body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(label))}</th>"
-                       f"<td>{html.escape(_fmt(value))}</td></tr>"
+                       f"<td style='text-align:right'>{html.escape(_fmt(value))}</td></tr>"
                        for label, value in self._summary_rows())
-        return f"<table><caption>{html.escape(self._title)}</caption>{body}</table>"
+        return (f"<table><caption style='text-align:left'><b>{html.escape(self._title)}</b>"
+                f"</caption>{body}</table>")
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "–" if value is None else str(value)
+    """Counts without decimals, other numbers with 4 significant digits, booleans as words."""
+    from .evaluation.labels import fmt_value
+    if isinstance(value, (bool, int, float)) or value is None:
+        return fmt_value(value, None, "en")
+    return str(value)
 
 
 def _view(cls: type, result: Any) -> Any:
@@ -129,8 +132,10 @@ class _ShownQualityReport(_Summary, _QualityReport):
     def _summary_rows(self):
         rows: list[tuple[str, Any]] = []
         table = self.figures.get("links_by_method_decision", {})
+        from .evaluation.labels import label
         for r in table.get("rows", []):
-            rows.append((f"{r.get('method')} / {r.get('decision')}", r.get("n")))
+            rows.append((f"{label(r.get('method'), 'en')} / "
+                         f"{label(r.get('decision'), 'en').lower()}", r.get("n")))
         rows.append(("sections", len(self.figures)))
         return rows
 
@@ -432,7 +437,9 @@ class QualityStep(_Step):
         th = result.config.thresholds
         report = quality_report(p._connection(), result.links, p.identities.features.platform,
                                 p.inputs.tables, p.config.quality, counts=result.counts,
-                                model=result.model, thresholds=(th.match, th.review))
+                                model=result.model, thresholds=(th.match, th.review),
+                                features_source=p.identities.features.source,
+                                language=p.config.report.language)
         return _view(_ShownQualityReport, report)
 
 
@@ -514,7 +521,8 @@ class CounterfactualStep(_Step):
                                   outcomes=tuple(cf.outcomes), n_boot=cf.n_boot,
                                   seed=cfg.project.seed,
                                   thresholds=tuple(cf.sensitivity_thresholds),
-                                  min_cell=cfg.quality.min_cell, con=p._connection())
+                                  min_cell=cfg.quality.min_cell, con=p._connection(),
+                                  language=cfg.report.language)
 
     def _tables(self):
         tables = self._project.inputs.tables
@@ -565,6 +573,8 @@ class Project(_Summary):
         elif not isinstance(config, Config):
             raise ConfigError(f"Project(config=...) takes a Config, a dict of TOML sections or "
                               f"the path of a TOML file, not a {type(config).__name__}")
+        from ._log import notebook_logging
+        notebook_logging()  # progress under the cell in Jupyter; nothing elsewhere
         self.config = config
         self.truth = None
         self._tables: tuple[Any, Any] | None = None

@@ -39,6 +39,7 @@ def register(sub) -> None:
     add_option(p, "--thresholds", "counterfactual.sensitivity_thresholds",
                help="match-threshold grid for the sensitivity ('' to skip)")
     add_option(p, "--min-cell", "quality.min_cell")
+    add_option(p, "--language", "report.language")
     p.set_defaults(func=run)
 
 
@@ -122,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     with private_outputs(out):
         result = run_counterfactual(args.platform, args.source, str(links), out, design=design,
                                     outcomes=outcomes, n_boot=args.n_boot, seed=args.seed,
-                                    thresholds=thresholds, min_cell=args.min_cell)
+                                    thresholds=thresholds, min_cell=args.min_cell,
+                                    language=args.language)
     from ..evaluation.output_check import check_outputs
     check_outputs(out)  # every exported table, once; DisclosureError (exit 6) if one is unsafe
     for row in result["estimates"]:

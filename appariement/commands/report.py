@@ -29,6 +29,7 @@ def register(sub) -> None:
                    help="platform folder (candidats, candidatures, organisations, structures)")
     p.add_argument("--out", required=True, help="output folder for report.html / report.json")
     add_option(p, "--min-cell", "quality.min_cell")
+    add_option(p, "--language", "report.language")
     add_option(p, "--rounding", "quality.rounding")
     add_option(p, "--objective", "quality.objective")
     add_option(p, "--target", "quality.target")
@@ -164,7 +165,11 @@ def _report(args, links_dir: Path, platform_dir: Path, source_dir: Path | None,
     report = build_report(links, con.table("_rep_cov"), counts=counts, model=model,
                           thresholds=thresholds, policy=policy, con=con,
                           objective=args.objective, target=args.target, pairs=pairs,
-                          gold=gold, selection=selection, review=review)
+                          gold=gold, selection=selection, review=review,
+                          features={"platform": con.table("_rep_pf"),
+                                    "source": con.table("_rep_sf")
+                                    if source_dir is not None else None},
+                          language=args.language)
     written = report.write(out)
     from ..evaluation.output_check import check_outputs
     check_outputs(out)  # every exported table, once; DisclosureError (exit 6) if one is unsafe

@@ -491,8 +491,8 @@ def _write_summary(out: Path, result: AuditResult, tables, threshold: int) -> No
     lines += ["", "Files that may leave the enclave: " + ", ".join(
         f for f in EXPORTABLE if (out / f).exists() or f in (SUMMARY_JSON, SUMMARY_MD))
         + ". Everything else (Parquet files, "
-        "manifest.json with raw counts, run.log, linkage and input counts) stays in the "
-        "enclave."]
+        "manifest.json with raw counts, run.log, linkage and input counts, the example pairs "
+        "of report/enclave/) stays in the enclave."]
     lines += ["", "Suppressed cells show as empty (null in JSON, a dash in HTML). Tables marked "
               "enclave-only never leave the enclave; they are listed for completeness."]
     write_text(out / SUMMARY_MD, "\n".join(lines) + "\n")

@@ -30,6 +30,7 @@ import duckdb
 
 from .._atomic import write_json
 from .._log import get_logger
+from .._splink_log import quiet_splink
 from .._tables import as_relation, temp_view
 from ..blocking.analysis import count_key_pairs, count_pairs, fit_rules_to_budget
 from ..blocking.rules import (DEFAULT_PREDICTION_RULES, DEFAULT_TRAINING_RULES,
@@ -398,6 +399,7 @@ class LinkageModel:
                       validate_settings=self.comparisons is not None)
 
     # ------------------------------------------------------------------ fit
+    @quiet_splink("training")
     def fit(self, left, right, *, labels=None, expected_matches: float | None = None,
             con: duckdb.DuckDBPyConnection | None = None, backend: Backend | None = None
             ) -> "LinkageModel":
@@ -791,6 +793,7 @@ class LinkageModel:
         if not hasattr(self, "settings_"):
             raise LinkageError("this LinkageModel is not fitted: call fit() or load() first")
 
+    @quiet_splink("scoring")
     def predict(self, left, right, *, threshold_match_probability: float | None = None,
                 con: duckdb.DuckDBPyConnection | None = None, backend: Backend | None = None,
                 blocking_rules: Sequence[str | BlockingRule] | None = None, pairs=None,

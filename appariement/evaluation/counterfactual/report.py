@@ -24,7 +24,6 @@ Examples:
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,6 +39,7 @@ from ...errors import InputError
 from .dataset import (DEFAULT_OUTCOMES, CounterfactualDesign, build_evaluation_dataset,
                       codebook)
 from .estimators import estimate_effects
+from .page import render as render_page
 
 __all__ = ["run_counterfactual", "threshold_sensitivity", "DEFAULT_N_BOOT",
            "SENSITIVITY_THRESHOLDS"]
@@ -199,8 +199,8 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
                        outcomes: Sequence[str] = DEFAULT_OUTCOMES,
                        n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
                        thresholds: Sequence[float] = SENSITIVITY_THRESHOLDS,
-                       min_cell: int = 11, con: duckdb.DuckDBPyConnection | None = None
-                       ) -> dict:
+                       min_cell: int = 11, con: duckdb.DuckDBPyConnection | None = None,
+                       language: str = "fr") -> dict:
     """Build the evaluation dataset, estimate, check sensitivity, write every output.
 
     Args:
@@ -215,6 +215,7 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
             meaningful with probabilistic links).
         min_cell: smallest published count.
         con: DuckDB connection (a new one when None).
+        language: ``"fr"`` (default) or ``"en"``: the page's labels and texts.
 
     Returns:
         The JSON content written to ``counterfactual.json``.
@@ -280,7 +281,7 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
         "threshold_sensitivity": _records(sens) if len(sens) else [],
     }
     write_json(out / "counterfactual.json", result)
-    write_text(out / "counterfactual.html", _html(result))
+    write_text(out / "counterfactual.html", render_page(result, language))
     _write_spec(out, result, min_cell)
     return result
 
@@ -363,56 +364,3 @@ _ESTIMANDS = {
 
 def _records(df: pd.DataFrame) -> list[dict]:
     return json.loads(df.to_json(orient="records", date_format="iso"))
-
-
-def _html_table(rows: list[dict], digits: int = 3) -> str:
-    if not rows:
-        return "<p>(none)</p>"
-    cols = list(rows[0])
-
-    def cell(v):
-        if v is None:
-            return "<td>&ndash;</td>"
-        if isinstance(v, float):
-            return f"<td>{v:.{digits}f}</td>"
-        return f"<td>{html.escape(str(v))}</td>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(cell(r.get(c)) for c in cols) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _html(result: dict) -> str:
-    style = ("body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:"
-             "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:"
-             "right}th{background:#eee}")
-    later = str(result["design"].get("later_hires"))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Counterfactual "
-             f"evaluation</title><style>{style}</style></head><body>",
-             "<h1>Effect of an IAE hire on later employment (ATT)</h1>",
-             "<p>Treated: hired within the grace period after time zero (first candidature). "
-             "Comparison: candidates not hired within it; people hired later are never counted "
-             "as untreated for their whole follow-up (immortal-time bias). Naive difference "
-             "shown beside the propensity-score estimates (IPW, nearest-neighbour matching "
-             "within application month); 95% percentile bootstrap intervals (persons "
-             "resampled, every model re-fitted). Dashes are suppressed small counts and values "
-             "derived from them.</p>",
-             f"<p><b>Estimand</b> (later_hires = {html.escape(later)}): "
-             f"{html.escape(result.get('estimand', ''))}</p>",
-             "<p><b>Matching intervals.</b> The bootstrap is not valid in theory for "
-             "nearest-neighbour matching with a fixed number of neighbours (Abadie &amp; Imbens "
-             "2008): its interval can be too wide or too narrow. The columns se_ai, ci_low_ai "
-             "and ci_high_ai give the Abadie-Imbens (2006) variance instead (conditional "
-             "variances from one within-arm match); it treats the propensity score as known, "
-             "with no correction for its estimation. Read the two intervals together; the IPW "
-             "bootstrap interval has no such caveat.</p>",
-             f"<h2>Design</h2><pre>{html.escape(json.dumps(result['design'], indent=1))}</pre>",
-             "<h2>Arms and linkage</h2>", _html_table(result["arms_and_linkage"]),
-             "<h2>Exclusions</h2>", _html_table(result["exclusions"]),
-             "<h2>Estimates</h2>", _html_table(result["estimates"])]
-    for name, rows in result["balance"].items():
-        parts += [f"<h2>Balance ({name}): standardised mean differences</h2>",
-                  _html_table(rows)]
-    parts += ["<h2>Sensitivity to the match threshold</h2>",
-              _html_table(result["threshold_sensitivity"]),
-              f"<p>{html.escape(str(result['disclosure']))}</p></body></html>"]
-    return "\n".join(parts)

@@ -37,37 +37,73 @@ def histogram_spec(rows: list[dict]) -> dict[str, Any]:
                            "y": {"field": "n", "type": "quantitative", "title": "pairs"}})
 
 
-def threshold_spec(rows: list[dict]) -> dict[str, Any]:
+def threshold_spec(rows: list[dict], language: str = "fr",
+                   marks: Sequence[dict] = ()) -> dict[str, Any]:
     """Precision / recall / F1 / match rate against the threshold (long rows: ``threshold``,
-    ``measure``, ``value``).
+    ``measure`` (already labelled), ``value``), on a 0–1 axis (no zoom); ``marks``: vertical
+    rules (``threshold``, ``what``), e.g. the configured and the recommended threshold.
 
     Examples:
-        >>> threshold_spec([])["mark"]["type"]
-        'line'
+        >>> threshold_spec([])["layer"][0]["encoding"]["y"]["scale"]["domain"]
+        [0, 1]
     """
-    return _base("Threshold curves / Courbes selon le seuil", rows,
-                 mark={"type": "line", "point": True},
-                 encoding={"x": {"field": "threshold", "type": "quantitative",
-                                 "title": "match probability threshold"},
-                           "y": {"field": "value", "type": "quantitative",
-                                 "scale": {"zero": False}},
-                           "color": {"field": "measure", "type": "nominal"}})
+    title = {"fr": "Mesures estimées selon le seuil", "en": "Estimated measures by threshold"}
+    line = {"mark": {"type": "line", "point": True},
+            "encoding": {"x": {"field": "threshold", "type": "quantitative",
+                               "scale": {"domain": [0, 1]},
+                               "title": {"fr": "Seuil de probabilité",
+                                         "en": "Match probability threshold"}[language]},
+                         "y": {"field": "value", "type": "quantitative",
+                               "scale": {"domain": [0, 1]}, "axis": {"format": "%"},
+                               "title": {"fr": "Valeur", "en": "Value"}[language]},
+                         "color": {"field": "measure", "type": "nominal",
+                                   "title": {"fr": "Mesure", "en": "Measure"}[language]},
+                         "tooltip": [{"field": "measure"}, {"field": "threshold"},
+                                     {"field": "value", "format": ".4"}]}}
+    rule = {"data": {"values": list(marks)}, "mark": {"type": "rule", "strokeDash": [4, 3]},
+            "encoding": {"x": {"field": "threshold", "type": "quantitative"},
+                         "color": {"value": "#555"},
+                         "tooltip": [{"field": "what"}, {"field": "threshold"}]}}
+    text = {"data": {"values": list(marks)},
+            "mark": {"type": "text", "angle": 270, "align": "right", "dx": -4, "dy": -6,
+                     "y": 0},
+            "encoding": {"x": {"field": "threshold", "type": "quantitative"},
+                         "text": {"field": "what"}}}
+    return _base(title[language], rows, layer=[line, rule, text] if marks else [line])
 
 
-def subgroup_spec(rows: list[dict], variable: str, label: str) -> dict[str, Any]:
-    """Link rate of each group of one variable (rows: ``group``, ``link_rate``, ``flagged``).
+def subgroup_spec(rows: list[dict], variable: str, label: str,
+                  language: str = "fr") -> dict[str, Any]:
+    """Link rate of each group of one variable (rows: ``group``, ``link_rate`` (None when
+    suppressed), ``flagged``). Every group is on the axis; a suppressed one shows a dash.
 
     Examples:
         >>> subgroup_spec([], "sex", "Sexe")["encoding"]["y"]["field"]
         'group'
     """
-    return _base(f"Link rate by {variable} / Taux d'appariement par {label.lower()}", rows,
-                 mark={"type": "bar"}, height={"step": 16},
-                 encoding={"y": {"field": "group", "type": "nominal", "sort": None},
-                           "x": {"field": "link_rate", "type": "quantitative",
-                                 "scale": {"domain": [0, 1]}, "title": "link rate"},
-                           "color": {"field": "flagged", "type": "nominal",
-                                     "title": "differs from the rest"}})
+    words = {"fr": ("Taux d'appariement par", "taux d'appariement", "écart significatif",
+                    "– masqué", "oui", "non"),
+             "en": ("Link rate by", "link rate", "significant difference", "– suppressed",
+                    "yes", "no")}[language]
+    values = [{**r, "flag": (words[4] if r.get("flagged") else words[5])
+               if r.get("flagged") is not None else None,
+               "hidden": words[3] if r.get("link_rate") is None else None} for r in rows]
+    return _base(f"{words[0]} {label[:1].lower() + label[1:]}", values, height={"step": 18},
+                 encoding={"y": {"field": "group", "type": "nominal", "sort": None,
+                                 "scale": {"domain": [r["group"] for r in rows]},
+                                 "title": None}},
+                 layer=[{"mark": {"type": "bar"},
+                         "encoding": {"x": {"field": "link_rate", "type": "quantitative",
+                                            "scale": {"domain": [0, 1]},
+                                            "axis": {"format": "%"}, "title": words[1]},
+                                      "color": {"field": "flag", "type": "nominal",
+                                                "scale": {"domain": [words[5], words[4]],
+                                                          "range": ["#4c78a8", "#e45756"]},
+                                                "title": words[2]},
+                                      "tooltip": [{"field": "group"},
+                                                  {"field": "link_rate", "format": ".1%"}]}},
+                        {"mark": {"type": "text", "align": "left", "x": 4, "color": "#888"},
+                         "encoding": {"text": {"field": "hidden"}}}])
 
 
 def mu_spec(rows: list[dict]) -> dict[str, Any]:
@@ -113,7 +149,8 @@ def _json_for_script(value: Any) -> str:
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-def render_html(title: str, body_html: str, charts: dict[str, dict[str, Any]]) -> str:
+def render_html(title: str, body_html: str, charts: dict[str, dict[str, Any]],
+                language: str = "fr") -> str:
     """The full page: inline vega libraries once, a renderer, the body with chart divs.
 
     Args:
@@ -135,12 +172,14 @@ def render_html(title: str, body_html: str, charts: dict[str, dict[str, Any]]) -
     specs = "\n".join(f'<script type="application/json" id="spec-{html.escape(name)}">'
                       f"{_json_for_script(spec)}</script>" for name, spec in charts.items())
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="{language}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ccc; padding: 2px 8px; text-align: right; }}
-th {{ background: #f2f2f2; }} td.s {{ color: #999; }}
+th {{ background: #f2f2f2; }} td.s {{ color: #999; }} td.c {{ text-align: left; }}
+.enclave {{ background: #fdecea; border-left-color: #d9534f; }}
+.chart {{ margin: 0.5em 0 1em; }}
 .note {{ background: #fff8e1; padding: 0.6em 1em; border-left: 4px solid #f0ad4e; }}
 </style>
 <script>{libs["vega"]}</script>
@@ -152,7 +191,9 @@ th {{ background: #f2f2f2; }} td.s {{ color: #999; }}
 <script>
 document.querySelectorAll("div.chart").forEach(function (div) {{
   var spec = JSON.parse(document.getElementById("spec-" + div.dataset.chart).textContent);
-  vegaEmbed(div, spec, {{actions: false, renderer: "svg"}}).catch(function (err) {{
+  // export actions on (PNG / SVG); no link to the online editor: the page works offline
+  vegaEmbed(div, spec, {{actions: {{export: true, source: false, compiled: false,
+                                    editor: false}}, renderer: "svg"}}).catch(function (err) {{
     div.textContent = "Chart error: " + err.message;
   }});
 }});

@@ -18,8 +18,11 @@ import pandas as pd
 
 from ..._atomic import write_json, write_text
 from ..._tables import as_relation, temp_view
-from . import charts
+from . import charts, splink_charts
 from ..disclosure import DisclosurePolicy, suppress
+from ..labels import check_language, fmt_count, fmt_number, fmt_percent, label, table_html
+from .enclave import ENCLAVE_FOLDER, enclave_page
+from .traits import completeness_table, unlinkables_table
 from ..output_check import Relation, TableSpec, audit, write_spec
 from .estimates import _py, error_curve, estimate_errors, probabilities_of
 from .subgroups import SUBGROUP_VARIABLES, candidate_outcomes, flag_differences, subgroup_rates
@@ -38,10 +41,13 @@ class QualityReport:
     specs: list = field(default_factory=list)
     relations: list = field(default_factory=list)
     threshold: int = 11
+    #: the enclave-only page (real pairs with their values), None without features
+    enclave_html: str | None = None
 
     def write(self, out_dir, *, folder_name: str | None = None) -> dict[str, str]:
         """Write ``report.html``, ``report.json`` and the output checker's
-        ``disclosure_spec.json`` atomically; returns name -> path.
+        ``disclosure_spec.json`` atomically, and the enclave-only page in
+        ``enclave/enclave.html`` (never exported); returns name -> path.
 
         ``folder_name`` is the name of the folder in the run's outputs (the spec names files
         relative to the folder above; default: ``out_dir``'s name, without the leading dot and
@@ -58,24 +64,37 @@ class QualityReport:
             spec.exportable_files = [f"{folder_name}/report.json", f"{folder_name}/report.html"]
         paths["disclosure_spec"] = str(write_spec(out, self.specs, self.relations,
                                                   threshold=self.threshold))
+        if self.enclave_html is not None:  # outside what the output checker exports
+            enclave = private_dir(out / ENCLAVE_FOLDER)
+            paths["enclave_html"] = str(write_text(enclave / "enclave.html", self.enclave_html))
         return paths
 
 
-def _table_html(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for r in rows:
-        cells = []
-        for c in columns:
-            v = r.get(c)
-            if v is None:
-                cells.append('<td class="s">–</td>')
-            elif isinstance(v, float):
-                cells.append(f"<td>{v:.4g}</td>")
-            else:
-                cells.append(f"<td>{html.escape(str(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+def _tr(language: str):
+    """``t(fr, en)``: the text of the page's language."""
+    return (lambda fr, en: fr) if language == "fr" else (lambda fr, en: en)
+
+
+def _describe(policy: DisclosurePolicy, language: str) -> str:
+    """The disclosure rule in words (:meth:`DisclosurePolicy.describe` in English)."""
+    if language == "en":
+        return policy.describe()
+    zero = ("les zéros sont masqués aussi" if policy.suppress_zeros
+            else "les zéros sont publiés (ils ne révèlent personne)")
+    text = (f"Les effectifs de 1 à {policy.threshold - 1} sont masqués (au moins "
+            f"{policy.threshold} personnes par case) ; {zero}.")
+    if policy.secondary:
+        text += (" Masquage secondaire : dans toute ligne ou colonne dont le total est publié, "
+                 "une case masquée seule est protégée en masquant aussi la plus petite autre "
+                 "case, si bien qu'aucune valeur masquée ne se retrouve par soustraction.")
+    if policy.rounding and policy.rounding > 1:
+        text += f" Les effectifs publiés sont arrondis au multiple de {policy.rounding} le plus proche."
+    return text + (" Les taux et estimations calculés à partir d'un effectif masqué sont masqués "
+                   "avec lui.")
+
+
+def _h(level: int, key: str, language: str) -> str:
+    return f"<h{level}>{html.escape(label(key, language))}</h{level}>"
 
 
 def build_report(links, covariates, *, counts: dict | None = None, model=None,
@@ -83,15 +102,17 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                  con: duckdb.DuckDBPyConnection | None = None,
                  gold: dict | None = None, selection: pd.DataFrame | None = None,
                  review: pd.DataFrame | None = None, objective: str = "max_f1",
-                 target: float = 0.01, pairs=None) -> QualityReport:
-    """Compute every figure and render the report.
+                 target: float = 0.01, pairs=None, features: dict | None = None,
+                 language: str = "fr") -> QualityReport:
+    """Compute every figure and render the report (and its enclave-only page).
 
     Args:
         links: the ``links`` output of the cascade.
         covariates: :func:`appariement.evaluation.quality.subgroups.subgroup_covariates` (one row per
             candidate: the denominators).
         counts: the cascade's counts (blocking recall...).
-        model: the fitted :class:`appariement.linkage.LinkageModel` (m/u chart).
+        model: the fitted :class:`appariement.linkage.LinkageModel` (match weights, m/u,
+            waterfall, unlinkables charts).
         thresholds: ``(match, review)`` or a Thresholds.
         policy: disclosure rule.
         con: DuckDB connection.
@@ -102,13 +123,19 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
             :func:`appariement.evaluation.quality.thresholds.recommend_threshold`).
         pairs: every scored pair (``LinkageResult.pairs``), for the candidates the assignment
             left without a pair in the label-free FNR.
+        features: ``{"platform": ..., "source": ...}`` standardised features: completeness,
+            unlinkables, and the enclave page's example pairs.
+        language: ``"fr"`` (default) or ``"en"``: the page's labels and texts.
 
     Returns:
         A :class:`QualityReport`.
     """
+    language = check_language(language)
+    t = _tr(language)
     con = con or duckdb.connect()
     policy = policy or DisclosurePolicy()
     counts = counts or {}
+    features = features or {}
     match_t, review_t = ((thresholds.match, thresholds.review) if hasattr(thresholds, "match")
                          else tuple(thresholds))
     lrel = as_relation(con, links, "links")
@@ -118,10 +145,14 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
     n_candidates = int(con.execute("SELECT count(*) FROM _app_rp_cov").fetchall()[0][0])
     recall_b = counts.get("blocking_recall_on_stage1")
     figures: dict[str, Any] = {"disclosure": policy.to_dict(),
-                               "thresholds": {"match": match_t, "review": review_t}}
+                               "thresholds": {"match": match_t, "review": review_t},
+                               "language": language}
     chart_specs: dict[str, Any] = {}
-    body = ["<h1>Linkage quality report / Rapport de qualité de l'appariement</h1>",
-            f'<p class="note"><b>Disclosure control.</b> {html.escape(policy.describe())}</p>']
+    body = [_h(1, "quality_title", language),
+            f'<p class="note"><b>{html.escape(label("disclosure", language))}.</b> '
+            f'{html.escape(_describe(policy, language))} '
+            f'{html.escape(label("suppressed_note", language))}</p>',
+            f'<p class="small">{html.escape(label("export_note", language))}</p>']
 
     # ---- headline counts
     specs: list[TableSpec] = []
@@ -144,8 +175,9 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                            "linked candidates: exact and probabilistic matches"),
                   Relation("report|candidates", ["linked|all", "unlinked|all"],
                            "candidates: linked and not linked")]
-    body += ["<h2>Links / Liens</h2>", f"<p>Candidates: {cand}</p>",
-             _table_html(head_s.records(), ["method", "decision", "n"])]
+    cand_text = fmt_count(float(cand), language) if cand.isdigit() else cand
+    links_at = len(body)
+    body += [_h(2, "sec_links", language), None]  # the table, once the curve is known
 
     # ---- label-free error estimates, threshold curves: one set of published cumulative
     # counts (links at or above a threshold), chosen so that no suppressed headline cell and no
@@ -178,20 +210,41 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
     figures["label_free_errors"] = _published_estimates(est, safe, match_t, review_t,
                                                         head_s.records())
     est_pub = figures["label_free_errors"]
-    rows = [{"threshold": f"{name} ({est[k]['threshold']})",
-             "links": est_pub[k]["n_links"], "est. FDR": est_pub[k]["fdr"],
-             "est. FNR": est_pub[k]["fnr"], "match rate": est_pub[k]["match_rate"]}
+    # the headline shows what the curve publishes anyway: a probabilistic count held back by
+    # the headline's own (conservative) suppression but given by the published links at or
+    # above the thresholds is shown, so the two tables never disagree
+    head_rows = _headline_rows(head_s.records(), safe, match_t, review_t)
+    body[links_at + 1] = (f"<p>{html.escape(label('candidates', language))} : "
+                          if language == "fr" else
+                          f"<p>{html.escape(label('candidates', language))}: ") + \
+        f"<b>{html.escape(cand_text)}</b></p>" + table_html(head_rows, ["method", "decision", "n"],
+                                                              language)
+    rows = [{"threshold": f"{label(name, language)} ({fmt_number(est[k]['threshold'], language)})",
+             "n_links": est_pub[k]["n_links"], "fdr": est_pub[k]["fdr"],
+             "fnr": est_pub[k]["fnr"], "match_rate": est_pub[k]["match_rate"]}
             for name, k in (("match", "at_match"), ("review", "at_review"))]
     review_summary = _review_summary(review, match_t, review_t) if review is not None else None
     if review_summary is not None:
         for name, k in (("match", "at_match"), ("review", "at_review")):
             lab = review_summary[k]
-            rows.append({"threshold": f"{name} ({lab['threshold']}), review labels",
-                         "links": est_pub[k]["n_links"], "est. FDR": lab["fdr"],
-                         "est. FNR": lab["fnr"], "match rate": est_pub[k]["match_rate"]})
-    body += ["<h2>Estimated errors (label-free) / Erreurs estimées</h2>",
-             f"<p>{html.escape(est['method'])}</p>",
-             _table_html(rows, list(rows[0].keys()))]
+            rows.append({"threshold": f"{label(name, language)} "
+                                      f"({fmt_number(lab['threshold'], language)}), "
+                                      f"{label('review_labels', language)}",
+                         "n_links": est_pub[k]["n_links"], "fdr": lab["fdr"],
+                         "fnr": lab["fnr"], "match_rate": est_pub[k]["match_rate"]})
+    method_text = t(
+        "Estimations à la fastLink sur les paires probabilistes retenues (une paire par "
+        "candidat après l'affectation un-pour-un) ; les liens exacts par clé sont comptés "
+        "justes ; les candidats laissés sans paire par l'affectation sont supposés sans "
+        "correspondant ; les paires non générées par le blocage contiennent des vrais liens "
+        "dans la proportion 1 − rappel du blocage mesuré sur les liens exacts. Les paires "
+        "sous le seuil de report sont supposées sans vrai lien et le blocage ne manque pas "
+        "plus souvent les candidats de l'étape 2 que les candidats à clé exacte : le taux de "
+        "liens manqués est donc une borne inférieure (lower bound). Ces estimations valent "
+        "ce que vaut la calibration du modèle ; l'étalon et la revue manuelle les vérifient.",
+        est["method"])
+    body += [_h(2, "sec_errors", language), f"<p>{html.escape(method_text)}</p>",
+             table_html(rows, list(rows[0].keys()), language, kinds={"threshold": "text"})]
     rec = recommend_threshold(curve, objective, target=target)
     if labelled is not None:
         figures["recommended_threshold_review_labels"] = recommend_threshold(
@@ -204,14 +257,24 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
         for m in ("precision", "recall", "f1", "match_rate", "precision_labelled",
                   "recall_labelled", "precision_gold", "recall_gold"):
             if r.get(m) is not None:
-                long.append({"threshold": r["threshold"], "measure": m, "value": r[m]})
-    chart_specs["thresholds"] = charts.threshold_spec(long)
-    body += ["<h2>Threshold tuning / Choix du seuil</h2>", charts.chart_div("thresholds"),
-             f"<p>Recommended threshold ({html.escape(objective)}, "
-             f"{html.escape(rec['basis'])}): <b>{rec['threshold']}</b> "
-             f"(precision {rec['precision']}, recall {rec['recall']}). Thresholds whose link "
-             "count would let a reader recompute a small count (fewer than "
-             f"{policy.threshold} links between two thresholds) are left out of the curve.</p>"]
+                long.append({"threshold": r["threshold"], "measure": label(m, language),
+                             "value": r[m]})
+    marks = [{"threshold": float(match_t), "what": label("configured", language)}]
+    if rec.get("threshold") is not None and float(rec["threshold"]) != float(match_t):
+        marks.append({"threshold": float(rec["threshold"]),
+                      "what": label("recommended", language)})
+    chart_specs["threshold_tool"] = splink_charts.threshold_tool_spec(figures["threshold_curve"],
+                                                                     language)
+    chart_specs["thresholds"] = charts.threshold_spec(long, language, marks)
+    body += [_h(2, "sec_threshold", language),
+             "<p>" + html.escape(t(
+                 "L'outil de Splink, nourri des estimations publiées : survoler la courbe de "
+                 "gauche choisit un seuil et affiche les liens vrais, faux et manqués attendus.",
+                 "Splink's tool, fed with the published estimates: hovering over the left "
+                 "curve picks a threshold and shows the expected true, false and missed "
+                 "links.")) + "</p>",
+             charts.chart_div("threshold_tool"), charts.chart_div("thresholds"),
+             _threshold_text(rec, est_pub, objective, match_t, policy, language)]
 
     # ---- weight histogram
     hist = con.execute("""SELECT floor(match_weight) AS bin_start, floor(match_weight) + 1
@@ -222,15 +285,85 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
     specs.append(TableSpec("report/match_weight_histogram", "",
                            ["match_weight_histogram", "rows"], ["bin_start"], ["n"],
                            column_totals={"n": "links|weighted"}))
-    chart_specs["weights"] = charts.histogram_spec(hist_s.records())
-    body += ["<h2>Match weights / Poids d'appariement</h2>", charts.chart_div("weights")]
+    chart_specs["weights"] = splink_charts.histogram_spec(hist_s.records(), language)
+    body += [_h(2, "sec_weights", language), charts.chart_div("weights")]
+
+    # ---- model: Splink's charts of the parameters, the waterfall of frequent patterns
+    settings = getattr(model, "settings_", None) if model is not None else None
+    if model is not None:
+        mu = []
+        for r in model.parameters():
+            for kind in ("m", "u"):
+                v = r.get(f"{kind}_probability")
+                if v is not None:
+                    mu.append({"comparison": r["comparison"], "level": r["level"],
+                               "kind": kind, "probability": v})
+        figures["m_u_parameters"] = mu
+        body.append(_h(2, "sec_model", language))
+        if settings is not None:
+            chart_specs["match_weights"] = splink_charts.match_weights_spec(settings, language)
+            chart_specs["mu"] = splink_charts.mu_spec(settings, language)
+            body += [charts.chart_div("match_weights"), charts.chart_div("mu")]
+        else:
+            chart_specs["mu"] = charts.mu_spec(mu)
+            body.append(charts.chart_div("mu"))
+    wf = _waterfall_rows(con, policy.threshold)
+    if wf:
+        figures["waterfall_patterns"] = wf
+        patterns = _pattern_records(con, policy.threshold) if settings is not None else []
+        if patterns:
+            chart_specs["waterfall"] = splink_charts.waterfall_spec(
+                settings, patterns, hide_details=True, language=language)
+        else:
+            chart_specs["waterfall"] = charts.waterfall_spec(wf)
+        body += [_h(2, "sec_waterfall", language),
+                 "<p>" + html.escape(t(
+                     f"Profils d'accord partagés par au moins {policy.threshold} liens (poids "
+                     "moyens) : aucune paire n'y est montrée. Le curseur change de profil.",
+                     f"Agreement patterns shared by at least {policy.threshold} links (mean "
+                     "weights): no single pair is shown. The slider moves between "
+                     "patterns.")) + "</p>",
+                 charts.chart_div("waterfall")]
+
+    # ---- unlinkables and completeness
+    if model is not None and features.get("platform") is not None:
+        unl = unlinkables_table(con, model, features["platform"], policy)
+        if unl is not None:
+            figures["unlinkables"] = {"rows": unl[0]}
+            specs.append(unl[1])
+            chart_specs["unlinkables"] = splink_charts.unlinkables_spec(unl[0], language)
+            body += [_h(2, "sec_unlinkables", language),
+                     "<p>" + html.escape(t(
+                         "Chaque candidat comparé à lui-même par le modèle (sans ajustement "
+                         "de fréquence) : la part de ceux qui ne pourraient pas dépasser un "
+                         f"seuil de poids, même face à eux-mêmes. Classes d'au moins "
+                         f"{policy.threshold} candidats.",
+                         "Each candidate compared with itself by the model (no term-frequency "
+                         "adjustment): the share who could not reach a weight threshold even "
+                         f"against themselves. Bins of at least {policy.threshold} "
+                         "candidates.")) + "</p>",
+                     charts.chart_div("unlinkables")]
+    comp = completeness_table(con, features, policy) if features else None
+    if comp is not None:
+        figures["completeness"] = {"rows": comp[0]}
+        specs.append(comp[1])
+        chart_specs["completeness"] = splink_charts.completeness_spec(
+            [{**r, "column_name": label(r["column_name"], language)} for r in comp[0]],
+            language)
+        body += [_h(2, "sec_completeness", language), charts.chart_div("completeness")]
 
     # ---- subgroups
     outcomes = candidate_outcomes(con, _fr(con), con.table("_app_rp_cov"))
     sg = subgroup_rates(con, outcomes, con.table("_app_rp_cov"))
     figures["subgroups"] = {}
-    body.append("<h2>Linkage bias by subgroup / Biais d'appariement par sous-groupe</h2>")
-    for var, label in SUBGROUP_VARIABLES.items():
+    body += [_h(2, "sec_subgroups", language),
+             "<p>" + html.escape(t(
+                 "Taux d'appariement de chaque groupe comparé à celui des autres groupes ; "
+                 "p ajustée par la méthode de Holm sur l'ensemble des groupes ; un écart est "
+                 "signalé quand elle est sous 5 %.",
+                 "Link rate of each group compared with the other groups; p adjusted by "
+                 "Holm's method over every group; a difference is flagged below 5%.")) + "</p>"]
+    for var in SUBGROUP_VARIABLES:
         part = sg[sg.variable == var].reset_index(drop=True)
         if part.empty:
             continue
@@ -252,12 +385,7 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                                rates={"link_rate": ("n_linked", "n")},
                                cell_names={c: f"cand|{var}={{group}}|{c}"
                                            for c in ("n", "n_linked", "n_unlinked")}))
-        chart_specs[f"subgroup_{var}"] = charts.subgroup_spec(
-            [{"group": r["group"], "link_rate": r["link_rate"], "flagged": r["flagged"]}
-             for r in s.records() if r["link_rate"] is not None], var, label)
-        body += [f"<h3>{html.escape(label)} ({var})</h3>", charts.chart_div(f"subgroup_{var}"),
-                 _table_html(s.records(), ["group", "n", "n_linked", "link_rate", "difference",
-                                           "p_adjusted", "flagged", "est_fdr", "est_fnr"])]
+        body += _subgroup_html(var, s.records(), chart_specs, language)
     # only the group names: their rates may be suppressed in the tables
     figures["flagged_groups"] = [{"variable": f["variable"], "group": f["group"]}
                                  for f in flag_differences(sg)
@@ -265,7 +393,7 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
 
     # ---- gold standard
     if gold is not None:
-        gold_fig, gold_html = _gold_section(gold, selection, policy)
+        gold_fig, gold_html = _gold_section(gold, selection, policy, language)
         figures.update(gold_fig)
         specs.append(TableSpec("report/gold_standard", "", ["gold_standard", "counts", "rows"],
                                [], ["n_gold", "true_positives", "false_positives",
@@ -274,7 +402,7 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
 
     # ---- clerical review
     if review is not None:
-        rev_fig, rev_html = _review_section(review, review_summary, policy)
+        rev_fig, rev_html = _review_section(review, review_summary, policy, language)
         figures["clerical_review"] = rev_fig
         parts = ["match", "non_match", "unsure", "unlabelled"]
         specs.append(TableSpec("report/clerical_review", "",
@@ -282,31 +410,130 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
                                ["n", *parts], row_groups=[("n", parts)]))
         body += rev_html
 
-    # ---- model
-    if model is not None:
-        mu = []
-        for r in model.parameters():
-            for kind in ("m", "u"):
-                v = r.get(f"{kind}_probability")
-                if v is not None:
-                    mu.append({"comparison": r["comparison"], "level": r["level"],
-                               "kind": kind, "probability": v})
-        figures["m_u_parameters"] = mu
-        chart_specs["mu"] = charts.mu_spec(mu)
-        body += ["<h2>Model parameters / Paramètres du modèle</h2>", charts.chart_div("mu")]
-    wf = _waterfall_rows(con, policy.threshold)
-    if wf:
-        chart_specs["waterfall"] = charts.waterfall_spec(wf)
-        figures["waterfall_patterns"] = wf
-        body += ["<h2>How weights add up / Décomposition des poids</h2>",
-                 f"<p>Agreement patterns shared by at least {policy.threshold} links.</p>",
-                 charts.chart_div("waterfall")]
-    page = charts.render_html("Linkage quality report", "\n".join(body), chart_specs)
-    return QualityReport(figures, page, chart_specs, specs, relations, policy.threshold)
+    page = charts.render_html(label("quality_title", language), "\n".join(body), chart_specs,
+                              language=language)
+    enclave = enclave_page(con, "_app_rp_links", model, features.get("platform"),
+                           features.get("source"), language=language)
+    return QualityReport(figures, page, chart_specs, specs, relations, policy.threshold,
+                         enclave_html=enclave)
 
 
-def _gold_section(gold: dict, selection, policy: DisclosurePolicy):
+def _headline_rows(rows: list[dict], safe: dict, match_t, review_t) -> list[dict]:
+    """Headline rows with a suppressed probabilistic count filled from the published curve
+    (links at or above the match threshold; between the two thresholds for review)."""
+    out = [dict(r) for r in rows]
+    for r in out:
+        if r["method"] != "probabilistic" or r["n"] is not None:
+            continue
+        if r["decision"] == "match" and float(match_t) in safe:
+            r["n"] = float(safe[float(match_t)][0])
+        elif (r["decision"] == "review" and float(match_t) in safe
+              and float(review_t) in safe):
+            r["n"] = float(safe[float(review_t)][0] - safe[float(match_t)][0])
+    return out
+
+
+def _threshold_text(rec: dict, est: dict, objective: str, match_t, policy, language) -> str:
+    """The configured threshold (the one the run used) and the recommendation beside it."""
+    t = _tr(language)
+    at = est["at_match"]
+    obj = {"max_f1": t("F1 maximal", "maximum F1"),
+           "max_recall_at_fdr": t("rappel maximal à taux de faux liens borné",
+                                  "maximum recall at a bounded FDR"),
+           "max_precision_at_fnr": t("précision maximale à taux de liens manqués borné",
+                                     "maximum precision at a bounded FNR")}.get(objective,
+                                                                                objective)
+    parts = [t(f"Seuil configuré (celui qu'utilise l'appariement) : <b>{fmt_number(match_t, language)}</b>"
+               f" — précision estimée {fmt_percent(at.get('precision'), language)}, rappel "
+               f"{fmt_percent(at.get('recall'), language)}.",
+               f"Configured threshold (the one the linkage uses): <b>{fmt_number(match_t, language)}</b>"
+               f" — estimated precision {fmt_percent(at.get('precision'), language)}, recall "
+               f"{fmt_percent(at.get('recall'), language)}.")]
+    if rec.get("threshold") is not None:
+        parts.append(t(
+            f"Seuil suggéré ({obj}, {label(rec.get('basis', ''), language)}) : "
+            f"<b>{fmt_number(rec['threshold'], language)}</b> — précision "
+            f"{fmt_percent(rec.get('precision'), language)}, rappel "
+            f"{fmt_percent(rec.get('recall'), language)}.",
+            f"Suggested threshold ({obj}, {label(rec.get('basis', ''), language)}): "
+            f"<b>{fmt_number(rec['threshold'], language)}</b> — precision "
+            f"{fmt_percent(rec.get('precision'), language)}, recall "
+            f"{fmt_percent(rec.get('recall'), language)}."))
+        f_conf, f_rec = at.get("f1"), rec.get("f1")
+        if f_conf is not None and f_rec is not None and abs(f_rec - f_conf) < 0.001:
+            parts.append(t("Les deux donnent le même F1 à 0,1 point près : la courbe est plate "
+                           "et le seuil configuré convient ; la suggestion n'est qu'un avis, "
+                           "rien n'est changé.",
+                           "Both give the same F1 within 0.1 point: the curve is flat and the "
+                           "configured threshold is fine; the suggestion is advice only, "
+                           "nothing is changed."))
+        else:
+            parts.append(t("La suggestion n'est qu'un avis : pour l'appliquer, changer "
+                           "linkage.match_threshold et relancer.",
+                           "The suggestion is advice only: to apply it, change "
+                           "linkage.match_threshold and re-run."))
+    parts.append(t(f"Les seuils dont le nombre de liens laisserait retrouver un petit effectif "
+                   f"(moins de {policy.threshold} liens entre deux seuils) ne figurent pas sur "
+                   "la courbe.",
+                   "Thresholds whose link count would let a reader recompute a small count "
+                   f"(fewer than {policy.threshold} links between two thresholds) are left out "
+                   "of the curve."))
+    return "<p>" + " ".join(parts) + "</p>"
+
+
+#: subgroup variables with many groups: the table lists the published groups only
+_MANY_GROUPS = 25
+
+
+def _subgroup_html(var: str, rows: list[dict], chart_specs: dict, language: str) -> list[str]:
+    t = _tr(language)
+    title = label(var, language)
+    shown = rows
+    note = ""
+    if len(rows) > _MANY_GROUPS:
+        shown = [r for r in rows if r.get("link_rate") is not None]
+        hidden = len(rows) - len(shown)
+        if hidden:
+            note = "<p>" + html.escape(t(
+                f"{hidden} groupes sur {len(rows)} ont un taux masqué (petits effectifs) et ne "
+                "sont pas listés ; ils restent dans le fichier JSON.",
+                f"{hidden} groups out of {len(rows)} have a suppressed rate (small counts) and "
+                "are not listed; they remain in the JSON file.")) + "</p>"
+    name = f"subgroup_{var}"
+    chart_specs[name] = charts.subgroup_spec(
+        [{"group": str(r["group"]), "link_rate": r["link_rate"], "flagged": r["flagged"]}
+         for r in shown], var, title, language)
+    return [f"<h3>{html.escape(title)}</h3>", charts.chart_div(name), note,
+            table_html(shown, ["group", "n", "n_linked", "link_rate", "difference",
+                               "p_adjusted", "flagged", "est_fdr", "est_fnr"], language,
+                       kinds={"group": "text"})]
+
+
+def _pattern_records(con, min_count: int, n_patterns: int = 3) -> list[dict]:
+    """Agreement patterns shared by at least ``min_count`` links, as Splink waterfall records
+    (gamma levels, mean partial weights; no value)."""
+    cols = con.table("_app_rp_links").columns
+    gammas = [c for c in cols if c.startswith("gamma_")]
+    if not gammas:
+        return []
+    tf = [c for c in cols if c.startswith("mw_tf_adj_")]
+    aggs = ", ".join([f"avg({c}) AS {c}" for c in tf] + ["avg(match_weight) AS match_weight"])
+    pats = con.execute(f"""
+        SELECT {', '.join(gammas)}, {aggs}, count(*) AS n
+        FROM _app_rp_links WHERE match_weight IS NOT NULL
+        GROUP BY ALL HAVING count(*) >= {int(min_count)} ORDER BY n DESC LIMIT {n_patterns}
+    """).df()
+    recs = pats.drop(columns=["n"]).to_dict(orient="records")
+    for r in recs:
+        for k, v in list(r.items()):
+            if k.startswith("gamma_"):
+                r[k] = int(v)
+    return recs
+
+
+def _gold_section(gold: dict, selection, policy: DisclosurePolicy, language: str = "fr"):
     """Gold-standard figures (counts disclosure-controlled) and their HTML."""
+    t = _tr(language)
     counts = pd.DataFrame([{"n_gold": gold["n_gold"], "true_positives": gold["true_positives"],
                             "false_positives": gold["false_positives"],
                             "false_negatives": gold["false_negatives"]}])
@@ -317,32 +544,57 @@ def _gold_section(gold: dict, selection, policy: DisclosurePolicy):
         "thresholds": gold.get("thresholds"), "model": gold["model"],
         "curve": gold.get("curve", []), "counts": counts_s.to_dict()}}
     n_gold = counts_s.records()[0]["n_gold"]
+    n_text = (fmt_count(float(_round(gold["n_gold"], policy)), language)
+              if n_gold is not None and _round(gold["n_gold"], policy).isdigit()
+              else t("(masqué)", "(suppressed)"))
     at_rev = gold.get("at_review") or {}
+    pc = lambda v: fmt_percent(v, language)  # noqa: E731
+    removed = fmt_percent(1 - gold["prevalence"], language)
     html_parts = [
-        "<h2>Gold standard from NIR links / Étalon issu des liens par NIR</h2>",
-        f"<p>The {_round(gold['n_gold'], policy) if n_gold is not None else '(suppressed)'} "
-        "candidates linked by the exact stage (same valid NIR, consistent with the declared "
-        "traits, on both sides) were re-linked on traits only (NIR hidden) against the whole "
-        f"source, with a model trained without labels ({html.escape(gold['model'])}). Against "
-        f"their NIR partners: precision <b>{_fmt(gold['precision'])}</b>, recall "
-        f"<b>{_fmt(gold['recall'])}</b> at the match threshold; counting review links, "
-        f"precision {_fmt(at_rev.get('precision'))}, recall {_fmt(at_rev.get('recall'))}. "
-        "This estimates the quality of the traits-only links made for candidates without a "
-        f"usable NIR. The partners of a random {1 - gold['prevalence']:.1%} of the gold records "
-        "were removed from the source first, so the gold set has the estimated share of "
-        f"candidates without NIR who have a partner ({gold['prevalence']:.3f}).</p>",
-        _table_html(counts_s.records(), list(counts.columns)),
-        "<p><b>Selection.</b> The gold records are not a random subset: they hold a valid NIR "
-        "consistent with their traits, so their identities are cleaner than those of the "
-        "records linked on traits, and they differ in composition (below). The estimate is "
-        "therefore optimistic where identities are noisier; read it with the label-free "
-        "estimates and the subgroup table.</p>"]
+        _h(2, "sec_gold", language),
+        "<p>" + t(
+            f"Les {n_text} candidats appariés par l'étape exacte (même NIR valide, cohérent avec "
+            "les traits déclarés, des deux côtés) ont été réappariés sur les seuls traits (NIR "
+            "caché) contre toute la source, avec un modèle entraîné sans étiquettes "
+            f"({html.escape(gold['model'])}). Face à leurs partenaires par NIR : précision "
+            f"<b>{pc(gold['precision'])}</b>, rappel <b>{pc(gold['recall'])}</b> au seuil de "
+            f"lien ; en comptant les liens à revoir, précision {pc(at_rev.get('precision'))}, "
+            f"rappel {pc(at_rev.get('recall'))}. Cela estime la qualité des liens sur traits "
+            "faits pour les candidats sans NIR utilisable. Les partenaires d'un tirage de "
+            f"{removed} des candidats de l'étalon ont d'abord été retirés de la source, pour "
+            "que l'étalon ait la part estimée de candidats sans NIR qui ont un partenaire "
+            f"({pc(gold['prevalence'])}).",
+            f"The {n_text} candidates linked by the exact stage (same valid NIR, consistent "
+            "with the declared traits, on both sides) were re-linked on traits only (NIR "
+            f"hidden) against the whole source, with a model trained without labels "
+            f"({html.escape(gold['model'])}). Against their NIR partners: precision "
+            f"<b>{pc(gold['precision'])}</b>, recall <b>{pc(gold['recall'])}</b> at the match "
+            f"threshold; counting review links, precision {pc(at_rev.get('precision'))}, recall "
+            f"{pc(at_rev.get('recall'))}. This estimates the quality of the traits-only links "
+            "made for candidates without a usable NIR. The partners of a random "
+            f"{removed} of the gold records were removed from the source first, so the gold "
+            "set has the estimated share of candidates without NIR who have a partner "
+            f"({pc(gold['prevalence'])}).") + "</p>",
+        table_html(counts_s.records(), list(counts.columns), language),
+        "<p>" + t(
+            "<b>Sélection.</b> Les candidats de l'étalon ne sont pas tirés au hasard : leur NIR "
+            "est valide et cohérent avec leurs traits, leurs identités sont donc plus propres "
+            "que celles des candidats appariés sur traits, et leur composition diffère "
+            "(ci-dessous). L'estimation est optimiste là où les identités sont plus bruitées ; "
+            "la lire avec les estimations sans étiquettes et le tableau par sous-groupe.",
+            "<b>Selection.</b> The gold records are not a random subset: they hold a valid NIR "
+            "consistent with their traits, so their identities are cleaner than those of the "
+            "records linked on traits, and they differ in composition (below). The estimate is "
+            "therefore optimistic where identities are noisier; read it with the label-free "
+            "estimates and the subgroup table.") + "</p>"]
     if selection is not None:
         sel = suppress(selection, ["n_gold", "n_rest"], policy=policy,
                        derived={"share_gold": ["n_gold"], "share_rest": ["n_rest"]})
         fig["gold_standard_selection"] = sel.to_dict()
-        html_parts.append(_table_html(sel.records(), ["variable", "group", "n_gold", "n_rest",
-                                                      "share_gold", "share_rest"]))
+        rows = [{**r, "variable": label(r["variable"], language)} for r in sel.records()]
+        html_parts.append(table_html(rows, ["variable", "group", "n_gold", "n_rest",
+                                            "share_gold", "share_rest"], language,
+                                     kinds={"group": "text", "variable": "text"}))
     return fig, html_parts
 
 
@@ -363,8 +615,10 @@ def _review_summary(review: pd.DataFrame, match_t: float, review_t: float) -> di
     return out
 
 
-def _review_section(review: pd.DataFrame, summary, policy: DisclosurePolicy):
+def _review_section(review: pd.DataFrame, summary, policy: DisclosurePolicy,
+                    language: str = "fr"):
     """Clerical review figures: labels by stratum (disclosure-controlled) and the estimates."""
+    t = _tr(language)
     labels = review.get("label", pd.Series([None] * len(review))).fillna("unlabelled")
     frame = pd.DataFrame({"stratum": review["stratum"].astype(str), "label": labels})
     table = (frame.assign(one=1).pivot_table(index="stratum", columns="label", values="one",
@@ -375,14 +629,25 @@ def _review_section(review: pd.DataFrame, summary, policy: DisclosurePolicy):
     parts = ["match", "non_match", "unsure", "unlabelled"]
     tab_s = suppress(table, ["n", *parts], policy=policy, row_groups=[("n", parts)])
     fig = {"by_stratum": tab_s.to_dict(), "estimates": summary}
-    html_parts = ["<h2>Clerical review / Revue manuelle</h2>",
-                  "<p>A stratified sample of pairs across the probability range, over-sampling "
-                  "the grey zone between the review and match thresholds, was labelled by "
-                  "reviewers. Each labelled pair stands for the pairs of its stratum (weights "
-                  "= stratum size / pairs drawn), so the review-label rows of the error table "
-                  "and the <i>_labelled</i> threshold curves are Horvitz-Thompson estimates "
-                  "over all assigned probabilistic pairs. <i>Unsure</i> labels are left out.</p>",
-                  _table_html(tab_s.records(), ["stratum", "n", *parts])]
+    html_parts = [_h(2, "sec_review", language),
+                  "<p>" + t(
+                      "Un échantillon stratifié de paires sur toute l'échelle des probabilités, "
+                      "sur-représentant la zone grise entre les seuils de revue et de lien, a "
+                      "été étiqueté par des relecteurs. Chaque paire étiquetée représente les "
+                      "paires de sa strate (poids = taille de la strate / paires tirées) : les "
+                      "lignes « étiquettes de revue » du tableau des erreurs et les courbes "
+                      "« (revue) » sont des estimations de Horvitz-Thompson sur toutes les "
+                      "paires probabilistes retenues. Les étiquettes « incertain » sont "
+                      "écartées.",
+                      "A stratified sample of pairs across the probability range, over-sampling "
+                      "the grey zone between the review and match thresholds, was labelled by "
+                      "reviewers. Each labelled pair stands for the pairs of its stratum "
+                      "(weights = stratum size / pairs drawn), so the review-label rows of the "
+                      "error table and the “(review)” threshold curves are Horvitz-Thompson "
+                      "estimates over all assigned probabilistic pairs. <i>Unsure</i> labels "
+                      "are left out.") + "</p>",
+                  table_html(tab_s.records(), ["stratum", "n", *parts], language,
+                             kinds={"stratum": "text"})]
     return fig, html_parts
 
 

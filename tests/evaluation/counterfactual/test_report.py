@@ -28,7 +28,8 @@ def test_counterfactual_command_writes_every_output(tmp_path, capsys):
     assert result["design"]["later_hires"] == "censor"          # the command's default
     assert "versus never being hired" in result["estimand"]
     html = (out / "counterfactual.html").read_text()
-    assert "versus never being hired" in html and "Abadie" in html
+    # the page is in French by default (--language en for English); the JSON keeps English
+    assert "face à l&#x27;absence d&#x27;embauche" in html and "Abadie" in html
     est = pd.DataFrame(result["estimates"])
     assert {"se_ai", "ci_low_ai", "ci_high_ai"} <= set(est.columns)
     ipw = est[(est.method == "ipw")].iloc[0]

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 from html.parser import HTMLParser
 
@@ -50,7 +51,7 @@ def written(world, tmp_path_factory):
                           model=world.result.model, con=world.con, pairs=world.result.pairs,
                           gold=world.gold,
                           selection=selection_table(world.con, cov, world.gold_pairs),
-                          review=review)
+                          review=review, features={"platform": world.pf, "source": world.sf})
     return report.write(tmp_path_factory.mktemp("report"))
 
 
@@ -82,7 +83,10 @@ def test_no_small_cell_and_no_identity_in_json(written, world):
     text = open(written["json"], encoding="utf-8").read()
     nirs = [n for n in world.data.platform["candidats"]["nir"].to_pylist() if n][:50]
     assert not any(n in text for n in nirs)
-    assert figures["disclosure"]["rule"] in open(written["html"], encoding="utf-8").read()
+    # the page states the rule in its language (French by default; the JSON keeps English)
+    page = open(written["html"], encoding="utf-8").read()
+    assert figures["disclosure"]["rule"].startswith("Counts from 1 to")
+    assert f"Les effectifs de 1 à {threshold - 1} sont masqués" in page
 
 
 def test_gold_standard_selection_and_review_sections(written, world):
@@ -90,10 +94,10 @@ def test_gold_standard_selection_and_review_sections(written, world):
     page = open(written["html"], encoding="utf-8").read()
     gold = figures["gold_standard"]
     assert gold["precision"] == world.gold["precision"] and gold["recall"] == world.gold["recall"]
-    assert "Selection" in page and "gold_standard_selection" in figures
+    assert "Sélection" in page and "gold_standard_selection" in figures
     sel = figures["gold_standard_selection"]["rows"]
     assert {r["variable"] for r in sel} >= {"sex", "hired"}
-    assert "Clerical review" in page
+    assert "Revue manuelle" in page
     est = figures["clerical_review"]["estimates"]
     assert est["n_labelled"] == 117
     assert 0 <= est["at_match"]["fdr"] <= 0.05
@@ -105,22 +109,81 @@ def test_gold_standard_selection_and_review_sections(written, world):
     assert "lower bound" in page
 
 
-def test_headless_chromium_renders_charts(written, tmp_path):
+def rendered_charts(html_path, tmp_path) -> dict[str, str]:
+    """Chart name -> the DOM headless Chromium drew into its div (every chart of the page)."""
     # `make test` installs chromium when it may (tools/ensure_chromium.sh); a missing browser fails
     assert os.path.exists(CHROMIUM), (f"{CHROMIUM} is missing: install it with "
                                       "'apt-get install -y chromium' (make test does when run as root)")
     proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                            "--disable-background-networking", "--disable-component-update",
                            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                           "--virtual-time-budget=15000", "--dump-dom",
-                           "file://" + written["html"]],
-                          capture_output=True, text=True, timeout=180)
+                           "--virtual-time-budget=20000", "--dump-dom",
+                           "file://" + str(html_path)],
+                          capture_output=True, text=True, timeout=240)
     dom = proc.stdout
     assert "<body" in dom, f"no DOM from chromium (exit {proc.returncode}): {proc.stderr[-300:]}"
-    page = open(written["html"], encoding="utf-8").read()
+    names = re.findall(r'<div class="chart[^"]*" id="chart-([^"]+)"', dom)
+    parts = re.split(r'<div class="chart[^"]*" id="chart-[^"]+"', dom)[1:]
+    return dict(zip(names, parts))
+
+
+def assert_every_chart_drawn(html_path, tmp_path, expected=()):
+    page = open(html_path, encoding="utf-8").read()
     n_charts = page.count('class="chart"')
-    assert n_charts >= 5
-    assert dom.count("<svg") >= n_charts
-    assert ">Chart error" not in dom  # the renderer writes it into a failing chart div
-    # each chart drew marks (paths or rects), not just an empty frame
-    assert dom.count('role="graphics-symbol"') >= n_charts
+    drawn = rendered_charts(html_path, tmp_path)
+    assert len(drawn) == n_charts and set(expected) <= set(drawn), sorted(drawn)
+    for name, own in drawn.items():  # the DOM up to the next chart
+        assert "Chart error" not in own[:2000], (name, own[:300])  # vega failed
+        assert "<svg" in own, name
+        # the chart drew marks (paths, rects, symbols), not just an empty frame
+        assert own.count('role="graphics-symbol"') + own.count('role="graphics-object"') >= 1, name
+    # the export menu (PNG / SVG) is on, the online editor off
+    assert '"export":true' in page.replace(" ", "") or "export: true" in page
+
+
+def test_headless_chromium_renders_every_chart(written, tmp_path):
+    assert_every_chart_drawn(written["html"], tmp_path,
+                             expected=("threshold_tool", "thresholds", "weights",
+                                       "match_weights", "mu", "waterfall", "unlinkables",
+                                       "completeness", "subgroup_sex"))
+
+
+def test_enclave_page_holds_the_pairs_and_is_not_exported(written, world, tmp_path):
+    from appariement.evaluation.output_check import EXPORTABLE
+    enclave = written["enclave_html"]
+    assert enclave.endswith("enclave/enclave.html")
+    assert not any("enclave" in f for f in EXPORTABLE)
+    assert_every_chart_drawn(enclave, tmp_path, expected=("examples",))
+    exported = (open(written["html"], encoding="utf-8").read()
+                + open(written["json"], encoding="utf-8").read())
+    cands = world.data.platform["candidats"]
+    names = [n for n in cands["nom_naissance"].to_pylist() if n and len(n) > 5][:200]
+    ids = [i for i in cands["candidat_id"].to_pylist()][:200]
+    assert not any(f">{n}<" in exported or f'"{n}"' in exported for n in names)
+    assert not any(i in exported for i in ids)
+    # the example pairs show their values on the enclave page only
+    assert "Réservé à l'enclave" in open(enclave, encoding="utf-8").read()
+
+
+def test_english_page_no_raw_names_no_python_booleans(world):
+    import pytest as _pytest
+    from appariement.config import config_from_dict
+    from appariement.errors import ConfigError
+
+    assert config_from_dict({}).report.language == "fr"
+    with _pytest.raises(ConfigError, match="report.language"):
+        config_from_dict({"report": {"language": "de"}})
+    p = world.data.platform
+    cov = subgroup_covariates(world.con, world.pf, candidatures=p["candidatures"],
+                              organisations=p["organisations"], structures=p["structures"],
+                              candidats=p["candidats"])
+    report = build_report(world.result.links, cov, counts=world.result.counts,
+                          model=world.result.model, con=world.con, language="en")
+    body = report.html.rsplit("</head><body>", 1)[1].split('<script type="application/json"')[0]
+    assert "Linkage quality report" in body and "Rapport de qualité" not in body
+    for raw in ("p_adjusted", "est_fdr", "est_fnr", "n_linked", "pivot_exact", ">True<",
+                ">False<", "0.9995022"):
+        assert raw not in body, raw
+    # counts print without decimals; the configured threshold is named beside the suggestion
+    assert not re.search(r"<td>\d+\.0</td>", body)
+    assert "Configured threshold" in body and "Suggested threshold" in body
