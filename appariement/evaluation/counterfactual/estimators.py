@@ -761,9 +761,10 @@ def _fit(p: EffectEstimator, dataset) -> EffectEstimates:
         if getattr(dataset, "monthly", None) is not None:
             monthly = dataset.monthly_pandas()
     else:
+        attrs = dict(getattr(dataset, "attrs", {}) or {})
         df = pd.DataFrame(dataset)
-        design = design or df.attrs.get("counterfactual_design")
-        added = {**df.attrs.get("added_covariates", {}), **added}
+        design = design or attrs.get("counterfactual_design")
+        added = {**attrs.get("added_covariates", {}), **added}
     design = design or p.design
     if outcome not in df:
         raise ConfigError(f"outcome {outcome!r} is not a column of the evaluation dataset")
