@@ -138,10 +138,15 @@ class SynthConfig:
             raise ConfigError("SynthConfig.degraded_noise_factor must be >= 1")
 
     def to_dict(self) -> dict:
-        """Return the configuration as JSON-ready values (dates as ISO strings)."""
+        """Return the configuration as JSON-ready values (dates as ISO strings).
+
+        ``unobserved_confounder`` is left out when 0 (its default), so ``truth/config.json``
+        of a default world is byte for byte what it was before the option existed."""
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name == "unobserved_confounder" and not value:
+                continue
             out[f.name] = value.isoformat() if isinstance(value, date) else value
         return out
 
