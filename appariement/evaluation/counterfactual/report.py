@@ -7,7 +7,12 @@ period (a later hire's effect is part of the comparison outcome).
 
 :func:`run_counterfactual` builds the evaluation dataset, estimates the effects for every outcome
 (default design and the broad comparison variant), re-estimates over a grid of match thresholds
-(linkage sensitivity), and writes ``evaluation.parquet``, ``codebook.json`` / ``codebook.md``,
+(linkage sensitivity), estimates the first outcome with each refusal class alone as the
+comparison arm (``variant = "class=<class>"``: the eligibility class is selected on the
+criteria), gathers the estimators' warnings (``counterfactual.json["warnings"]``: ``code``,
+``message``, ``scope``; logged and listed on the page), the identifying assumptions in words and
+the overlap / weight diagnostics (``counterfactual.json["diagnostics"]``), and writes
+``evaluation.parquet``, ``codebook.json`` / ``codebook.md``,
 ``counterfactual.json`` and a self-contained ``counterfactual.html``. Every count leaving the
 function goes through :func:`appariement.evaluation.disclosure.suppress`.
 
@@ -276,6 +281,8 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
     # estimates by refusal class of the comparison arm, side by side (first outcome): the
     # eligibility class is selected on the criteria, the employer-side one the least
     for klass in _CLASS_VARIANTS:
+        if design.comparison_classes == (klass,):
+            continue  # the main variant already
         cdesign = design.replace(comparison_classes=(klass,))
         cds = build_evaluation_dataset(con, platform, employment, links, cdesign)
         if cds.counts["by_arm"].get("comparison", 0) >= max(min_cell, 20):
