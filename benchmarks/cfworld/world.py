@@ -274,6 +274,7 @@ def simulate(scenario: str = "observables", n: int = 4000, seed: int = 0, *,
     links = pd.DataFrame({"candidat_id": ids, "person_id": pids, "decision": "match",
                           "match_probability": 1.0})
     hidden = pd.DataFrame({"candidat_id": ids, "u": u, "treated": treated,
-                           "later_hire": later, "y0_never_12": y_never[:, 12]})
+                           "later_hire": later, "y0_never_12": y_never[:, 12],
+                           "y1_12": y1[:, 12]})
     return World(platform=platform, employment=employment, links=links, truth=truth,
                  hidden=hidden)

@@ -121,12 +121,16 @@ class EffectEstimates:
             the comparison support), effective sample sizes, censoring weights (model, share
             truncated, effective sample size), unmatched treated, link rate by arm.
         warnings: ``[{"code", "message", "scope"}]`` (English, no identity, no small count).
+        matched_treated: trial ids of the treated kept by the matching (pseudonymous keys,
+            inside the enclave only: never written by the reports), to compare the matching
+            estimate with its own estimand.
     """
 
     table: pd.DataFrame
     balance: pd.DataFrame
     diagnostics: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    matched_treated: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """JSON-ready content."""
@@ -441,6 +445,7 @@ def _matching(s: _Sample, fw: np.ndarray, w: np.ndarray, ps: np.ndarray, k: int,
     tr = t_rows[has]
     out["_n_matched"] = int(has.sum())
     out["_n_unmatched"] = int((~has).sum())
+    out["_matched_rows"] = tr
     if not has.any():
         out["matching"] = float("nan")
         return
@@ -886,7 +891,10 @@ def _fit(p: EffectEstimator, dataset) -> EffectEstimates:
     warnings += _warnings(p, diag, balance, df, design, added, names, point)
     scope = f"outcome {outcome}"
     warnings = [{**w, "scope": scope} for w in warnings]
-    return EffectEstimates(table=table, balance=balance, diagnostics=diag, warnings=warnings)
+    matched = (df["trial_id"].to_numpy()[point["_matched_rows"]] if "_matched_rows" in point
+               else None)
+    return EffectEstimates(table=table, balance=balance, diagnostics=diag, warnings=warnings,
+                           matched_treated=matched)
 
 
 def _row_estimand(method: str, point: dict) -> str:
