@@ -3,12 +3,15 @@ employment, and the truth, in the table shapes ``build_evaluation_dataset`` read
 
 Written apart from ``appariement.synth`` (it imports nothing from it), month by month:
 
-* each person has covariates (age, sex, prior employability ``a``, a few eligibility criteria)
-  and 24 months of employment before time zero, a Markov chain driven by ``a``;
+* each person has covariates (age, sex, a latent prior employability ``a``, a few eligibility
+  criteria, recorded by a diagnosis before time zero for 70 %) and 24 months of employment
+  before time zero, a Markov chain driven by ``a`` (the hire depends on what is recorded: the
+  pre-period months employed, age, sex, the recorded criteria; job finding on ``a`` too);
 * time zero is a first candidature in the study window (some people applied before the window
-  and were refused: ``n_prior_candidatures``; analyse with ``study_start=STUDY_START``); the time-zero candidature is accepted (an IAE hire
-  a few days to ~80 days later, within the 90-day grace period) with a logistic probability of
-  the covariates, else refused with a refusal reason;
+  and were refused: ``n_prior_candidatures``; analyse with ``study_start=STUDY_START``); the
+  time-zero candidature is accepted (an IAE hire a few days to ~80 days later, within the
+  90-day grace period) with a logistic probability of the recorded covariates, else refused
+  with a refusal reason;
 * after time zero, employment is a Markov chain (job finding / keeping), the same random numbers
   for every potential path; a hire gives an IAE contract of 6 to 12 months (employed), then a
   higher job-finding probability (the planted effect);
