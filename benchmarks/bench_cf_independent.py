@@ -103,7 +103,9 @@ def main() -> int:
                                    - hid.loc[cand, "y0_never_12"].astype(float)).mean())
             for r in est.table.itertuples():
                 v = res.setdefault((scenario, unit, r.method),
-                                   {"err": [], "cover": [], "err_m": [], "cover_m": []})
+                                   {"err": [], "cover": [], "err_m": [], "cover_m": [],
+                                    "se": []})
+                v["se"].append(r.se)
                 v["err"].append(r.estimate - truth)
                 v["cover"].append(r.ci_low <= truth <= r.ci_high)
                 if r.method == "matching":
@@ -114,7 +116,9 @@ def main() -> int:
                                        n_boot=args.n_boot, seed=seed)
                 for r in old.table.itertuples():
                     v = res.setdefault((scenario, unit, f"{r.method}/t0"),
-                                       {"err": [], "cover": [], "err_m": [], "cover_m": []})
+                                       {"err": [], "cover": [], "err_m": [], "cover_m": [],
+                                        "se": []})
+                    v["se"].append(r.se)
                     v["err"].append(r.estimate - truth)
                     v["cover"].append(r.ci_low <= truth <= r.ci_high)
             codes = {w["code"] for w in est.warnings}
@@ -132,7 +136,8 @@ def main() -> int:
     took = time.perf_counter() - started
     print(f"\n{args.seeds} seeds x {args.persons} persons, n_boot {args.n_boot}, outcome "
           f"employed_12m, truth att_vs_never; {took:.0f} s in all")
-    print(f"{'scenario':>11} {'design':>12} {'method':>9} {'mean bias':>10} {'coverage':>9}")
+    print(f"{'scenario':>11} {'design':>12} {'method':>9} {'mean bias':>10} {'coverage':>9} "
+          f"{'sd':>6} {'mean se':>7}")
     ok = True
     for (scenario, unit, m), v in res.items():
         err, cover = np.asarray(v["err"]), float(np.mean(v["cover"]))
@@ -141,7 +146,8 @@ def main() -> int:
         met = abs(err.mean()) <= 0.01 and 0.90 <= cover <= 0.98
         flag = ("  target " + ("met" if met else "NOT met")) if target else ""
         ok &= met or not target
-        print(f"{scenario:>11} {unit:>12} {m:>9} {err.mean():+10.4f} {cover:9.2f}{flag}")
+        print(f"{scenario:>11} {unit:>12} {m:>9} {err.mean():+10.4f} {cover:9.2f} "
+              f"{err.std(ddof=1):6.3f} {np.nanmean(v['se']):7.3f}{flag}")
         if v["err_m"]:
             print(f"{'':>11} {'':>12} {'(matched)':>9} {np.mean(v['err_m']):+10.4f} "
                   f"{np.mean(v['cover_m']):9.2f}  against the ATT of the matched treated")
