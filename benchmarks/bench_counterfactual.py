@@ -1,5 +1,5 @@
-"""Bias and coverage of the naive, IPW and matching ATT estimates against the planted effect,
-and the bootstrap's cost.
+"""Bias and coverage of the naive, IPW, matching and AIPW ATT estimates against the planted
+effect, and the bootstrap's cost.
 
 The truth depends on the design: ``--later-hires censor`` (default) estimates the effect versus
 never hired (``effect.json["att_vs_never"]``), ``keep`` versus not hired within the grace
@@ -38,7 +38,8 @@ def main() -> int:
     key = "att_vs_never" if args.later_hires == "censor" else "att"
     classes = None if args.comparison == "all" else tuple(args.comparison.split(","))
     design = CounterfactualDesign(comparison_classes=classes, later_hires=args.later_hires)
-    res: dict = {m: {"err": [], "cover": [], "cover_ai": []} for m in ("naive", "ipw", "matching")}
+    res: dict = {m: {"err": [], "cover": [], "cover_ai": []}
+                 for m in ("naive", "ipw", "matching", "aipw")}
     per_replicate = []
     for seed in range(args.seeds):
         data = generate(SynthConfig(n_candidates=args.candidates, source_ratio=2, seed=seed))
@@ -73,7 +74,7 @@ def main() -> int:
             ok &= abs(err.mean()) > args.tolerance
         else:
             ok &= abs(err.mean()) <= args.tolerance
-    print(f"tolerance {args.tolerance}: {'PASS' if ok else 'FAIL'} (IPW and matching mean bias "
+    print(f"tolerance {args.tolerance}: {'PASS' if ok else 'FAIL'} (IPW, matching, AIPW mean bias "
           "within it, naive outside it)")
     return 0 if ok else 1
 

@@ -116,6 +116,13 @@ def simulate_employment(rng, cfg, t0: np.ndarray, cov: dict, last_date: np.datet
     ee = 2.4 - 0.3 * rsa - 0.2 * cap + 0.5 * prior_emp
     hire_logit = (cfg.hire_intercept + 1.2 * prior_emp - 0.5 * senior + 0.3 * young - 0.3 * rsa
                   + 0.2 * male + presc_hire + 0.5 * dept_eff)
+    trait = np.zeros(n, dtype=bool)
+    if cfg.unobserved_confounder:
+        # the hidden trait has its own random stream: the default world is unchanged
+        trait = np.random.default_rng([cfg.seed, 918273]).random(n) < 0.5
+        shift = cfg.unobserved_confounder * (trait - 0.5)
+        hire_logit = hire_logit + shift
+        ue = ue + shift
     p_hire = _sigmoid(hire_logit)
     treated = rng.random(n) < p_hire
     delay = np.minimum(rng.exponential(30.0, n).astype(np.int64), cfg.grace_days)
@@ -161,7 +168,7 @@ def simulate_employment(rng, cfg, t0: np.ndarray, cov: dict, last_date: np.datet
             "prior_emp": prior_emp, "pre": pre, "obs_path": obs_path, "obs_iae": obs_iae,
             "eval_dates": eval_dates,
             "y0": {k: y0_path[:, k] for k in HORIZONS}, "y1": {k: y1_path[:, k] for k in HORIZONS},
-            "y0_never": {k: y0_never_path[:, k] for k in HORIZONS},
+            "y0_never": {k: y0_never_path[:, k] for k in HORIZONS}, "hidden_trait": trait,
             "y": {k: obs_path[:, k] for k in HORIZONS}}
 
 

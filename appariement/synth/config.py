@@ -53,6 +53,13 @@ class SynthConfig:
         effect_exit_logit / effect_post_logit: the planted effect of an IAE hire on the
             probability to be employed when the IAE contract ends / in later months.
         no_position_share: share of refusals coded ``no_position`` (independent of covariates).
+        unobserved_confounder: strength of a hidden binary trait (prevalence 1/2, never
+            written to any table) added as ``strength * (trait - 1/2)`` to the logit of the hire
+            (and of a later hire) and to the logit of finding a job each month: selection on an
+            unobservable, for sensitivity analyses. 0 (default) plants none and leaves every
+            output byte for byte as without the option. ``effect.json["unobserved_confounder"]``
+            gives its risk ratios with the hire and the outcome and the equal-ratio E-value
+            they amount to.
 
     Examples:
         >>> SynthConfig(n_candidates=1000, seed=1).source_ratio
@@ -99,6 +106,7 @@ class SynthConfig:
     effect_exit_logit: float = 1.2
     effect_post_logit: float = 0.4
     no_position_share: float = 0.12
+    unobserved_confounder: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_candidates, int) or self.n_candidates < 10:
@@ -123,14 +131,22 @@ class SynthConfig:
                               "<= source_date")
         if not (0 < self.grace_days <= 365):
             raise ConfigError(f"SynthConfig.grace_days must be in (0, 365], got {self.grace_days}")
+        if not 0.0 <= float(self.unobserved_confounder) <= 5.0:
+            raise ConfigError(f"SynthConfig.unobserved_confounder must be in [0, 5], got "
+                              f"{self.unobserved_confounder!r}")
         if self.degraded_noise_factor < 1.0:
             raise ConfigError("SynthConfig.degraded_noise_factor must be >= 1")
 
     def to_dict(self) -> dict:
-        """Return the configuration as JSON-ready values (dates as ISO strings)."""
+        """Return the configuration as JSON-ready values (dates as ISO strings).
+
+        ``unobserved_confounder`` is left out when 0 (its default), so ``truth/config.json``
+        of a default world is byte for byte what it was before the option existed."""
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name == "unobserved_confounder" and not value:
+                continue
             out[f.name] = value.isoformat() if isinstance(value, date) else value
         return out
 

@@ -747,4 +747,27 @@ def _truth(cfg, candidat_id, person_id, in_source, nir_status, noise, cand, degr
         effect["naive_difference"][key] = round(float(y[t].mean() - y[~t].mean()), 6)
         effect["naive_ever_hired_difference"][key] = round(
             float(y[ever].mean() - y[~ever].mean()), 6)
+    if cfg.unobserved_confounder:
+        effect["selection"] = ("on observed covariates and a hidden binary trait (prevalence "
+                               "1/2) raising the hire and job finding (unobserved_confounder)")
+        effect["unobserved_confounder"] = _planted_confounder(cfg, sim)
     return {"links": links, "candidats": candidats}, effect
+
+
+def _planted_confounder(cfg, sim: dict) -> dict:
+    """The hidden trait's strength as risk ratios and an equal-ratio E-value: RR with the hire
+    ``max_u P(u | treated) / P(u | not treated)``, RR with the outcome ``P(y0_never | u = 1) /
+    P(y0_never | u = 0)`` among the not treated, combined by the Ding-VanderWeele bounding
+    factor ``B = RR_EU RR_UY / (RR_EU + RR_UY - 1)``, ``E = B + sqrt(B (B - 1))``."""
+    u, t = sim["hidden_trait"], sim["treated"]
+    rr_eu = max(u[t].mean() / u[~t].mean(), (~u[t]).mean() / (~u[~t]).mean())
+    out = {"strength": float(cfg.unobserved_confounder), "prevalence": 0.5,
+           "rr_treatment": round(float(rr_eu), 6), "rr_outcome": {}, "e_value_planted": {}}
+    for k in _world.HORIZONS:
+        y0 = sim["y0_never"][k][~t]
+        rr = y0[u[~t]].mean() / max(y0[~u[~t]].mean(), 1e-9)
+        rr = max(rr, 1 / rr)
+        b = rr_eu * rr / (rr_eu + rr - 1)
+        out["rr_outcome"][str(k)] = round(float(rr), 6)
+        out["e_value_planted"][str(k)] = round(float(b + np.sqrt(b * (b - 1))), 6)
+    return out

@@ -48,7 +48,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import duckdb
 
@@ -60,7 +60,7 @@ from ...io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
 
 __all__ = ["CounterfactualDesign", "EvaluationDataset", "build_evaluation_dataset",
            "DEFAULT_REFUSAL_CLASSES", "REFUSAL_CLASS_NAMES", "UNITS", "LATER_HIRES",
-           "UNLINKED_POLICIES", "DEFAULT_OUTCOMES", "codebook"]
+           "UNLINKED_POLICIES", "DEFAULT_OUTCOMES", "MONTHLY_COLUMNS", "codebook"]
 
 _log = get_logger(__name__)
 
@@ -93,6 +93,21 @@ _SIAE = ("ACI", "AI", "EI", "ETTI", "EITI")
 _IAE_CONTRACTS = ("CDDI", "IAE")
 _PRE = (12, 24)
 _NEEDED = ("candidats", "candidatures", "structures", "organisations")
+#: candidatures without a processing date count as pending this many days
+_PENDING_DAYS = 60
+#: columns of :attr:`EvaluationDataset.monthly`
+MONTHLY_COLUMNS: dict[str, str] = {
+    "trial_id": "trial key",
+    "k": "month of follow-up: the interval (t0 + (k - 1) months, t0 + k months]",
+    "month_start": "t0 + (k - 1) months",
+    "month_end": "t0 + k months",
+    "at_risk_of_hire": "the interval ends after the grace period (a later hire is possible)",
+    "employed_start": "a spell covers month_start (unlinked: as the design's unlinked policy)",
+    "months_employed_since_t0": "months j in 1..k-1 with a spell covering t0 + j months",
+    "pending_candidatures": "candidatures dated on or before month_start and not yet processed "
+                            "then (date_traitement; without it: dated in the 60 days before)",
+    "hired_in_month": "the later hire (after the grace period) falls in the interval",
+}
 
 
 @dataclass(frozen=True)
@@ -228,10 +243,95 @@ class EvaluationDataset:
     design: CounterfactualDesign
     counts: dict
     follow_up_end: dt.date
+    #: one row per (trial, month k = 1..max horizon) of the treated and comparison arms, the
+    #: time-varying covariates of the censoring model (see :data:`MONTHLY_COLUMNS`)
+    monthly: duckdb.DuckDBPyRelation | None = None
+    #: covariates added by :meth:`with_covariates`: column -> time reference ("t0", ...)
+    added_covariates: dict = field(default_factory=dict)
 
     def to_pandas(self):
-        """The dataset as a pandas DataFrame."""
-        return self.relation.df()
+        """The dataset as a pandas DataFrame, with every column (the censoring columns
+        ``later_hire_date``, ``hired_later_by_<h>m``, ``observed_<h>m`` included).
+
+        The design travels in ``df.attrs["counterfactual_design"]`` (and the added covariates
+        in ``df.attrs["added_covariates"]``), so :func:`estimate_effects` on the frame still
+        censors later hires. The monthly covariates of the censoring model do not travel: on a
+        frame the censoring weights use time-zero covariates only, and the estimator warns
+        (``ipcw_time_zero_only``). To add a covariate, use :meth:`with_covariates`, which keeps
+        both.
+        """
+        df = self.relation.df()
+        df.attrs["counterfactual_design"] = self.design
+        df.attrs["added_covariates"] = dict(self.added_covariates)
+        return df
+
+    def monthly_pandas(self):
+        """The monthly covariates as a pandas DataFrame (None when not built)."""
+        return None if self.monthly is None else self.monthly.df()
+
+    def with_covariates(self, table: Any, on: str | Sequence[str] = "candidat_id", *,
+                        time_reference: str | Mapping[str, str] = "t0"
+                        ) -> "EvaluationDataset":
+        """A new dataset with extra columns joined on ``on`` (left join: every trial stays).
+
+        The censoring columns and the monthly covariates are kept, so the estimators still
+        censor later hires with time-varying weights. Pass the added columns to the estimator
+        as ``categorical`` / ``numeric`` covariates.
+
+        Args:
+            table: a DataFrame, Arrow table or DuckDB relation with the ``on`` column(s) and
+                the new columns (at most one row per key).
+            on: key column(s) present in the dataset (``candidat_id`` or ``trial_id``).
+            time_reference: when the new columns are known (``"t0"``: at time zero), for all
+                of them or per column; a covariate not known at ``t0`` is flagged by the
+                estimator's warnings (``covariate_after_t0``).
+
+        Returns:
+            An :class:`EvaluationDataset` (same design, counts, follow-up end).
+
+        Raises:
+            SchemaError: a key is missing, a new column already exists, or a key repeats.
+
+        Examples:
+            >>> import duckdb, pandas as pd
+            >>> from appariement.synth import SynthConfig, generate
+            >>> d = generate(SynthConfig(n_candidates=100, source_ratio=2, seed=1))
+            >>> ds = build_evaluation_dataset(duckdb.connect(), d.platform,
+            ...                               d.source["periodes_emploi"], d.truth["links"])
+            >>> extra = ds.to_pandas()[["candidat_id"]].assign(score=1.0)
+            >>> "score" in ds.with_covariates(extra).relation.columns
+            True
+        """
+        from ..._tables import relation_connection
+        keys = [on] if isinstance(on, str) else list(on)
+        con = relation_connection(self.relation)
+        rel = as_relation(con, table, "covariates")
+        missing = [k for k in keys if k not in rel.columns or k not in self.relation.columns]
+        if missing:
+            raise SchemaError(f"with_covariates: key column(s) {', '.join(missing)} missing "
+                              "from the table or the dataset", table="covariates")
+        new = [c for c in rel.columns if c not in keys]
+        clash = [c for c in new if c in self.relation.columns]
+        if clash:
+            raise SchemaError(f"with_covariates: column(s) {', '.join(clash)} already in the "
+                              "evaluation dataset; rename them", table="covariates")
+        k_list = ", ".join(keys)
+        dup = rel.aggregate(f"{k_list}, count(*) AS n", k_list).filter("n > 1").aggregate(
+            "count(*)").fetchall()[0][0]
+        if dup:
+            raise SchemaError(f"with_covariates: {dup} key value(s) repeat in the table; give "
+                              "at most one row per key", table="covariates")
+        name, cov_name = _fresh_name("cf_cov_out"), _fresh_name("cf_cov")
+        temp_view(rel, cov_name)
+        cols = ", ".join(f'c."{c}"' for c in new)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT o.*, {cols} FROM "
+                    f"{self.relation.alias} o LEFT JOIN {cov_name} c USING ({k_list}) "
+                    "ORDER BY o.trial_id")
+        con.execute(f"DROP VIEW IF EXISTS {cov_name}")
+        refs = ({c: time_reference for c in new} if isinstance(time_reference, str)
+                else {c: time_reference.get(c, "unknown") for c in new})
+        return dataclasses.replace(self, relation=con.table(name),
+                                   added_covariates={**self.added_covariates, **refs})
 
 
 # ---------------------------------------------------------------- inputs
@@ -381,11 +481,68 @@ def build_evaluation_dataset(con: duckdb.DuckDBPyConnection, platform: Any, empl
         con.execute(f"DROP TABLE IF EXISTS {spells_rel.alias}")
         names["out"] = with_iae
     rel = con.table(names["out"])
+    monthly = _monthly_table(con, design, names["out"], plat["candidatures"], spells)
     counts = _counts(con, names["out"])
     _log.info("evaluation dataset: %d trials (%s)", counts["trials"],
               ", ".join(f"{k} {v}" for k, v in counts["by_arm"].items()))
     return EvaluationDataset(relation=rel, design=design, counts=counts,
-                             follow_up_end=follow_up_end)
+                             follow_up_end=follow_up_end, monthly=monthly)
+
+
+def _monthly_table(con: duckdb.DuckDBPyConnection, design: CounterfactualDesign, out: str,
+                   candidatures: duckdb.DuckDBPyRelation, spells: duckdb.DuckDBPyRelation
+                   ) -> duckdb.DuckDBPyRelation:
+    """The person-months of the treated and comparison trials with the time-varying covariates
+    of the censoring model (a pooled person-month model of "hired after the grace period")."""
+    app, sp, name = _fresh_name("cf_m_app"), _fresh_name("cf_m_sp"), _fresh_name("cf_monthly")
+    temp_view(candidatures, app)
+    temp_view(spells, sp)
+    hmax = max(design.horizons)
+    if "date_traitement" in candidatures.columns:
+        pending = (f"a.date_candidature <= g.month_start AND (a.date_traitement IS NULL OR "
+                   f"a.date_traitement > g.month_start)")
+    else:
+        pending = (f"a.date_candidature <= g.month_start AND a.date_candidature > "
+                   f"g.month_start - {_PENDING_DAYS}")
+    unlinked = "FALSE" if design.unlinked == "zero" else "NULL"
+    try:
+        con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        WITH tr AS (
+            SELECT trial_id, candidat_id, person_id, linked, t0, later_hire_date
+            FROM {out} WHERE arm IN ('treated', 'comparison')),
+        g AS (
+            SELECT tr.*, r.k, (t0 + to_months(r.k - 1))::DATE AS month_start,
+                   (t0 + to_months(r.k))::DATE AS month_end
+            FROM tr, range(1, {hmax + 1}) r(k)),
+        emp AS (
+            SELECT g.trial_id, g.k, bool_or(s.person_id IS NOT NULL) AS employed
+            FROM g LEFT JOIN {sp} s ON g.linked AND s.person_id = g.person_id
+             AND s.date_debut <= g.month_start
+             AND coalesce(s.date_fin, DATE '9999-12-31') >= g.month_start
+            GROUP BY g.trial_id, g.k),
+        pend AS (
+            SELECT g.trial_id, g.k, count(a.candidature_id) AS pending_candidatures
+            FROM g LEFT JOIN {app} a ON a.candidat_id = g.candidat_id AND {pending}
+            GROUP BY g.trial_id, g.k)
+        SELECT g.trial_id, g.k::INTEGER AS k, g.month_start, g.month_end,
+               g.month_end > g.t0 + {int(design.grace_days)} AS at_risk_of_hire,
+               CASE WHEN g.linked THEN coalesce(e.employed, FALSE) ELSE {unlinked} END
+                   AS employed_start,
+               CASE WHEN g.linked THEN coalesce(sum(CASE WHEN g.k > 1 AND e.employed THEN 1
+                   ELSE 0 END) OVER (PARTITION BY g.trial_id ORDER BY g.k ROWS BETWEEN
+                   UNBOUNDED PRECEDING AND CURRENT ROW), 0)
+                    ELSE {'0' if design.unlinked == 'zero' else 'NULL'} END::INTEGER
+                   AS months_employed_since_t0,
+               p.pending_candidatures::INTEGER AS pending_candidatures,
+               coalesce(g.later_hire_date > g.month_start AND g.later_hire_date <= g.month_end,
+                        FALSE) AS hired_in_month
+        FROM g JOIN emp e USING (trial_id, k) JOIN pend p USING (trial_id, k)
+        ORDER BY g.trial_id, g.k""")
+    finally:
+        con.execute(f"DROP VIEW IF EXISTS {app}")
+        con.execute(f"DROP VIEW IF EXISTS {sp}")
+    return con.table(name)
 
 
 def _counts(con: duckdb.DuckDBPyConnection, table: str) -> dict:

@@ -259,6 +259,32 @@ def _rule_text(disclosure: Any, language: str) -> str:
     return f"{text} {label('suppressed_note', language)}"
 
 
+_DIAGNOSTIC_COLUMNS = ("share_treated_off_support", "ess_share_control_ipw",
+                       "ess_share_control_matched", "max_abs_smd_after", "smd_threshold")
+
+
+def _diagnostics_html(rows: list[dict], language: str) -> list[str]:
+    """Overlap, weights and balance diagnostics per variant and outcome (``diagnostics``)."""
+    if not rows:
+        return []
+    flat = []
+    for r in rows:
+        row = {"variant": label(str(r.get("variant", "")), language),
+               "outcome": _outcome(str(r.get("outcome", "")), language)}
+        for c in _DIAGNOSTIC_COLUMNS:
+            v = r.get(c)
+            row[c] = max(v.values()) if isinstance(v, dict) and v else v
+        cw = r.get("censoring_weights") or {}
+        row["censoring_ess_share"] = cw.get("ess_share")
+        row["censoring_share_truncated"] = cw.get("share_truncated")
+        flat.append(row)
+    cols = ["variant", "outcome", *[c for c in (*_DIAGNOSTIC_COLUMNS, "censoring_ess_share",
+                                                 "censoring_share_truncated")
+                                    if any(f.get(c) is not None for f in flat)]]
+    return [f"<h2>{html.escape(label('sec_diagnostics', language))}</h2>",
+            table_html(flat, cols, language, kinds={"variant": "text", "outcome": "text"})]
+
+
 def render(result: dict, language: str = "fr") -> str:
     """The self-contained counterfactual page of ``result`` (``counterfactual.json``)."""
     language = check_language(language)
@@ -350,6 +376,12 @@ def render(result: dict, language: str = "fr") -> str:
                 "codebook.md.",
                 f"{n} covariates out of {len(rows)} have suppressed values (small counts) and "
                 "are not listed. The covariates are defined in codebook.md.")) + "</p>")
+    body += _diagnostics_html(result.get("diagnostics") or [], language)
+    assumptions = result.get("assumptions") or []
+    if assumptions:
+        body += [f"<h2>{html.escape(label('sec_assumptions', language))}</h2>",
+                 "<ul>" + "".join(f"<li>{html.escape(str(a))}</li>" for a in assumptions)
+                 + "</ul>"]
     sens = result.get("threshold_sensitivity") or []
     body.append(f"<h2>{html.escape(label('sec_sensitivity', language))}</h2>")
     spec = _sensitivity_spec(sens, language)

@@ -7,7 +7,12 @@ period (a later hire's effect is part of the comparison outcome).
 
 :func:`run_counterfactual` builds the evaluation dataset, estimates the effects for every outcome
 (default design and the broad comparison variant), re-estimates over a grid of match thresholds
-(linkage sensitivity), and writes ``evaluation.parquet``, ``codebook.json`` / ``codebook.md``,
+(linkage sensitivity), estimates the first outcome with each refusal class alone as the
+comparison arm (``variant = "class=<class>"``: the eligibility class is selected on the
+criteria), gathers the estimators' warnings (``counterfactual.json["warnings"]``: ``code``,
+``message``, ``scope``; logged and listed on the page), the identifying assumptions in words and
+the overlap / weight diagnostics (``counterfactual.json["diagnostics"]``), and writes
+``evaluation.parquet``, ``codebook.json`` / ``codebook.md``,
 ``counterfactual.json`` and a self-contained ``counterfactual.html``. Every count leaving the
 function goes through :func:`appariement.evaluation.disclosure.suppress`.
 
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -38,7 +44,7 @@ from ..._tables import to_arrow
 from ...errors import InputError
 from .dataset import (DEFAULT_OUTCOMES, CounterfactualDesign, build_evaluation_dataset,
                       codebook)
-from .estimators import estimate_effects
+from .estimators import ASSUMPTIONS, estimate_effects
 from .page import render as render_page
 
 __all__ = ["run_counterfactual", "threshold_sensitivity", "DEFAULT_N_BOOT",
@@ -125,6 +131,45 @@ def _hide_close_counts(table: pd.DataFrame, arm_n: dict, threshold: int) -> pd.D
     return table
 
 
+def _hide_unmatched(table: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """``n_unmatched`` is the difference of the IPW and matching ``n_treated``: when it is a
+    small count (suppressed), the matching ``n_treated`` goes too."""
+    table = table.copy()
+    if "n_unmatched" not in table.columns:
+        return table
+    small = [_small(v, threshold) for v in table["n_unmatched"]]
+    table["n_treated"] = [None if sm else v for v, sm in zip(table["n_treated"], small)]
+    return table
+
+
+def _safe_e_values(table: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """An E-value and its estimate give back the treated mean p1 (``RR = p1 / (p1 - ATT)``),
+    which times ``n_treated`` is a count of the treated with (or without) the outcome: withhold
+    the E-values when that count is small, or when the estimate or ``n_treated`` is withheld."""
+    table = table.copy()
+    if "e_value" not in table.columns:
+        return table
+    for i, r in table.iterrows():
+        est, n, ev = r.get("estimate"), r.get("n_treated"), r.get("e_value")
+        bad = est is None or pd.isna(est) or n is None or pd.isna(n)
+        if not bad and ev is not None and pd.notna(ev) and np.isfinite(ev) and ev > 1 \
+                and r.get("_binary", True):
+            rr = _rr_of_e(float(ev))
+            rr = rr if est > 0 else 1.0 / rr
+            p1 = rr * float(est) / (rr - 1.0) if rr != 1 else None
+            if p1 is not None:
+                bad = _small(p1 * float(n), threshold) or _small((1 - p1) * float(n), threshold)
+        if bad:
+            table.at[i, "e_value"] = None
+            table.at[i, "e_value_ci"] = None
+    return table.drop(columns=["_binary"], errors="ignore")
+
+
+def _rr_of_e(e: float) -> float:
+    """Invert ``E = RR + sqrt(RR (RR - 1))``: ``RR = E^2 / (2E - 1)``."""
+    return e * e / (2 * e - 1)
+
+
 def _safe_link_rates(table: pd.DataFrame, arm_n: dict, threshold: int) -> pd.DataFrame:
     """A link rate times the arm's published size is the number linked: withhold the rate when
     the linked or the unlinked count it gives is small."""
@@ -154,6 +199,8 @@ def _safe_balance(balance: pd.DataFrame, arm_n: dict, evidence: dict, threshold:
     ``{"n", "top_share"}``)."""
     from ..output_check import DOMINANCE_K
     out = balance.copy()
+    if "imbalanced" in out.columns:
+        out["imbalanced"] = out["imbalanced"].astype(object)
     values = [c for c in out.columns if c != "covariate"]
     for i, row in out.iterrows():
         bad = False
@@ -237,24 +284,43 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
         broad = design.replace(comparison_classes=None)
         variants["broad"] = (broad, build_evaluation_dataset(con, platform, employment, links,
                                                              broad))
-    estimates, balances, arm_sizes = [], {}, {}
+    # estimates by refusal class of the comparison arm, side by side (first outcome): the
+    # eligibility class is selected on the criteria, the employer-side one the least
+    for klass in _CLASS_VARIANTS:
+        if design.comparison_classes == (klass,):
+            continue  # the main variant already
+        cdesign = design.replace(comparison_classes=(klass,))
+        cds = build_evaluation_dataset(con, platform, employment, links, cdesign)
+        if cds.counts["by_arm"].get("comparison", 0) >= max(min_cell, 20):
+            variants[f"class={klass}"] = (cdesign, cds)
+    estimates, balances, arm_sizes, warnings, diagnostics = [], {}, {}, [], []
     for name, (_, vds) in variants.items():
         arm_sizes[name] = {a: v["n"] for a, v in vds.counts["linkage_by_arm"].items()}
-        for outcome in outcomes:
+        for outcome in (outcomes if not name.startswith("class=") else outcomes[:1]):
             est = estimate_effects(vds, outcome, n_boot=n_boot, seed=seed)
-            tab = est.table.assign(variant=name)
+            binary = est.table["method"].map(lambda _: _is_binary(vds, outcome))
+            tab = est.table.assign(variant=name, _binary=binary)
             estimates.append(tab)
-            if outcome == outcomes[0]:
+            warnings += [{**w, "scope": f"variant {name}, {w['scope']}"} for w in est.warnings]
+            diagnostics.append(_public_diagnostics(name, est.diagnostics, arm_sizes[name],
+                                                   min_cell))
+            if outcome == outcomes[0] and not name.startswith("class="):
                 evidence = _dominance(vds.relation, est.balance["covariate"].tolist(),
                                       min_cell)
                 balances[name] = _safe_balance(est.balance, arm_sizes[name], evidence,
                                                min_cell)
-    est_table = pd.concat([_hide_close_counts(t, arm_sizes[t["variant"].iloc[0]], min_cell)
-                           for t in estimates], ignore_index=True)
-    est_pub, rule = _suppressed(est_table, ["n_treated", "n_control"], threshold=min_cell,
+    est_table = pd.concat([_hide_unmatched(_hide_close_counts(
+        t, arm_sizes[t["variant"].iloc[0]], min_cell), min_cell) for t in estimates],
+        ignore_index=True)
+    est_pub, rule = _suppressed(est_table, ["n_treated", "n_unmatched", "n_control"],
+                                threshold=min_cell,
                                 derived={c: ["n_treated", "n_control"] for c in
                                          ("estimate", "se", "ci_low", "ci_high", "se_ai",
-                                          "ci_low_ai", "ci_high_ai")})
+                                          "ci_low_ai", "ci_high_ai", "e_value", "e_value_ci")})
+    est_pub = _safe_e_values(est_pub, min_cell)
+    warnings = _design_warnings(design) + _merge_warnings(warnings)
+    for w in warnings[:len(_design_warnings(design))]:
+        _log.warning("counterfactual %s: %s", w["code"], w["message"])
     arms = pd.DataFrame([{"arm": arm, "n": v["n"], "linked": v["linked"],
                           "unlinked": v["n"] - v["linked"]}
                          for arm, v in ds.counts["linkage_by_arm"].items()])
@@ -268,6 +334,10 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
                                   thresholds=thresholds, outcome=outcomes[0])
             if thresholds else pd.DataFrame())
     if len(sens):
+        # the published sensitivity keeps the estimate and its interval (E-values are in the
+        # estimates table, where their disclosure check is)
+        sens = sens.drop(columns=["estimand", "n_unmatched", "e_value", "e_value_ci"],
+                         errors="ignore")
         sens = _safe_link_rates(_hide_close_counts(sens, published_n, min_cell), published_n,
                                 min_cell)
         sens, _ = _suppressed(sens, ["n_treated", "n_control"], threshold=min_cell,
@@ -279,11 +349,76 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
         "exclusions": _records(excl_pub), "estimates": _records(est_pub),
         "balance": {k: _records(v) for k, v in balances.items()},
         "threshold_sensitivity": _records(sens) if len(sens) else [],
+        "warnings": warnings, "assumptions": list(ASSUMPTIONS),
+        "diagnostics": diagnostics,
     }
     write_json(out / "counterfactual.json", result)
     write_text(out / "counterfactual.html", render_page(result, language))
     _write_spec(out, result, min_cell)
     return result
+
+
+_CLASS_VARIANTS = ("employer_side", "person_side", "eligibility")
+
+
+def _is_binary(ds, outcome: str) -> bool:
+    rows = ds.relation.aggregate(f"count(*) FILTER (WHERE {outcome} IS NOT NULL AND "
+                                 f"CAST({outcome} AS DOUBLE) NOT IN (0, 1))").fetchall()
+    return rows[0][0] == 0
+
+
+def _design_warnings(design: CounterfactualDesign) -> list[dict]:
+    out = []
+    if design.comparison_classes is not None and "eligibility" in design.comparison_classes:
+        out.append({"code": "comparison_selected_on_eligibility", "scope": "variant main",
+                    "message": "the main comparison arm includes refusals for eligibility, a "
+                    "class selected on the eligibility criteria (which also predict "
+                    "employment): its estimate is not the effect of a hire on comparable "
+                    "people; see the estimates by refusal class"})
+    return out
+
+
+def _merge_warnings(warnings: list[dict]) -> list[dict]:
+    """One warning per (code, message), its scopes joined."""
+    merged: dict = {}
+    for w in warnings:
+        key = (w["code"], w["message"])
+        if key in merged:
+            merged[key]["scope"] += "; " + w["scope"]
+        else:
+            merged[key] = dict(w)
+    return list(merged.values())
+
+
+def _public_diagnostics(variant: str, diag: dict, arm_n: dict, threshold: int) -> dict:
+    """Overlap and weight diagnostics safe to export: quantiles (never a minimum or maximum,
+    which is one person's value), shares of people only when the count behind them is not
+    small, effective-sample shares (not counts of people)."""
+    out = {"variant": variant, "outcome": diag.get("outcome")}
+    q = diag.get("propensity_quantiles")
+    if q and all(arm_n.get(a, 0) >= 5 * threshold for a in ("treated", "comparison")):
+        out["propensity_quantiles"] = q
+    off = diag.get("share_treated_off_support")
+    n_t = arm_n.get("treated")
+    if off is not None and n_t:
+        out["share_treated_off_support"] = (None if _small(off * n_t, threshold)
+                                            or _small((1 - off) * n_t, threshold)
+                                            else round(float(off), 2))
+    for key in ("ess_share_control_ipw", "ess_share_control_matched", "max_abs_smd_after",
+                "smd_threshold"):
+        if key in diag:
+            v = diag[key]
+            out[key] = ({k: round(x, 3) for k, x in v.items()} if isinstance(v, dict)
+                        else round(float(v), 3))
+    cw = diag.get("censoring_weights")
+    if cw:
+        out["censoring_weights"] = {
+            "model": cw.get("model"), "stabilised": cw.get("stabilised"),
+            "truncation_quantile": cw.get("truncation_quantile"),
+            "share_truncated": round(float(cw.get("share_truncated", 0.0)), 3),
+            "ess_share": (None if cw.get("ess_share") is None
+                          else round(float(cw["ess_share"]), 3))}
+    return out
 
 
 def _write_spec(out: Path, result: dict, threshold: int) -> None:
@@ -303,7 +438,7 @@ def _write_spec(out: Path, result: dict, threshold: int) -> None:
                        ["exclusions"], ["reason"], ["n"], exportable_files=files),
              TableSpec("counterfactual/estimates", f"{folder}/counterfactual.json",
                        ["estimates"], ["variant", "outcome", "method"],
-                       ["n_treated", "n_control"], exportable_files=files),
+                       ["n_treated", "n_unmatched", "n_control"], exportable_files=files),
              TableSpec("counterfactual/threshold_sensitivity", f"{folder}/counterfactual.json",
                        ["threshold_sensitivity"], ["threshold", "outcome", "method"],
                        ["n_treated", "n_control"],
@@ -323,6 +458,17 @@ def _write_spec(out: Path, result: dict, threshold: int) -> None:
                                       [f"counterfactual/estimates|{key}|{col}",
                                        f"cf|left_out|{key}|{col}"],
                                       "arm size = people in the estimate + people left out"))
+    by_key = {(r.get("variant"), r.get("outcome"), r.get("method")): r
+              for r in result["estimates"]}
+    for (variant, outcome, method), r in by_key.items():
+        if method != "matching" or (variant, outcome, "ipw") not in by_key:
+            continue
+        k_ipw = f"variant={variant},outcome={outcome},method=ipw"
+        k_m = f"variant={variant},outcome={outcome},method=matching"
+        relations.append(Relation(f"counterfactual/estimates|{k_ipw}|n_treated",
+                                  [f"counterfactual/estimates|{k_m}|n_treated",
+                                   f"counterfactual/estimates|{k_m}|n_unmatched"],
+                                  "treated in the IPW estimate = matched + unmatched"))
     for t in sorted({r["threshold"] for r in result["threshold_sensitivity"]}):
         for a in ("treated", "comparison"):
             relations.append(Relation(f"cf|arm={a}|n", [f"cf|sens|t={t}|linked_{a}",
