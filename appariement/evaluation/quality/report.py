@@ -481,6 +481,16 @@ def _threshold_text(rec: dict, est: dict, objective: str, match_t, policy, langu
     return "<p>" + " ".join(parts) + "</p>"
 
 
+#: the French group values of the covariates, in English
+_GROUPS_EN = {"oui": "yes", "non": "no", "inconnu": "unknown"}
+
+
+def _group(value, language: str) -> str:
+    """A group's name as the page shows it (the JSON keeps the value)."""
+    text = str(value)
+    return _GROUPS_EN.get(text, text) if language == "en" else text
+
+
 #: subgroup variables with many groups: the table lists the published groups only
 _MANY_GROUPS = 25
 
@@ -500,6 +510,7 @@ def _subgroup_html(var: str, rows: list[dict], chart_specs: dict, language: str)
                 f"{hidden} groups out of {len(rows)} have a suppressed rate (small counts) and "
                 "are not listed; they remain in the JSON file.")) + "</p>"
     name = f"subgroup_{var}"
+    shown = [{**r, "group": _group(r["group"], language)} for r in shown]
     chart_specs[name] = charts.subgroup_spec(
         [{"group": str(r["group"]), "link_rate": r["link_rate"], "flagged": r["flagged"]}
          for r in shown], var, title, language)
@@ -591,7 +602,8 @@ def _gold_section(gold: dict, selection, policy: DisclosurePolicy, language: str
         sel = suppress(selection, ["n_gold", "n_rest"], policy=policy,
                        derived={"share_gold": ["n_gold"], "share_rest": ["n_rest"]})
         fig["gold_standard_selection"] = sel.to_dict()
-        rows = [{**r, "variable": label(r["variable"], language)} for r in sel.records()]
+        rows = [{**r, "variable": label(r["variable"], language),
+                 "group": _group(r["group"], language)} for r in sel.records()]
         html_parts.append(table_html(rows, ["variable", "group", "n_gold", "n_rest",
                                             "share_gold", "share_rest"], language,
                                      kinds={"group": "text", "variable": "text"}))
