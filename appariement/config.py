@@ -7,7 +7,7 @@ against the folder of the config file (``pathlib`` everywhere, so Windows paths 
 given as paths (or ``env:VARIABLE``), never inline: key material found in the file is refused.
 
 Sections: ``[project]``, ``[inputs]``, ``[keys]``, ``[pivot]``, ``[identity]``, ``[linkage]``,
-``[backend]``, ``[quality]``, ``[counterfactual]``, ``[outputs]`` — see :data:`EXAMPLE_CONFIG`
+``[backend]``, ``[quality]``, ``[counterfactual]``, ``[outputs]``, ``[delivery]`` — see :data:`EXAMPLE_CONFIG`
 (what ``appariement init`` writes) for every key with its default and meaning.
 
 Examples:
@@ -39,6 +39,7 @@ from .errors import ConfigError
 __all__ = [
     "Config", "ProjectConfig", "InputsConfig", "KeysConfig", "PivotConfig", "IdentityConfig",
     "LinkageSection", "BackendConfig", "QualityConfig", "CounterfactualSection", "OutputsConfig",
+    "DeliverySection",
     "load_config", "config_from_dict", "example_config", "EXAMPLE_CONFIG", "PIVOT_MODES",
     "check_options",
 ]
@@ -48,6 +49,8 @@ _CONSISTENCY = ("consistent", "inconsistent", "unverifiable", "no_nir", "invalid
 _OBJECTIVES = ("max_f1", "max_recall_at_fdr", "max_precision_at_fnr")
 _REFUSAL_CLASSES = ("employer_side", "person_side", "eligibility", "other", "unknown",
                     "not_refused")
+_DELIVERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_DELIVERY_HINT = "1-64 letters, digits, '_', '.', '-', not starting with '.', '_' or '-'"
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
@@ -207,10 +210,22 @@ class OutputsConfig:
     dir: Path = _f(Path("out/run"), "path")
 
 
+@dataclass(frozen=True)
+class DeliverySection:
+    """``[delivery]``: this run is one delivery of a series (see :mod:`appariement.deliveries`):
+    its name, the delivery it follows (default: the last one completed), whether it retrains
+    the model instead of reusing the frozen one."""
+
+    name: str | None = _f(None, str, pattern=_DELIVERY_NAME, hint=_DELIVERY_HINT)
+    previous: str | None = _f(None, str, pattern=_DELIVERY_NAME, hint=_DELIVERY_HINT)
+    retrain: bool = _f(False, bool)
+
+
 _SECTIONS: dict[str, type] = {
     "project": ProjectConfig, "inputs": InputsConfig, "keys": KeysConfig, "pivot": PivotConfig,
     "identity": IdentityConfig, "linkage": LinkageSection, "backend": BackendConfig,
     "quality": QualityConfig, "counterfactual": CounterfactualSection, "outputs": OutputsConfig,
+    "delivery": DeliverySection,
 }
 
 
@@ -233,6 +248,7 @@ class Config:
     quality: QualityConfig = field(default_factory=QualityConfig)
     counterfactual: CounterfactualSection = field(default_factory=CounterfactualSection)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    delivery: DeliverySection = field(default_factory=DeliverySection)
     base_dir: Path = field(default=Path("."), compare=False)
     path: Path | None = field(default=None, compare=False)
 
@@ -651,6 +667,11 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError("keys.pivot_exchange and keys.statistician go together (X25519 "
                           "private keys of the pivot and of the statistician); set both or "
                           "neither")
+    dl = cfg.delivery
+    if dl.previous is not None and dl.previous == dl.name:
+        raise ConfigError(f"delivery.previous = {dl.previous!r} names this delivery itself; "
+                          "give the delivery it follows, or leave it out (the last one "
+                          "completed)")
     cf = cfg.counterfactual
     if cf.study_start and cf.study_end and cf.study_start > cf.study_end:
         raise ConfigError("counterfactual.study_start must be before counterfactual.study_end")
