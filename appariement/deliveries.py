@@ -54,7 +54,7 @@ from ._log import get_logger
 from .errors import ConfigError, DeliveryError
 from .manifest import RunManifest, file_fingerprint
 
-__all__ = ["run_delivery", "read_series", "delivery_folder", "drift_report",
+__all__ = ["run_delivery", "plan_delivery", "read_series", "delivery_folder", "drift_report",
            "compare_evaluation", "SERIES_FILE", "DELIVERY_FILE"]
 
 log = get_logger(__name__)
@@ -385,7 +385,7 @@ def drift_report(con, old, new, pairs, config, platform, source, changes: dict) 
         tf = old.term_frequency_tables(con, platform, source, prefix="_dl_tf")
         scored = old.predict(con.table("_dl_drift_l"), con.table("_dl_drift_r"),
                              pairs=con.table(temp).project("record_id_l, record_id_r"),
-                             table_name="_dl_drift_old", tf_tables=tf)
+                             table_name="_dl_drift_old", tf_tables=tf, con=con)
         del scored
         th = config.thresholds
         qs = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -415,8 +415,15 @@ def drift_report(con, old, new, pairs, config, platform, source, changes: dict) 
             "verdict": verdict}
 
 
-def _plan(config, name: str | None, retrain: bool | None) -> DeliveryLink:
-    """Which delivery runs and which one it follows (checks the series)."""
+def plan_delivery(config, name: str | None = None, retrain: bool | None = None
+                  ) -> DeliveryLink:
+    """Which delivery runs and which one it follows: the series and the previous delivery are
+    checked, nothing is written. ``.run_config`` is the config of the delivery's own run
+    (``outputs.dir`` = its folder).
+
+    Raises:
+        ConfigError, DeliveryError: as :func:`run_delivery`.
+    """
     name = name or config.delivery.name
     if name is None:
         raise ConfigError("a delivery run needs a delivery name: [delivery] name in the "
@@ -453,7 +460,9 @@ def _plan(config, name: str | None, retrain: bool | None) -> DeliveryLink:
     if retrain and previous is None:
         log.info("delivery %s is the first: its model is trained anyway", name)
         retrain = False
-    return DeliveryLink(config, name, previous, retrain)
+    link = DeliveryLink(config, name, previous, retrain)
+    link.run_config = _delivery_config(config, name)
+    return link
 
 
 def run_delivery(config, name: str | None = None, *, retrain: bool | None = None,
@@ -482,8 +491,8 @@ def run_delivery(config, name: str | None = None, *, retrain: bool | None = None
 
     if not isinstance(config, Config):
         config = load_config(config)
-    link = _plan(config, name, retrain)
-    dconfig = _delivery_config(config, link.name)
+    link = plan_delivery(config, name, retrain)
+    dconfig = link.run_config
     if dry_run:
         return run_pipeline(dconfig, stages, dry_run=True, progress=progress, command=command)
     private_dir(deliveries_root(config))
