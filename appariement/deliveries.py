@@ -229,7 +229,7 @@ class DeliveryLink:
             run.manifest.timings.update({f"link: {k}": v for k, v in result.timings.items()})
             counts = dict(result.counts)
             for side, rel in (("platform", pf), ("source", sf)):
-                _write(con, record_fingerprints(con, rel, salt=salt),
+                _write(con, record_fingerprints(con, rel, salt=salt, model=result.model),
                        out / f"fingerprints_{side}.parquet")
             diff_counts = self._full_diff(con, out, previous, result)
             counts["changes"] = diff_counts
@@ -499,6 +499,7 @@ def run_delivery(config, name: str | None = None, *, retrain: bool | None = None
     manifest = run_pipeline(dconfig, stages, restart=restart, progress=progress,
                             command=command, delivery=link)
     _record(config, link)
+    _evaluation_growth(config, link)
     return manifest
 
 
@@ -514,44 +515,82 @@ def _record(config, link: DeliveryLink) -> None:
                {"format": _FORMAT, "project": config.project.name, "deliveries": series})
 
 
-def compare_evaluation(previous, current, *, key: str = "candidature_id") -> dict:
-    """Check that an evaluation dataset grew as a delivery should.
+def compare_evaluation(previous, current, *, key: str = "trial_id",
+                       explained: set | None = None) -> dict:
+    """How an evaluation dataset grew from one delivery to the next (counts only).
 
     Earlier trials (rows of ``previous``, by ``key``) should all be in ``current`` with the
     same values, except values null before and filled now (an outcome at a horizon newly
-    reached) and the outcomes of trials whose link changed (listed by the delivery diff).
+    reached). A changed value of a trial whose candidate is in ``explained`` (the delivery
+    diff's candidates, and those whose identity changed) is counted apart.
 
     Args:
         previous, current: the two datasets (Arrow tables or pandas DataFrames).
         key: the trial's key column.
+        explained: candidate ids whose changes are explained (None: none).
 
     Returns:
-        ``{"new_trials", "earlier_trials", "missing_trials", "outcomes_filled",
-        "values_changed", "changed_columns"}`` (counts; ``changed_columns`` names the columns
-        where an earlier non-null value changed; no value is returned).
+        ``new_trials``, ``earlier_trials``, ``missing_trials``, ``outcomes_filled`` (values
+        null before, filled now), ``values_changed`` / ``values_changed_explained``, and
+        ``changed_columns`` (column → earlier values changed, unexplained ones only). No
+        value of the data is returned.
     """
     import pyarrow as pa
 
     prev = previous if isinstance(previous, pa.Table) else pa.Table.from_pandas(previous)
     cur = current if isinstance(current, pa.Table) else pa.Table.from_pandas(current)
+    explained = explained or set()
     p_rows = {r[key]: r for r in prev.to_pylist()}
     c_rows = {r[key]: r for r in cur.to_pylist()}
-    filled = changed = 0
-    columns: set[str] = set()
+    filled = changed = changed_explained = 0
+    columns: dict[str, int] = {}
     for k, before in p_rows.items():
         after = c_rows.get(k)
         if after is None:
             continue
+        known = before.get("candidat_id") in explained
         for col, value in before.items():
             now = after.get(col)
             if value is None and now is not None:
                 filled += 1
             elif value != now and not (_is_nan(value) and _is_nan(now)):
-                changed += 1
-                columns.add(col)
+                if known:
+                    changed_explained += 1
+                else:
+                    changed += 1
+                    columns[col] = columns.get(col, 0) + 1
     return {"new_trials": len(set(c_rows) - set(p_rows)), "earlier_trials": len(p_rows),
             "missing_trials": len(set(p_rows) - set(c_rows)), "outcomes_filled": filled,
-            "values_changed": changed, "changed_columns": sorted(columns)}
+            "values_changed": changed, "values_changed_explained": changed_explained,
+            "changed_columns": dict(sorted(columns.items()))}
+
+
+def _evaluation_growth(config, link: DeliveryLink) -> None:
+    """``deliveries/<name>/evaluation_growth.json`` (enclave): :func:`compare_evaluation` of
+    this delivery's evaluation dataset against the previous one's, when both exist."""
+    import pyarrow.parquet as pq
+
+    if link.previous is None:
+        return
+    files = [delivery_folder(config, n) / "counterfactual" / "evaluation.parquet"
+             for n in (link.previous, link.name)]
+    if not all(f.is_file() for f in files):
+        return
+    folder = delivery_folder(config, link.name)
+    diff = pq.read_table(folder / "link" / "delivery_diff.parquet", columns=["candidat_id"])
+    old = pq.read_table(delivery_folder(config, link.previous) / "link" /
+                        "fingerprints_platform.parquet")
+    new = pq.read_table(folder / "link" / "fingerprints_platform.parquet")
+    before = dict(zip(old.column("record_id").to_pylist(), old.column("fingerprint").to_pylist()))
+    explained = set(diff.column("candidat_id").to_pylist()) | {
+        r for r, f in zip(new.column("record_id").to_pylist(),
+                          new.column("fingerprint").to_pylist())
+        if r in before and before[r] != f}
+    growth = compare_evaluation(pq.read_table(files[0]), pq.read_table(files[1]),
+                                explained=explained)
+    write_json(folder / "evaluation_growth.json",
+               {"what": f"evaluation dataset of {link.name} against {link.previous} (enclave: "
+                        "counts not disclosure-controlled)", **growth})
 
 
 def _is_nan(v) -> bool:

@@ -291,3 +291,25 @@ def test_delivery_config_is_validated(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('[inputs]\nplatform = "p"\nsource = "s"\n', encoding="utf-8")
     assert main(["run", str(config), "--retrain"]) == 2
+
+
+def test_compare_evaluation_counts_growth_and_separates_explained_changes():
+    import pyarrow as pa
+
+    from appariement.deliveries import compare_evaluation
+
+    before = pa.table({"trial_id": ["t1", "t2", "t3"], "candidat_id": ["c1", "c2", "c3"],
+                       "arm": ["treated", "control", "control"],
+                       "employed_24m": [None, 1.0, None]})
+    after = pa.table({"trial_id": ["t1", "t2", "t3", "t4"],
+                      "candidat_id": ["c1", "c2", "c3", "c4"],
+                      "arm": ["treated", "treated", "control", "control"],
+                      "employed_24m": [1.0, 0.0, None, None]})
+    growth = compare_evaluation(before, after)
+    assert growth["new_trials"] == 1 and growth["missing_trials"] == 0
+    assert growth["outcomes_filled"] == 1
+    assert growth["values_changed"] == 2
+    assert growth["changed_columns"] == {"arm": 1, "employed_24m": 1}
+    explained = compare_evaluation(before, after, explained={"c2"})
+    assert explained["values_changed"] == 0 and explained["values_changed_explained"] == 2
+    assert compare_evaluation(before, before)["values_changed"] == 0

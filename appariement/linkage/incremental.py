@@ -1,9 +1,9 @@
 """Incremental linkage: a new delivery scored against a frozen model, stable links.
 
 A delivery is a full extract (every candidate and person so far). Records are identified by
-their id and a **fingerprint**, the SHA-256 of their standardised identity features (every
-feature column, by name, with the project name as salt: a schema change or an edited identity
-changes it). Compared with the previous delivery's fingerprints, each record is ``new``,
+their id and a **fingerprint**, the SHA-256 of their standardised identity features (the
+columns the linkage reads — the model's and the exact stage's —, by name, with the project
+name as salt: an edited identity, another schema or another model changes it). Compared with the previous delivery's fingerprints, each record is ``new``,
 ``changed``, ``unchanged`` or ``removed``. Then, with the previous delivery's model (frozen,
 never retrained here):
 
@@ -39,7 +39,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import duckdb
 import pyarrow.parquet as pq
@@ -51,7 +51,7 @@ from ..errors import LinkageError
 from .cascade import Linkage, LinkageConfig
 from .model import LinkageModel
 
-__all__ = ["record_fingerprints", "PreviousLinks", "IncrementalResult", "link_incremental",
+__all__ = ["record_fingerprints", "fingerprint_columns", "PreviousLinks", "IncrementalResult", "link_incremental",
            "delivery_diff", "CHANGES", "REASONS", "FINGERPRINT_FORMAT"]
 
 log = get_logger(__name__)
@@ -68,15 +68,33 @@ REASONS = ("new_candidate", "candidate_identity_changed", "candidate_removed",
 TABLES = ("links", "unlinked_platform", "unlinked_source", "set_aside", "pairs")
 
 
-def record_fingerprints(con: duckdb.DuckDBPyConnection, features, *, salt: str
-                        ) -> duckdb.DuckDBPyRelation:
-    """``record_id, fingerprint`` of standardised features: ``sha256`` over every feature
-    column (sorted by name; names included, so a schema change is a change), salted.
+#: feature columns the exact stage reads besides the model's (its key and its guards)
+STAGE1_COLUMNS = ("nir", "hash_nir", "nir_valid", "nir_consistency", "birth_name",
+                  "usage_name", "first_name", "first_names", "sex", "birth_year",
+                  "birth_month", "birth_day")
+
+
+def fingerprint_columns(model: LinkageModel | None, columns: Sequence[str]) -> list[str]:
+    """The feature columns a record's fingerprint covers: what the linkage reads (the
+    model's columns and the exact stage's), or every column without a model."""
+    present = [c for c in columns if c != "record_id"]
+    if model is None or getattr(model, "columns_", None) is None:
+        return sorted(present)
+    wanted = set(model.columns_) | set(STAGE1_COLUMNS)
+    return sorted(c for c in present if c in wanted)
+
+
+def record_fingerprints(con: duckdb.DuckDBPyConnection, features, *, salt: str,
+                        model: LinkageModel | None = None) -> duckdb.DuckDBPyRelation:
+    """``record_id, fingerprint`` of standardised features: ``sha256`` over the feature
+    columns the linkage reads (:func:`fingerprint_columns`; sorted by name, names included,
+    so another model or schema is a change), salted.
 
     Args:
         con: the connection.
         features: standardised features (relation, Arrow table or DataFrame) with record_id.
         salt: the project name (fingerprints of two projects never compare equal).
+        model: the fitted model whose columns are covered (None: every column).
 
     Examples:
         >>> con = duckdb.connect()
@@ -85,7 +103,7 @@ def record_fingerprints(con: duckdb.DuckDBPyConnection, features, *, salt: str
         64
     """
     rel = as_relation(con, features, "features")
-    cols = sorted(c for c in rel.columns if c != "record_id")
+    cols = fingerprint_columns(model, rel.columns)
     if not cols:
         raise LinkageError("fingerprints need at least one feature column besides record_id")
     header = f"{FINGERPRINT_FORMAT}|{salt}|{','.join(cols)}".replace("'", "''")
@@ -228,8 +246,9 @@ def link_incremental(con: duckdb.DuckDBPyConnection, platform, source,
     for name in ("links", "unlinked_platform", "set_aside", "pairs"):
         temp_table(getattr(previous, name), f"_inc_prev_{name}")
     with step(log, "delivery: fingerprints", timings):
-        temp_table(record_fingerprints(con, con.table("_inc_P"), salt=salt), "_inc_fp_p")
-        temp_table(record_fingerprints(con, con.table("_inc_S"), salt=salt), "_inc_fp_s")
+        for side, table in (("p", "_inc_P"), ("s", "_inc_S")):
+            temp_table(record_fingerprints(con, con.table(table), salt=salt, model=model),
+                       f"_inc_fp_{side}")
         _status_table(con, "_inc_status_p", "_inc_fp_p", "_inc_prev_fp_p")
         _status_table(con, "_inc_status_s", "_inc_fp_s", "_inc_prev_fp_s")
     for side, name in (("p", "platform"), ("s", "source")):
