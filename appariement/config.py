@@ -764,6 +764,11 @@ sensitivity_thresholds = {sens}   # re-estimate with links at these match thresh
 
 [outputs]
 dir = "{out}"          # one sub-folder per stage, manifest.json, run.log
+
+# [delivery]           # this run is one delivery of a series (quarterly extracts, README)
+# name = "2026T3"      # outputs in <outputs.dir>/deliveries/<name>/ (or: run --delivery NAME)
+# previous = "2026T2"  # the delivery it follows (default: the last one completed)
+# retrain = false      # true: train a new model and write the drift check (or: --retrain)
 '''
 
 _KEYS_NONE = '''\

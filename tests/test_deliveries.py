@@ -313,3 +313,38 @@ def test_compare_evaluation_counts_growth_and_separates_explained_changes():
     explained = compare_evaluation(before, after, explained={"c2"})
     assert explained["values_changed"] == 0 and explained["values_changed_explained"] == 2
     assert compare_evaluation(before, before)["values_changed"] == 0
+
+
+def test_command_line_and_facade(project, tmp_path, capsys):
+    from appariement import Project
+
+    root, series = project
+    d3 = series.deliveries[2]
+    config = root / "d3.toml"
+    config.write_text(f'''[project]
+name = "dtest"
+as_of = "{d3.source_date.isoformat()}"
+[inputs]
+platform = "data/d3/platform"
+source = "data/d3/source"
+[backend]
+threads = 1
+[quality]
+enabled = false
+[counterfactual]
+enabled = false
+[outputs]
+dir = "results"
+''', encoding="utf-8")
+    marker = (_link(root, "d3") / "_SUCCESS.json").read_bytes()
+    # the last delivery again: every stage up to date, nothing rewritten
+    assert main(["-q", "run", str(config), "--delivery", "d3"]) == 0
+    assert "deliveries/d3" in capsys.readouterr().out
+    assert (_link(root, "d3") / "_SUCCESS.json").read_bytes() == marker
+    # an earlier delivery: refused before anything is written (bad input, exit 3)
+    assert main(["-q", "run", str(config), "--delivery", "d1"]) == 3
+    assert not (root / "results" / "run.log").exists()
+    assert Project.from_toml(config).deliveries.series == [
+        {"name": "d1", "previous": None, "retrained": False},
+        {"name": "d2", "previous": "d1", "retrained": False},
+        {"name": "d3", "previous": "d2", "retrained": False}]
