@@ -348,3 +348,22 @@ dir = "results"
         {"name": "d1", "previous": None, "retrained": False},
         {"name": "d2", "previous": "d1", "retrained": False},
         {"name": "d3", "previous": "d2", "retrained": False}]
+
+
+def test_an_unchanged_extract_changes_no_link(project):
+    root, series = project
+    d2 = series.deliveries[1]
+    out = _copy(root, "same")
+    try:
+        cfg = _config(root, d2, outputs="same", delivery={"name": "d2_again"})
+        manifest = run_delivery(cfg, progress=False)
+        counts = manifest.counts["link"]
+        assert counts["pass_a_platform"] == 0 and counts.get("platform_changed", 0) == 0
+        link = out / "deliveries" / "d2_again" / "link"
+        for name in ("links", "unlinked_platform", "unlinked_source", "pairs", "set_aside"):
+            assert pq.read_table(link / f"{name}.parquet").equals(
+                pq.read_table(out / "deliveries" / "d2" / "link" / f"{name}.parquet")), name
+        assert pq.read_table(link / "delivery_diff.parquet").num_rows == 0
+        assert json.loads((link / "delivery_summary.json").read_text())["rows"] == []
+    finally:
+        shutil.rmtree(out)
