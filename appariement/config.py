@@ -7,8 +7,8 @@ against the folder of the config file (``pathlib`` everywhere, so Windows paths 
 given as paths (or ``env:VARIABLE``), never inline: key material found in the file is refused.
 
 Sections: ``[project]``, ``[inputs]``, ``[keys]``, ``[pivot]``, ``[identity]``, ``[linkage]``,
-``[backend]``, ``[quality]``, ``[counterfactual]``, ``[report]``, ``[outputs]`` — see
-:func:`example_config`
+``[backend]``, ``[quality]``, ``[counterfactual]``, ``[report]``, ``[outputs]``,
+``[delivery]`` — see :func:`example_config`
 (what ``appariement init`` writes) for every key with its default and meaning.
 
 Examples:
@@ -52,12 +52,16 @@ from .linkage import ASSIGNMENT_MODES, BACKENDS, LinkageConfig, Thresholds
 __all__ = [
     "Config", "ProjectConfig", "InputsConfig", "KeysConfig", "PivotConfig", "IdentityConfig",
     "LinkageSection", "BackendConfig", "QualityConfig", "CounterfactualSection", "ReportSection",
-    "OutputsConfig", "load_config", "config_from_dict", "example_config", "load_config_text",
+    "OutputsConfig", "DeliverySection", "DELIVERY_NAME", "DELIVERY_HINT", "load_config",
+    "config_from_dict", "example_config", "load_config_text",
     "PIVOT_MODES", "add_option", "option_field",
     "check_options",
 ]
 
 PIVOT_MODES = ("none", "pseudonymise", "pivot")
+#: a delivery's name (a folder name under <outputs.dir>/deliveries/)
+DELIVERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DELIVERY_HINT = "1-64 letters, digits, '_', '.', '-', not starting with '.', '_' or '-'"
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 _REJECTS = tuple(p.value for p in RejectPolicy)
 _LINKAGE = {f.name: f.default for f in dataclasses.fields(LinkageConfig)}
@@ -292,11 +296,27 @@ class OutputsConfig:
     dir: Path = _f(Path("out/run"), "path", "one sub-folder per stage, manifest.json, run.log")
 
 
+@dataclass(frozen=True)
+class DeliverySection:
+    """``[delivery]``: this run is one delivery of a series (see :mod:`appariement.deliveries`):
+    its name, the delivery it follows, whether it retrains the model instead of reusing the
+    frozen one."""
+
+    name: str | None = _f(None, str, "outputs in <outputs.dir>/deliveries/<name>/ (or: run "
+                          "--delivery NAME)", example='"2026T3"', pattern=DELIVERY_NAME,
+                          hint=DELIVERY_HINT)
+    previous: str | None = _f(None, str, "the delivery this one follows (default: the last one "
+                              "completed)", example='"2026T2"', pattern=DELIVERY_NAME,
+                              hint=DELIVERY_HINT)
+    retrain: bool = _f(False, bool, "retrain the model (with a drift check) instead of reusing "
+                       "the first delivery's frozen one")
+
+
 _SECTIONS: dict[str, type] = {
     "project": ProjectConfig, "inputs": InputsConfig, "keys": KeysConfig, "pivot": PivotConfig,
     "identity": IdentityConfig, "linkage": LinkageSection, "backend": BackendConfig,
     "quality": QualityConfig, "counterfactual": CounterfactualSection, "report": ReportSection,
-    "outputs": OutputsConfig,
+    "outputs": OutputsConfig, "delivery": DeliverySection,
 }
 
 
@@ -320,6 +340,7 @@ class Config:
     counterfactual: CounterfactualSection = field(default_factory=CounterfactualSection)
     report: ReportSection = field(default_factory=ReportSection)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    delivery: DeliverySection = field(default_factory=DeliverySection)
     base_dir: Path = field(default=Path("."), compare=False)
     path: Path | None = field(default=None, compare=False)
 
@@ -780,6 +801,11 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError("keys.pivot_exchange and keys.statistician go together (X25519 "
                           "private keys of the pivot and of the statistician); set both or "
                           "neither")
+    dl = cfg.delivery
+    if dl.previous is not None and dl.previous == dl.name:
+        raise ConfigError(f"delivery.previous = {dl.previous!r} names this delivery itself; "
+                          "give the delivery it follows, or leave it out (the last one "
+                          "completed)")
     cf = cfg.counterfactual
     if cf.study_start and cf.study_end and cf.study_start > cf.study_end:
         raise ConfigError("counterfactual.study_start must be before counterfactual.study_end")

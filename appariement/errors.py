@@ -116,6 +116,11 @@ class BlockingBudgetError(LinkageError):
     """A set of blocking rules would generate more comparisons than the budget allows."""
 
 
+class DeliveryError(InputError):
+    """A delivery cannot follow the series it names: the previous delivery is missing,
+    incomplete, tampered with, or belongs to another project (exit 3)."""
+
+
 class DisclosureError(AppariementError):
     """A table would leave the library without disclosure control."""
 
@@ -156,3 +161,4 @@ class InvalidNIRComponent(InvalidNIRError):
 
 
 __all__ += ["InvalidNIRLength", "InvalidNIRFormat", "InvalidNIRKey", "InvalidNIRComponent"]
+__all__ += ["DeliveryError"]

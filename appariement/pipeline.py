@@ -259,6 +259,8 @@ class _Run:
         self._input_files: dict[str, Path] | None = None
         self._keys: dict[str, Any] = {}
         self._hashes: dict[tuple[str, int, int], str] = {}
+        #: a delivery of a series (:class:`appariement.deliveries.DeliveryLink`), or None
+        self.delivery = None
 
     # -- inputs ------------------------------------------------------------------------------
     def input_files(self) -> dict[str, Path]:
@@ -364,6 +366,8 @@ class _Run:
             parts["keys"] = self.required_keys()
         if stage == "link":
             parts["engine"] = self.cfg.backend.engine
+            if self.delivery is not None:
+                parts["delivery"] = self.delivery.fingerprint()
         for up in _UPSTREAM.get(stage, ()):
             m = self.marker(up)
             if m is None:
@@ -889,6 +893,8 @@ def _link_key(pf, sf) -> str:
 def _stage_link(run: _Run, out: Path) -> dict:
     from .linkage import Linkage
 
+    if run.delivery is not None:  # one delivery of a series (appariement.deliveries)
+        return run.delivery.link_stage(run, out)
     pf, sf = run.features("pivot")
     config = run.cfg.linkage_config(_link_key(pf, sf))
     result = Linkage(config, con=run.con).run(pf, sf)
@@ -981,7 +987,8 @@ def _selected(config, stages) -> list[str]:
 
 
 def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = False,
-                 progress: bool | None = None, command: str = "run") -> RunManifest:
+                 progress: bool | None = None, command: str = "run",
+                 delivery=None) -> RunManifest:
     """Run the stages of a configuration, resuming completed ones.
 
     Args:
@@ -993,6 +1000,8 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
         restart: re-run stages even when their outputs are up to date.
         progress: one progress line per stage on stderr (None: only on a terminal).
         command: recorded in the manifest.
+        delivery: the link stage of one delivery of a series (used by
+            :func:`appariement.deliveries.run_delivery`; None: a plain run).
 
     Returns:
         The :class:`RunManifest` (also written to ``<outputs.dir>/manifest.json``, except in a
@@ -1020,6 +1029,7 @@ def run_pipeline(config, stages=None, *, dry_run: bool = False, restart: bool = 
     input_files = _Run.find_input_files(config)
     check_paths(config, selected, input_files)  # before anything, the database included, is written
     run = _Run(config, manifest)
+    run.delivery = delivery
     try:
         if dry_run:
             return _dry_run(run)

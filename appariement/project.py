@@ -537,6 +537,36 @@ class CounterfactualStep(_Step):
 
 # ------------------------------------------------------------------------------ the facade
 
+class DeliveriesStep(_Step):
+    """The project's series of deliveries (:mod:`appariement.deliveries`): each delivery is
+    a run of the config's files into ``<outputs.dir>/deliveries/<name>/``; the first trains
+    and freezes the model, later ones reuse it and score only what changed.
+
+    Examples:
+        >>> # project = Project.from_toml("projet.toml")
+        >>> # project.deliveries.run("2026T3"); project.deliveries.series
+    """
+
+    def run(self, name: str | None = None, *, retrain: bool | None = None,
+            progress: bool | None = False):
+        """Run one delivery (None: ``[delivery] name``); returns its run manifest.
+
+        Raises:
+            ConfigError, DeliveryError: see :func:`appariement.deliveries.run_delivery`.
+        """
+        from .deliveries import run_delivery
+
+        return run_delivery(self._project.config, name, retrain=retrain, progress=progress)
+
+    @property
+    def series(self) -> list[dict]:
+        """The completed deliveries, in order (name, the one it follows, retrained)."""
+        from .deliveries import read_series
+
+        return [{k: e.get(k) for k in ("name", "previous", "retrained")}
+                for e in read_series(self._project.config)]
+
+
 class Project(_Summary):
     """One linkage project: a configuration, a DuckDB connection and the steps as components.
 
@@ -673,6 +703,11 @@ class Project(_Summary):
     def counterfactual(self) -> CounterfactualStep:
         """Evaluation dataset and effects: ``.dataset()``, ``.estimate()``, ``.write(dir)``."""
         return CounterfactualStep(self)
+
+    @cached_property
+    def deliveries(self) -> DeliveriesStep:
+        """The series of deliveries: ``.run(name)``, ``.series``."""
+        return DeliveriesStep(self)
 
     # -- state -------------------------------------------------------------------------------
     @property

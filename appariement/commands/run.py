@@ -29,6 +29,14 @@ def register(subparsers) -> None:
                         "budget table; link nothing, write nothing")
     p.add_argument("--restart", action="store_true",
                    help="re-run every stage even when its outputs are up to date")
+    p.add_argument("--delivery", metavar="NAME",
+                   help="run this delivery of the project's series (overrides [delivery] "
+                        "name): outputs in OUTPUTS/deliveries/NAME/; the first delivery trains "
+                        "and freezes the model, later ones reuse it and score only new or "
+                        "changed records")
+    p.add_argument("--retrain", action="store_true",
+                   help="with a delivery: train a new model instead of reusing the frozen one, "
+                        "and write the drift check (link/drift.json)")
     from .link import add_profile_argument
     add_profile_argument(p, overrides="[inputs] profile")
     p.set_defaults(func=_run)
@@ -43,11 +51,26 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if getattr(args, "profile", None):
         config = config.with_profile(args.profile, option="--profile")
+    delivery = getattr(args, "delivery", None) or config.delivery.name
+    retrain = True if getattr(args, "retrain", False) else None
+    run_config = config
+    if delivery is not None:
+        from ..deliveries import plan_delivery
+
+        # the series and the previous delivery are checked before anything is written
+        run_config = plan_delivery(config, delivery, retrain).run_config
+    elif retrain:
+        from ..errors import ConfigError
+
+        raise ConfigError("--retrain applies to a delivery: give --delivery NAME or "
+                          "[delivery] name")
     # every path checked before the first byte (run.log included) is written
-    check_paths(config, args.stage)
+    check_paths(run_config, args.stage)
     handler = None
     if not args.log_file and not args.dry_run:
-        out = private_dir(config.outputs.dir)
+        if delivery is not None:
+            private_dir(Path(config.outputs.dir) / "deliveries")
+        out = private_dir(run_config.outputs.dir)
         handler = logging.FileHandler(private_file(out / "run.log"), encoding="utf-8")
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(JsonLinesFormatter())
@@ -55,8 +78,16 @@ def _run(args: argparse.Namespace) -> int:
         root.setLevel(logging.DEBUG)
         root.addHandler(handler)
     try:
-        manifest = run_pipeline(config, args.stage, dry_run=args.dry_run, restart=args.restart,
-                                progress=False if args.quiet else None)
+        if delivery is not None:
+            from ..deliveries import run_delivery
+
+            manifest = run_delivery(config, delivery, retrain=retrain, stages=args.stage,
+                                    dry_run=args.dry_run, restart=args.restart,
+                                    progress=False if args.quiet else None)
+        else:
+            manifest = run_pipeline(config, args.stage, dry_run=args.dry_run,
+                                    restart=args.restart,
+                                    progress=False if args.quiet else None)
     finally:
         if handler is not None:
             logging.getLogger("appariement").removeHandler(handler)
@@ -66,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     link = manifest.counts.get("link", {})
     done = ", ".join(manifest.counts)
-    print(f"stages: {done}; outputs in {config.outputs.dir}"
+    print(f"stages: {done}; outputs in {run_config.outputs.dir}"
           + (f"; {link.get('links_match')} matches, {link.get('links_review')} to review"
              if link else ""))
     return 0

@@ -27,6 +27,13 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--source-ratio", type=float, default=10.0,
                    help="source persons per candidate (default 10)")
+    p.add_argument("--deliveries", type=int, default=None, metavar="N",
+                   help="write N successive extracts of the same world into DIR/<name>/ (new "
+                        "candidates and candidatures, changed identities, longer follow-up; "
+                        "--candidates is the size of the first one) and DIR/deliveries.json")
+    p.add_argument("--growth", type=float, default=0.10,
+                   help="with --deliveries: growth of the candidate file per delivery "
+                        "(default 0.10)")
     add_profile_argument(p)
     p.set_defaults(func=_run)
 
@@ -38,6 +45,8 @@ def _run(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, "--out")
     profile = profile_of(args)
+    if args.deliveries is not None:
+        return _run_deliveries(args, profile)
     if profile is None:
         data = write_synthetic(args.out, n_candidates=args.candidates, seed=args.seed,
                                source_ratio=args.source_ratio)
@@ -56,4 +65,27 @@ def _run(args: argparse.Namespace) -> int:
           f"{data.config.source_date.isoformat()}: run with [project] as_of = that date "
           "(`appariement init --as-of`; init finds it itself when this folder is the "
           "data/ folder beside its config)")
+    return 0
+
+
+def _run_deliveries(args: argparse.Namespace, profile) -> int:
+    """``--deliveries N``: one world, N extracts (see :mod:`appariement.synth.deliveries`)."""
+    from ..synth import SynthData
+    from ..synth.deliveries import write_deliveries
+
+    series = write_deliveries(args.out, args.deliveries, args.candidates, seed=args.seed,
+                              growth=args.growth, source_ratio=args.source_ratio)
+    if profile is not None:
+        from ..synth.profiles import write_profile_shaped
+
+        for d in series.deliveries:  # the same files, in the profile's shape
+            write_profile_shaped(SynthData(d.platform, d.source, d.truth, series.world.effect,
+                                           series.world.config), f"{args.out}/{d.name}",
+                                 profile)
+    for d in series.deliveries:
+        print(f"{args.out}/{d.name}: {d.platform['candidats'].num_rows} candidates, "
+              f"{d.source['personnes'].num_rows} source persons, "
+              f"{d.truth['changes'].num_rows} identity changes; extracted on "
+              f"{d.extraction_date.isoformat()}, source on {d.source_date.isoformat()} "
+              "(its [project] as_of)")
     return 0

@@ -67,6 +67,10 @@ n_in_source), the covariates of the selection.
 ``config.json`` is the SynthConfig. Note: potential outcomes are defined on the simulated
 paths; for the ~1 % of employed candidates absent from the source, the source shows no spell.
 
+Successive extracts of one world (quarterly deliveries: new candidates and candidatures,
+changed identities, a longer follow-up, the truth of each): :mod:`appariement.synth.deliveries`
+(``generate_deliveries``, ``write_deliveries``, ``appariement synth --deliveries N``).
+
 Examples:
     >>> from appariement.synth import SynthConfig, generate
     >>> data = generate(SynthConfig(n_candidates=200, source_ratio=3, seed=1))
@@ -76,5 +80,7 @@ Examples:
 
 from .config import SynthConfig
 from .generate import SynthData, generate, write_synthetic
+from .deliveries import generate_deliveries, write_deliveries
 
-__all__ = ["SynthConfig", "SynthData", "generate", "write_synthetic"]
+__all__ = ["SynthConfig", "SynthData", "generate", "write_synthetic", "generate_deliveries",
+           "write_deliveries"]
