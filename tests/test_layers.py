@@ -44,3 +44,13 @@ def test_no_module_imports_a_private_name_of_another_subpackage():
                 bad.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} {target}.{alias.name}")
     assert bad == []
 
+
+
+def test_every_splink_internals_import_says_why():
+    bare = []
+    for path, node, target, lines in _imports():
+        if target.startswith("splink.internals"):
+            around = " ".join(lines[max(0, node.lineno - 3): node.end_lineno])
+            if "#" not in around:
+                bare.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} {target}")
+    assert bare == []

@@ -23,6 +23,9 @@ and any Splink comparison creator is accepted by :class:`appariement.linkage.Lin
 
 from __future__ import annotations
 
+# internal: Splink 5's public level library has no level for a SQL condition over several
+# columns (key checks, swapped names, date parts); SqlLevel is one, written as Splink's own
+# levels are (a ComparisonLevelCreator rendering SQL for a dialect)
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 from splink.internals.dialects import SplinkDialect
 import splink.comparison_library as cl

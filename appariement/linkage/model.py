@@ -109,7 +109,7 @@ def splink_failures(what: str):
 def _splink_errors() -> tuple[type[BaseException], ...]:
     """What Splink raises when a training step cannot run (no pair in a block, an m value
     driven to zero): a batch run records it and falls back, it never stops on it."""
-    from splink.internals.exceptions import SplinkException
+    from splink.internals.exceptions import SplinkException  # Splink 5 exports no exceptions
     return (ValueError, SplinkException)
 
 

@@ -167,6 +167,7 @@ def render_html(title: str, body_html: str, charts: dict[str, dict[str, Any]],
         >>> page.count("<script>") >= 3 and 'id="spec-a"' in page
         True
     """
+    # the vega bundles Splink ships (offline pages); Splink has no public accessor for them
     from splink.internals.html_utils import load_chart_libraries
     libs = load_chart_libraries()
     specs = "\n".join(f'<script type="application/json" id="spec-{html.escape(name)}">'

@@ -2,7 +2,10 @@
 
 Splink 5 ships its charts as Vega-Lite JSON (``splink/internals/files/chart_defs``) filled by
 small classes in ``splink.internals.charts``. We feed them our fitted model (its Splink settings)
-and disclosure-controlled aggregates, and translate their titles: a Splink user finds the charts
+and disclosure-controlled aggregates, and translate their titles. (Why ``splink.internals``:
+Splink's public chart methods need a ``Linker`` over the records, and chart what they compute
+from them; the exported report may only chart figures that passed disclosure control, so the
+chart classes are fed those figures directly.) a Splink user finds the charts
 they know (match weights, m and u, waterfall, threshold selection tool, unlinkables,
 completeness), a French reader reads them in French.
 
@@ -31,7 +34,7 @@ __all__ = ["match_weights_spec", "mu_spec", "waterfall_spec", "threshold_tool_sp
 
 def settings_object(splink_settings: dict):
     """Splink's ``Settings`` of a trained model (no linker, no data needed)."""
-    from splink.internals.settings_creator import SettingsCreator
+    from splink import SettingsCreator
     return SettingsCreator.from_path_or_dict(copy.deepcopy(splink_settings)).get_settings(
         "duckdb")
 
@@ -140,14 +143,14 @@ def _dict(chart, language: str) -> dict[str, Any]:
 
 def match_weights_spec(splink_settings: dict, language: str = "fr") -> dict[str, Any]:
     """Splink's match weights chart (prior and every comparison level) of a trained model."""
-    from splink.internals.charts import MatchWeightsChart
+    from splink.internals.charts import MatchWeightsChart  # internal: see the module docstring
     recs = settings_object(splink_settings)._parameters_as_detailed_records
     return _dict(MatchWeightsChart(recs), language)
 
 
 def mu_spec(splink_settings: dict, language: str = "fr") -> dict[str, Any]:
     """Splink's m and u parameters chart of a trained model."""
-    from splink.internals.charts import MUParametersChart
+    from splink.internals.charts import MUParametersChart  # internal: see the module docstring
     recs = settings_object(splink_settings)._parameters_as_detailed_records
     return _dict(MUParametersChart(recs), language)
 
@@ -157,8 +160,8 @@ def waterfall_spec(splink_settings: dict, records: Sequence[dict], *, hide_detai
     """Splink's waterfall chart of ``records`` (dicts with ``gamma_<comparison>``,
     ``mw_tf_adj_<comparison>``, ``match_weight``; the input values ``<column>_l`` /
     ``<column>_r`` too unless ``hide_details``)."""
-    from splink.internals.charts import WaterfallChart
-    from splink.internals.waterfall_chart import records_to_waterfall_data
+    from splink.internals.charts import WaterfallChart  # internal: see the module docstring
+    from splink.internals.waterfall_chart import records_to_waterfall_data  # no public form
     data = records_to_waterfall_data(list(records), settings_object(splink_settings),
                                      hide_details)
     for r in data:
@@ -175,7 +178,7 @@ def threshold_tool_spec(rows: Sequence[dict], language: str = "fr") -> dict[str,
     ``threshold`` (probability), ``precision``, ``recall``, ``f1``, ``expected_true``,
     ``expected_false``, ``expected_missed``). The y axis shows 0 to 1, not Splink's 0.5 to 1,
     and every point is kept."""
-    from splink.internals.charts import ThresholdSelectionToolChart
+    from splink.internals.charts import ThresholdSelectionToolChart  # internal: see the module docstring
     data = []
     for r in rows:
         p = min(max(float(r["threshold"]), 1e-9), 1 - 1e-9)
@@ -234,14 +237,14 @@ def _round(v):
 def unlinkables_spec(rows: Sequence[dict], language: str = "fr") -> dict[str, Any]:
     """Splink's unlinkables chart (rows: ``match_weight``, ``match_probability``,
     ``cum_prop``)."""
-    from splink.internals.charts import UnlinkablesChart
+    from splink.internals.charts import UnlinkablesChart  # internal: see the module docstring
     return _dict(UnlinkablesChart(list(rows)), language)
 
 
 def completeness_spec(rows: Sequence[dict], language: str = "fr") -> dict[str, Any]:
     """Splink's completeness chart (rows: ``source_dataset``, ``column_name``,
     ``completeness``, ``total_rows_inc_nulls``, ``total_null_rows``)."""
-    from splink.internals.charts import CompletenessChart
+    from splink.internals.charts import CompletenessChart  # internal: see the module docstring
     spec = _dict(CompletenessChart([{**r, "source_dataset": label(r["source_dataset"],
                                                                     language)}
                                     for r in rows]), language)
@@ -251,7 +254,7 @@ def completeness_spec(rows: Sequence[dict], language: str = "fr") -> dict[str, A
 def histogram_spec(rows: Sequence[dict], language: str = "fr") -> dict[str, Any]:
     """Splink's match weight histogram (rows: ``bin_start``, ``bin_end``, ``n``; suppressed
     bins kept with no bar)."""
-    from splink.internals.charts import MatchWeightsHistogramChart
+    from splink.internals.charts import MatchWeightsHistogramChart  # internal: see the module docstring
     data = [{"splink_score_bin_low": r["bin_start"], "splink_score_bin_high": r["bin_end"],
              "count_rows": r["n"]} for r in rows]
     spec = _dict(MatchWeightsHistogramChart(data), language)

@@ -129,6 +129,8 @@ def test_warnings_for_eligibility_refusals_and_the_keep_contrast(small, tmp_path
     assert all("e_value" in r and "e_value_ci" in r for r in res["estimates"])
     assert any(r["variant"] == "class=eligibility" for r in res["estimates"])
     page = (tmp_path / "cf" / "counterfactual.html").read_text()
-    assert "comparison_selected_on_eligibility" in page and "e_value" in page
+    from appariement.evaluation.labels import label
+    assert "comparison_selected_on_eligibility" in page
+    assert label("e_value", "fr") in page and label("sec_assumptions", "fr") in page
     assert json.loads((tmp_path / "cf" / "counterfactual.json").read_text())["assumptions"]
     assert not check_outputs(tmp_path / "cf").failing
