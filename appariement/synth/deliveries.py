@@ -34,7 +34,6 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +41,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .._atomic import atomic_path, write_json
+from .._atomic import write_json
 from .._log import get_logger
 from ..errors import ConfigError
 from .config import SynthConfig
-from .generate import SynthData, generate
+from .generate import SynthData, generate, write_world_tables
 
 __all__ = ["DeliverySeries", "SynthDelivery", "generate_deliveries", "write_deliveries",
            "CHANGE_KINDS"]
@@ -82,12 +80,7 @@ class SynthDelivery:
     def write(self, out_dir, world: SynthData) -> Path:
         """Write ``platform/``, ``source/`` and ``truth/`` (Parquet, atomically), with
         ``truth/effect.json`` (the world's planted effect) and ``truth/config.json``."""
-        out = Path(out_dir)
-        for folder, tables in (("platform", self.platform), ("source", self.source),
-                               ("truth", self.truth)):
-            for name, table in tables.items():
-                with atomic_path(out / folder / f"{name}.parquet") as tmp:
-                    pq.write_table(table, tmp)
+        out = write_world_tables(out_dir, self.platform, self.source, self.truth)
         write_json(out / "truth" / "effect.json", world.effect)
         config = world.config.to_dict()
         config.update(n_candidates=self.platform["candidats"].num_rows,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .._atomic import atomic_path, write_json
+from .._atomic import write_json, write_parquet
 from .._log import get_logger, step
 from ..io.contract import (CRITERIA_COLUMNS, ELIGIBILITY_CRITERIA_LEVEL1,
                            ELIGIBILITY_CRITERIA_LEVEL2, PLATFORM_TABLES, SOURCE_TABLES,
@@ -38,6 +36,16 @@ _NEW_REASONS = {"did_not_come_to_interview": 12, "not_interested": 12, "non_elig
 _CRITERIA_P = {"ass": 0.05, "aah": 0.05, "detld": 0.2, "ase": 0.02, "deld": 0.2, "th": 0.08,
                "pi": 0.08, "psh_pr": 0.05, "ref_da": 0.02, "zrr": 0.05, "qpv": 0.25,
                "detention_mj": 0.03, "fle": 0.02, "pm": 0.02}
+
+
+def write_world_tables(out_dir, platform: dict, source: dict, truth: dict) -> Path:
+    """Write the ``platform/``, ``source/`` and ``truth/`` tables of a synthetic world (or of
+    one of its deliveries) as Parquet files, each atomically; returns the folder."""
+    out = Path(out_dir)
+    for folder, tables in (("platform", platform), ("source", source), ("truth", truth)):
+        for name, table in tables.items():
+            write_parquet(out / folder / f"{name}.parquet", table)
+    return out
 
 
 @dataclass
@@ -76,12 +84,7 @@ class SynthData:
             >>> (d.write(tempfile.mkdtemp()) / "truth" / "effect.json").exists()
             True
         """
-        out = Path(out_dir)
-        for folder, tables in (("platform", self.platform), ("source", self.source),
-                               ("truth", self.truth)):
-            for name, table in tables.items():
-                with atomic_path(out / folder / f"{name}.parquet") as tmp:
-                    pq.write_table(table, tmp)
+        out = write_world_tables(out_dir, self.platform, self.source, self.truth)
         write_json(out / "truth" / "effect.json", self.effect)
         write_json(out / "truth" / "config.json", self.config.to_dict())
         return out
