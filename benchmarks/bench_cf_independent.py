@@ -51,7 +51,7 @@ seeds (met). Run time: 1524 s for all six runs (user 390 s), 532 s for observabl
 Censoring weights before issue 18 (time-zero covariates only, ``--time-zero-ipcw``), dynamic
 world, 40 seeds, n_boot 0: IPW -0.109, matching -0.103, AIPW -0.106 (person design), -0.108 /
 -0.114 / -0.111 (person-month); with the person-month censoring model: IPW -0.006, matching
-+0.001, AIPW -0.012 (person), -0.006 / -0.014 / -0.016 (person-month). 695 s.
++0.001 (plain matching), AIPW -0.012 (person), -0.006 / -0.014 / -0.016 (person-month). 695 s.
 """
 
 from __future__ import annotations
