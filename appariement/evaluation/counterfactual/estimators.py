@@ -11,7 +11,9 @@ Four estimates side by side, on the evaluation dataset of
   within the caliper are left out and counted (``n_unmatched``): the matching estimate is then the
   ATT of the *matched* treated (the estimand column says so). The comparison people matched are
   then re-weighted by their censoring (and linkage) weights, so a censored neighbour hands its
-  share to the matched comparison people still followed (a Hajek estimator on the matched set);
+  share to the matched comparison people still followed (a Hajek estimator on the matched set),
+  and each neighbour's outcome is bias-corrected by the comparison outcome model (Abadie &
+  Imbens 2011; ``bias_correction=False`` for plain matching);
 * ``aipw``: the doubly robust (augmented IPW) ATT: an outcome model of the comparison arm
   (logistic for a 0/1 outcome, least squares otherwise, fitted with the censoring weights) whose
   residuals are re-weighted by the same ATT and censoring weights; consistent when either the
@@ -302,6 +304,7 @@ class _Sample:
     use_ipcw: bool
     use_iplw: bool
     binary: bool = True
+    bias_correction: bool = True
     censoring: _Censoring | None = None
     truncation: float = 0.99
     pen: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -413,24 +416,27 @@ def _estimate_once(s: _Sample, fw: np.ndarray, methods: Sequence[str], k: int,
         if point:
             out["_ipw_weights"] = (rw[tu], wc)
             out["_ps"] = ps
-    if "aipw" in methods:
+    m0 = None
+    if "aipw" in methods or ("matching" in methods and s.bias_correction):
+        # the comparison arm's outcome model, fitted with the censoring (x linkage) weights
         if s.binary:
             b = s.fit("outcome", X1, y, rw * ~t)
             m0 = _sigmoid(X1 @ b)
         else:
             m0 = X1 @ _wls(X1[cu], y[cu], rw[cu], s.pen[:X1.shape[1]])
+    if "aipw" in methods:
         r = y - m0
         out["aipw"] = _wmean(r[tu], rw[tu]) - _wmean(r[cu], rw[cu] * odds[cu])
         out["_mean_treated_aipw"] = mean_t
     if "matching" in methods:
-        _matching(s, fw, w, ps, k, caliper_sd, point, out)
+        _matching(s, fw, w, ps, k, caliper_sd, point, out, m0)
     out["_n_treated"] = int(tu.sum())
     out["_n_control"] = int(cu.sum())
     return out
 
 
 def _matching(s: _Sample, fw: np.ndarray, w: np.ndarray, ps: np.ndarray, k: int,
-              caliper_sd: float, point: bool, out: dict) -> None:
+              caliper_sd: float, point: bool, out: dict, m0: np.ndarray | None) -> None:
     """Nearest-neighbour matching on every comparison row followed at time zero (censored
     ones included: their propensity is known at t0), then the matched comparison people
     re-weighted by their censoring / linkage weights ``w`` (Hajek on the matched set)."""
@@ -461,8 +467,12 @@ def _matching(s: _Sample, fw: np.ndarray, w: np.ndarray, ps: np.ndarray, k: int,
         out["matching"] = float("nan")
         return
     lam_pair = m * c / cbar                               # comparison weight of each pair
+    # Abadie & Imbens (2011) bias correction: a neighbour's outcome moved by the outcome
+    # model's difference between the treated person and the neighbour (0 without it)
+    adj = (m0[tr][:, None] - m0[rows]) if m0 is not None else np.zeros(rows.shape)
+    y_nb = y[rows] + adj
     mean_t = float((a * y[tr]).sum())
-    mean_c = float((lam_pair * y[rows]).sum())
+    mean_c = float((lam_pair * y_nb).sum())
     est = mean_t - mean_c
     out["matching"] = est
     out["_mean_treated_matching"] = mean_t
@@ -474,7 +484,7 @@ def _matching(s: _Sample, fw: np.ndarray, w: np.ndarray, ps: np.ndarray, k: int,
         # each treated's own counterfactual: its followed neighbours (else the matched mean)
         cw = share * c
         own = cw.sum(1)
-        y0 = np.where(own > 0, (cw * y[rows]).sum(1) / np.where(own > 0, own, 1.0), mean_c)
+        y0 = np.where(own > 0, (cw * y_nb).sum(1) / np.where(own > 0, own, 1.0), mean_c)
         ctrl = np.flatnonzero(~t & (w > 0))
         sigma2 = np.zeros(len(y))
         sigma2[ctrl] = _same_arm_variance(y[ctrl], lps[ctrl], s.cell[ctrl])
@@ -589,6 +599,9 @@ class EffectEstimator:
             of being linked given the covariates and the arm.
         n_neighbors / caliper: matching: neighbours per treated, caliper in standard deviations
             of the logit propensity score.
+        bias_correction: matching: correct each neighbour's outcome by the comparison outcome
+            model's difference between the treated person and the neighbour (Abadie & Imbens
+            2011; the model AIPW uses); False: plain nearest-neighbour matching.
         match_cell: column matched exactly (None: no cells).
         ridge: L2 penalty of the logistic models.
         min_level: levels of a categorical covariate with fewer rows (in the two arms) are
@@ -622,6 +635,7 @@ class EffectEstimator:
                  numeric: Sequence[str] = DEFAULT_NUMERIC, treatment: str = "treated",
                  censoring: str = "ipcw", ipcw_truncation: float = 0.99,
                  linkage_weights: bool = False, n_neighbors: int = 1, caliper: float = 0.2,
+                 bias_correction: bool = True,
                  match_cell: str | None = "t0_month", ridge: float = 1.0, min_level: int = 1,
                  smd_threshold: float = SMD_THRESHOLD, design=None) -> None:
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
@@ -652,6 +666,7 @@ class EffectEstimator:
         self.ipcw_truncation = float(ipcw_truncation)
         self.linkage_weights, self.n_neighbors, self.caliper = linkage_weights, n_neighbors, caliper
         self.match_cell, self.ridge, self.min_level = match_cell, ridge, int(min_level)
+        self.bias_correction = bool(bias_correction)
         self.smd_threshold, self.design = float(smd_threshold), design
 
     def get_params(self) -> dict:
@@ -687,7 +702,7 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
                      n_neighbors: int = 1, caliper: float = 0.2, match_cell: str | None =
                      "t0_month", ridge: float = 1.0, min_level: int = 1,
                      ipcw_truncation: float = 0.99, smd_threshold: float = SMD_THRESHOLD,
-                     design=None) -> EffectEstimates:
+                     bias_correction: bool = True, design=None) -> EffectEstimates:
     """Estimate the ATT of an IAE hire within the grace period: ``EffectEstimator(...).fit``.
 
     Args:
@@ -718,8 +733,9 @@ def estimate_effects(dataset, outcome: str = "employed_12m",
         outcome, methods, n_boot=n_boot, seed=seed, alpha=alpha, categorical=categorical,
         numeric=numeric, treatment=treatment, censoring=censoring,
         ipcw_truncation=ipcw_truncation, linkage_weights=linkage_weights,
-        n_neighbors=n_neighbors, caliper=caliper, match_cell=match_cell, ridge=ridge,
-        min_level=min_level, smd_threshold=smd_threshold, design=design).fit(dataset).result_
+        n_neighbors=n_neighbors, caliper=caliper, bias_correction=bias_correction,
+        match_cell=match_cell, ridge=ridge, min_level=min_level, smd_threshold=smd_threshold,
+        design=design).fit(dataset).result_
 
 
 #: Newton steps of a bootstrap replicate's re-fit (from the full-sample coefficients)
@@ -840,7 +856,8 @@ def _fit(p: EffectEstimator, dataset) -> EffectEstimates:
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     s = _Sample(y=y, t=t, X1=X1, Xraw=Xraw, cell=cell, cluster=cluster,
                 observed=observed, linked=linked, use_ipcw=use_ipcw,
-                use_iplw=p.linkage_weights, binary=binary, censoring=cens_design,
+                use_iplw=p.linkage_weights, binary=binary,
+                bias_correction=p.bias_correction, censoring=cens_design,
                 truncation=p.ipcw_truncation, pen=pen)
     if t.sum() == 0 or (~t).sum() == 0:
         raise ConfigError(f"outcome {outcome!r}: no treated or no comparison row to compare "
