@@ -321,7 +321,7 @@ class EvaluationDataset:
         if dup:
             raise SchemaError(f"with_covariates: {dup} key value(s) repeat in the table; give "
                               "at most one row per key", table="covariates")
-        name, cov_name = _fresh_name("cf_cov_out"), _fresh_name("cf_cov")
+        name, cov_name = fresh_name("cf_cov_out"), fresh_name("cf_cov")
         temp_view(rel, cov_name)
         cols = ", ".join(f'c."{c}"' for c in new)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT o.*, {cols} FROM "
@@ -494,7 +494,7 @@ def _monthly_table(con: duckdb.DuckDBPyConnection, design: CounterfactualDesign,
                    ) -> duckdb.DuckDBPyRelation:
     """The person-months of the treated and comparison trials with the time-varying covariates
     of the censoring model (a pooled person-month model of "hired after the grace period")."""
-    app, sp, name = _fresh_name("cf_m_app"), _fresh_name("cf_m_sp"), _fresh_name("cf_monthly")
+    app, sp, name = fresh_name("cf_m_app"), fresh_name("cf_m_sp"), fresh_name("cf_monthly")
     temp_view(candidatures, app)
     temp_view(spells, sp)
     hmax = max(design.horizons)
