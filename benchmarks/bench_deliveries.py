@@ -27,7 +27,7 @@ times are the figures to read; threads = 1):
 
 - 20,000 -> 26,620 candidates, 266,000 persons, 4 deliveries, ``--reproducible``: a later
   delivery's whole run costs 0.74 / 0.76 / 0.79 of a full rerun's CPU time; links of
-  unchanged records differing from the previous delivery: 0 of 18,473 / 20,522 / 22,611;
+  unchanged records differing from the previous delivery: 0 of 18,473 / 20,518 / 22,611;
   F1 of the delivery's links minus a full run's: +0.00005 / +0.00006 / +0.00006 (0.99967 /
   0.99963 / 0.99965); the second series' 32 link files byte-identical to the first's.
 - 50,000 -> 60,500 candidates, 605,000 persons, 3 deliveries: link stage 30.1 s / 31.2 s CPU
