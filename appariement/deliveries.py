@@ -522,7 +522,10 @@ def compare_evaluation(previous, current, *, key: str = "trial_id",
     Earlier trials (rows of ``previous``, by ``key``) should all be in ``current`` with the
     same values, except values null before and filled now (an outcome at a horizon newly
     reached). A changed value of a trial whose candidate is in ``explained`` (the delivery
-    diff's candidates, and those whose identity changed) is counted apart.
+    diff's candidates, those whose link was rescored and those whose identity changed) is
+    counted apart. The others come from the extract itself: a candidature processed after the
+    previous extraction (its state, hence the arm), a spell still open then and closed since
+    (earnings, durable employment).
 
     Args:
         previous, current: the two datasets (Arrow tables or pandas DataFrames).
@@ -582,7 +585,17 @@ def _evaluation_growth(config, link: DeliveryLink) -> None:
                         "fingerprints_platform.parquet")
     new = pq.read_table(folder / "link" / "fingerprints_platform.parquet")
     before = dict(zip(old.column("record_id").to_pylist(), old.column("fingerprint").to_pylist()))
-    explained = set(diff.column("candidat_id").to_pylist()) | {
+    # a rescored link (its person re-identified, same decision) is not in the diff but its
+    # probability moved: explained too
+    links = {}
+    for n in (link.previous, link.name):
+        t = pq.read_table(delivery_folder(config, n) / "link" / "links.parquet",
+                          columns=["candidat_id", "person_id", "match_probability"])
+        links[n] = dict(zip(t.column("candidat_id").to_pylist(),
+                            zip(t.column("person_id").to_pylist(),
+                                t.column("match_probability").to_pylist())))
+    rescored = {c for c, v in links[link.name].items() if links[link.previous].get(c) != v}
+    explained = set(diff.column("candidat_id").to_pylist()) | rescored | {
         r for r, f in zip(new.column("record_id").to_pylist(),
                           new.column("fingerprint").to_pylist())
         if r in before and before[r] != f}

@@ -21,6 +21,24 @@ Usage::
 
     python benchmarks/bench_deliveries.py --candidates 20000 --deliveries 4 --source-ratio 10 \\
         --threads 1 --reproducible --out out/bench_deliveries.json
+
+Measured (2 shared cores, load average about 9: wall times mostly measure the other jobs, CPU
+times are the figures to read; threads = 1):
+
+- 20,000 -> 26,620 candidates, 266,000 persons, 4 deliveries, ``--reproducible``: a later
+  delivery's whole run costs 0.74 / 0.76 / 0.79 of a full rerun's CPU time; links of
+  unchanged records differing from the previous delivery: 0 of 18,473 / 20,518 / 22,611;
+  F1 of the delivery's links minus a full run's: +0.00005 / +0.00006 / +0.00006 (0.99967 /
+  0.99963 / 0.99965); the second series' 32 link files byte-identical to the first's.
+- 50,000 -> 60,500 candidates, 605,000 persons, 3 deliveries: link stage 30.1 s / 31.2 s CPU
+  against 50.7 s / 55.1 s for a full rerun (0.59 / 0.57), whole run 0.73 / 0.71; pass A
+  7,521 / 7,483 candidates (new, changed, or whose person changed) against the whole source,
+  pass B 1,735 / 1,930 unmatched candidates against 8,516 / 8,336 new or changed persons;
+  unchanged links differing: 0 of 45,744 / 51,087; F1 difference +0.00002 / -0.00001.
+
+The 25 % target is not reached at these sizes: each of the two cascade passes pays Splink's
+fixed costs (linker set-up, blocking analysis) and reads the whole source, and the inputs /
+standardise stages read the whole extract as a full run does.
 """
 
 from __future__ import annotations

@@ -190,10 +190,11 @@ def test_an_interrupted_delivery_resumes_and_gives_the_same_files(project, monke
         raise KeyboardInterrupt
 
     monkeypatch.setattr(incremental, "link_incremental", interrupted)
-    cfg = _config(root, d3, outputs="after_d2")
+    shutil.copytree(root / "after_d2", root / "resume")  # the other tests' copy stays as it is
+    cfg = _config(root, d3, outputs="resume")
     with pytest.raises(KeyboardInterrupt):
         run_delivery(cfg, progress=False)
-    folder = root / "after_d2" / "deliveries" / "d3"
+    folder = root / "resume" / "deliveries" / "d3"
     assert (folder / "pivot" / "_SUCCESS.json").is_file()
     assert not (folder / "link").exists()
     assert [e["name"] for e in read_series(cfg)] == ["d1", "d2"]  # not recorded
@@ -205,6 +206,7 @@ def test_an_interrupted_delivery_resumes_and_gives_the_same_files(project, monke
         assert (folder / "link" / f"{name}.parquet").read_bytes() == \
             (_link(root, "d3") / f"{name}.parquet").read_bytes(), name
     assert [e["name"] for e in read_series(cfg)] == ["d1", "d2", "d3"]
+    shutil.rmtree(root / "resume")
 
 
 def test_retraining_writes_the_drift_check(project, tmp_path):
