@@ -127,6 +127,16 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
     rule("address_only", "address_key",
          description="same street address, number included, spaces ignored (tightened on "
                      "large files)"),
+    rule("number_postcode", "address_number", "postcode",
+         description="same house number and postcode (the street mistyped or missing on one "
+                     "side: households, the traits decide)"),
+    rule("street_postcode", "address_street", "postcode",
+         description="same street name and postcode (another house number or a typo in it)"),
+    rule("name_number", "birth_name", "address_number",
+         description="same birth name and house number (a typo in the postcode and in the "
+                     "street)"),
+    rule("first_number", "first_name_canon", "address_number",
+         description="same first name and house number (the same, across a surname change)"),
     rule("name_city", "birth_name", "residence_city",
          description="same birth name and town of residence"),
     rule("postcode_city", "postcode", "residence_city",
@@ -165,7 +175,9 @@ DEFAULT_PREDICTION_RULES = ("dob", "name_yob", "usage_birth_yob", "birth_usage_y
                             "first_name_dob_swapped", "inverted", "inverted_phon",
                             "name_first_md", "birth_usage_first_md", "md_commune_sex",
                             "md_postcode_sex", "head_ym_sex", "name_postcode",
-                            "first_postcode", "first_city", "address_only", "name_city",
+                            "first_postcode", "first_city", "address_only",
+                            "number_postcode", "street_postcode", "name_number",
+                            "first_number", "name_city",
                             "postcode_city", "city_name_phon")
 
 #: rules for large files: the defaults with a key added to each broad rule (about 25x fewer
