@@ -167,6 +167,15 @@ def test_house_number_rules_block_what_the_street_and_postcode_rules_miss():
     without = {frozenset(r.keys) for r in adapt_rules(
         [n for n in DEFAULT_PREDICTION_RULES if n not in new], no_address)[0]}
     assert with_new == without
+    # with an address but no house number (features of an older version) they are dropped,
+    # not reduced to the postcode or the name alone (which a large file would tighten into
+    # new, broad rules)
+    old = {"birth_name", "first_name_canon", "postcode", "address_key", "address_street"}
+    rules, changes = adapt_rules(DEFAULT_PREDICTION_RULES, old)
+    assert not {r.name.split("-")[0] for r in rules} & {"number_postcode", "name_number",
+                                                        "first_number"}
+    assert {"rule": "number_postcode", "action": "dropped",
+            "absent": ["address_number"]} in changes
 
 
 def test_the_optional_features_are_read_only_when_present():
