@@ -46,6 +46,15 @@ birth date only 0.9544 (1542) / 0.9010 (3204), DARES request (no names) 0.9904 (
 with NIR: 0.9982 (638 errors, 82 s, 3.2 GB) / Splink 0.9940 (2084, 114 s, 3.9 GB); traits only
 (appariement alone) 0.9953 (1648, 135 s, 2.9 GB). 5M x 500k with NIR (appariement alone):
 0.9975 (2193 errors), 464 s, 8.5 GB.
+
+Measured at 03a9ade (branch linkq, 2026-12-02; house number, postcode typo level, marginal
+counts formed once, scoring in chunks of 5M pairs with DuckDB's insertion order lifted), same
+commands: FEBRL4 0.9993 (7 errors, all missed, 0 false links; 25 before); 100k x 20k with NIR
+0.9992 (28), traits only 0.9972 (98), names + birth date only 0.9544 (1542), DARES request
+0.9904 (232), without usage names 0.9946 (188) (appariement alone). 1M x 200k with NIR, the
+machine at load average ~8 on its 2 cores (other jobs), so both times are about 5x a quiet
+machine's: appariement 0.99815 (651 errors), 406 s, 2.1 GB / Splink 0.9940 (2084), 564 s,
+3.9 GB in the same run: 0.72x the time (as before), 0.55x the peak memory (0.81x before).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Blocking analysis: how many pairs each rule generates, how many true pairs it keeps.
 
 Counts are exact and cheap: a rule's own pair count is the sum over key groups of
-``n_left × n_right`` (no pair is built); its *marginal* count (pairs no earlier rule generated) is a
-join that DuckDB streams and counts. Recall is measured on labelled pairs — by default the stage-1
+``n_left × n_right`` (no pair is built); its *marginal* count (pairs no earlier rule generated)
+comes from the pairs of every rule formed once and grouped, in slices of the left records. Recall is measured on labelled pairs — by default the stage-1
 links (valid, traits-consistent NIR on both sides), which are true pairs the blocking must not lose.
 """
 
@@ -106,13 +106,25 @@ def _marginal_count(con, lv: str, rv: str, rule: BlockingRule, earlier: list[Blo
 _PAIRS_AT_ONCE = 5_000_000
 
 
-def _marginal_counts_at_once(con, lv: str, rv: str, rules: list[BlockingRule]) -> dict[int, int]:
-    """New pairs per rule index (a pair counts for the first rule generating it)."""
-    union = " UNION ALL ".join(
-        f"SELECT l.record_id AS a, r.record_id AS b, {k} AS k FROM {lv} AS l JOIN {rv} AS r "
-        f"ON {rule.sql}" for k, rule in enumerate(rules))
-    return dict(con.execute(f"SELECT k, count(*) FROM (SELECT min(k) AS k FROM ({union}) "
-                            "GROUP BY a, b) GROUP BY k").fetchall())
+def _marginal_counts_at_once(con, lv: str, rv: str, rules: list[BlockingRule],
+                             parts: int = 1) -> dict[int, int]:
+    """New pairs per rule index (a pair counts for the first rule generating it).
+
+    The pairs of every rule are formed and grouped once, in ``parts`` slices of the left
+    records (by a hash of their id) so that no more than about ``_PAIRS_AT_ONCE`` pairs are
+    held at a time. A rule's new pairs counted on their own join, each filtered by the
+    conditions of every earlier rule, cost more than twice as much at 1M x 200k (17 joins,
+    each repeating the earlier rules' tests)."""
+    out: dict[int, int] = {}
+    for part in range(parts):
+        keep = f"hash(l.record_id) % {parts} = {part}" if parts > 1 else "TRUE"
+        union = " UNION ALL ".join(
+            f"SELECT l.record_id AS a, r.record_id AS b, {k} AS k FROM {lv} AS l "
+            f"JOIN {rv} AS r ON {rule.sql} WHERE {keep}" for k, rule in enumerate(rules))
+        for k, n in con.execute(f"SELECT k, count(*) FROM (SELECT min(k) AS k FROM ({union}) "
+                                "GROUP BY a, b) GROUP BY k").fetchall():
+            out[k] = out.get(k, 0) + n
+    return out
 
 
 def _label_hits(con, lv: str, rv: str, labels_view: str, rules: list[BlockingRule]) -> list[int]:
@@ -201,17 +213,14 @@ def _analyse(con, lv: str, rv: str, rules: list[BlockingRule], labels_view: str 
             "cumulative_pairs": []}
     if own is None:
         own = [_count_pairs(con, lv, rv, r) for r in rules]
-    # Few pairs: form them all once and credit each to the first rule that generates it (one
-    # query); many: count each rule's new pairs on its own join, never holding them all.
-    by_first = (_marginal_counts_at_once(con, lv, rv, rules)
-                if sum(own) <= _PAIRS_AT_ONCE else None)
+    # form the pairs once and credit each to the first rule that generates it; many pairs: in
+    # slices of the left records, never holding them all
+    by_first = _marginal_counts_at_once(con, lv, rv, rules,
+                                        parts=max(1, -(-sum(own) // _PAIRS_AT_ONCE)))
     cumulative = 0
     for k, r in enumerate(rules):
         own_k = own[k]
-        if by_first is not None:
-            marginal = by_first.get(k, 0)
-        else:
-            marginal = own_k if k == 0 else _marginal_count(con, lv, rv, r, rules[:k])
+        marginal = by_first.get(k, 0)
         cumulative += marginal
         rows["rule"].append(r.name)
         rows["description"].append(r.description)

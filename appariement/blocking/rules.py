@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 
 __all__ = ["BlockingRule", "FRENCH_RULES", "DEFAULT_PREDICTION_RULES", "LARGE_FILE_RULES",
-           "DEFAULT_TRAINING_RULES", "TRAINING_CANDIDATES", "TIGHTENING_KEYS", "rule", "get_rules", "adapt_rules",
+           "DEFAULT_TRAINING_RULES", "TRAINING_CANDIDATES", "TIGHTENING_KEYS", "ANCHOR_KEYS", "rule",
+           "get_rules", "adapt_rules",
            "key_rule"]
 
 
@@ -127,6 +128,16 @@ FRENCH_RULES: dict[str, BlockingRule] = {r.name: r for r in [
     rule("address_only", "address_key",
          description="same street address, number included, spaces ignored (tightened on "
                      "large files)"),
+    rule("number_postcode", "address_number", "postcode",
+         description="same house number and postcode (the street mistyped or missing on one "
+                     "side: households, the traits decide)"),
+    rule("street_postcode", "address_street", "postcode",
+         description="same street name and postcode (another house number or a typo in it)"),
+    rule("name_number", "birth_name", "address_number",
+         description="same birth name and house number (a typo in the postcode and in the "
+                     "street)"),
+    rule("first_number", "first_name_canon", "address_number",
+         description="same first name and house number (the same, across a surname change)"),
     rule("name_city", "birth_name", "residence_city",
          description="same birth name and town of residence"),
     rule("postcode_city", "postcode", "residence_city",
@@ -165,7 +176,9 @@ DEFAULT_PREDICTION_RULES = ("dob", "name_yob", "usage_birth_yob", "birth_usage_y
                             "first_name_dob_swapped", "inverted", "inverted_phon",
                             "name_first_md", "birth_usage_first_md", "md_commune_sex",
                             "md_postcode_sex", "head_ym_sex", "name_postcode",
-                            "first_postcode", "first_city", "address_only", "name_city",
+                            "first_postcode", "first_city", "address_only",
+                            "number_postcode", "street_postcode", "name_number",
+                            "first_number", "name_city",
                             "postcode_city", "city_name_phon")
 
 #: rules for large files: the defaults with a key added to each broad rule (about 25x fewer
@@ -202,6 +215,12 @@ def key_rule(column: str) -> BlockingRule:
 STAND_INS = {"address_key": "address"}
 
 
+#: keys a rule is built around: a rule that loses one is dropped, not reduced to its other keys
+#: (``number_postcode`` without a house number would be the postcode alone, which a large file
+#: then tightens into a new, broad rule)
+ANCHOR_KEYS = frozenset({"address_number"})
+
+
 def _stand_in(keys, present) -> tuple:
     return tuple((STAND_INS.get(a, a) if a not in present else a,
                   STAND_INS.get(b, b) if b not in present else b) for a, b in keys)
@@ -212,7 +231,8 @@ def adapt_rules(rules, present) -> tuple[list[BlockingRule], list[dict]]:
 
     A key whose column is absent on either side is removed from its rule (``md_postcode_sex``
     without postcode becomes ``md_postcode_sex-postcode`` on month, day and sex); a rule left
-    without keys is dropped; rules that end up with the same keys are kept once. A rule left
+    without keys, or without one of its :data:`ANCHOR_KEYS`, is dropped; rules that end up with
+    the same keys are kept once. A rule left
     with a single key of several is broad (name + town without the town = every namesake):
     :func:`~appariement.blocking.analysis.fit_rules_to_budget` holds it to a tighter cap.
 
@@ -240,7 +260,7 @@ def adapt_rules(rules, present) -> tuple[list[BlockingRule], list[dict]]:
             r = BlockingRule(r.name, keys, r.description)
         kept = tuple((a, b) for a, b in r.keys if a in present and b in present)
         absent = sorted({c for a, b in r.keys for c in (a, b) if c not in present})
-        if not kept:
+        if not kept or ANCHOR_KEYS & set(absent):
             changes.append({"rule": r.name, "action": "dropped", "absent": absent})
             continue
         if len(kept) < len(r.keys):

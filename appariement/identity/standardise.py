@@ -32,7 +32,7 @@ FEATURE_COLUMNS = (
     "sex", "birth_year", "birth_month", "birth_day", "birth_date", "birth_date_placeholder",
     "birth_dept", "birth_commune", "birth_country", "born_abroad", "postcode", "residence_dept",
     "first_names_joined", "birth_date_status", "first_name_head", "address", "residence_city",
-    "birth_date_digits", "address_key", "address_street",
+    "birth_date_digits", "address_key", "address_street", "address_number",
 )
 
 #: words of an address that name a kind of street, not a street (French and the English of
@@ -302,7 +302,11 @@ def standardise_identities(con: duckdb.DuckDBPyConnection, data, side: str = "pl
            nullif(array_to_string(list_filter(string_split(address, ' '), lambda w:
                       NOT regexp_full_match(w, '[0-9]+[A-Z]?')
                       AND NOT list_contains({list(_STREET_WORDS)!r}, w)), ''), '')
-               AS address_street{opaque_out}
+               AS address_street,
+           -- the house number ("12 bis rue de la Paix" -> "12"): the same number on another
+           -- or a missing street is evidence, and a blocking key with the postcode
+           nullif(regexp_extract(address, '(?:^| )([0-9]+)[A-Z]?(?: |$)', 1), '')
+               AS address_number{opaque_out}
     FROM s4
     """
     out = con.sql(sql)

@@ -73,7 +73,7 @@ COMPARISON_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sex": (("sex",), ("sex",)),
     "birth_place": (("birth_dept",), ("birth_dept", "birth_commune", "birth_country")),
     "residence": (("postcode",), ("postcode", "residence_dept")),
-    "address": (("address",), ("address", "address_key", "address_street")),
+    "address": (("address",), ("address", "address_key", "address_street", "address_number")),
     "residence_city": (("residence_city",), ("residence_city",)),
 }
 
@@ -363,30 +363,42 @@ def birth_place_comparison() -> cl.CustomComparison:
 
 
 def residence_comparison(postcode: str = "postcode", department: str = "residence_dept", *,
-                         description: str = "postcode of residence") -> cl.CustomComparison:
-    """Residence: same postcode > same department > other (people move: a weak comparison).
+                         description: str = "postcode of residence",
+                         with_typo: bool = False) -> cl.CustomComparison:
+    """Residence: same postcode > (``with_typo``) postcodes of the same length one digit or
+    one swap of two adjacent digits apart > same department > other (people move: a weak
+    comparison).
 
     ``postcode`` / ``department`` name the columns compared (the PPRL linkage compares keyed
-    tokens of both with the same levels).
+    tokens of both with the same levels, without ``with_typo``: a keyed token says nothing
+    about how close two postcodes were). A typed postcode ("4221" for "4222", "6302" for
+    "6320") is common; without its level such a pair falls to "same department" or "all
+    other", which count against a match.
     """
+    typo = ([SqlLevel(f"length({postcode}_l) = length({postcode}_r) "
+                      f"AND {{dl}}({postcode}_l, {postcode}_r) <= 1",
+                      "postcode one digit or one swap apart")] if with_typo else [])
     return cl.CustomComparison(
         output_column_name="residence",
         comparison_description=description,
         comparison_levels=[
             null_level(postcode),
             SqlLevel(f"{postcode}_l = {postcode}_r", "same postcode"),
+            *typo,
             SqlLevel(f"{department}_l = {department}_r", "same department of residence"),
             else_level(),
         ],
     )
 
 
-def address_comparison(*, with_key: bool = False,
-                       with_street: bool = False) -> cl.CustomComparison:
+def address_comparison(*, with_key: bool = False, with_street: bool = False,
+                       with_number: bool = False) -> cl.CustomComparison:
     """Street address of residence: exact (with ``with_key``: spaces ignored, feature
     ``address_key``) > Jaro-Winkler >= 0.9 > (``with_street``) the same street, another number
     or none (Jaro-Winkler >= 0.9 on ``address_street``, the address without its number and
-    kind of street) > other. People move: weak evidence, learnt as such.
+    kind of street) > (``with_number``) the same house number, the street another or missing
+    on one side (feature ``address_number``: "95" against "95 GRYLLS CRESCENT") > other.
+    People move: weak evidence, learnt as such.
 
     A street word in common ("RUE", "STREET" ...) was a level before ``address_street``: its u
     probability, high, made it count against a match.
@@ -397,6 +409,8 @@ def address_comparison(*, with_key: bool = False,
               [SqlLevel("{has_any}(list_filter(string_split(address_l, ' '), lambda w: "
                         "length(w) >= 4), string_split(address_r, ' '))",
                         "a street word in common")])
+    number = ([SqlLevel("address_number_l = address_number_r", "same house number")]
+              if with_number else [])
     return cl.CustomComparison(
         output_column_name="address",
         comparison_description="street address of residence",
@@ -405,6 +419,7 @@ def address_comparison(*, with_key: bool = False,
             SqlLevel(same, "same address"),
             SqlLevel("{jw}(address_l, address_r) >= 0.9", "address Jaro-Winkler >= 0.9"),
             *street,
+            *number,
             else_level(),
         ],
     )
@@ -483,17 +498,17 @@ _BUILDERS = {
         with_status="birth_date_status" in present),
     "sex": lambda tf, present: sex_comparison(),
     "birth_place": lambda tf, present: birth_place_comparison(),
-    "residence": lambda tf, present: residence_comparison(),
+    "residence": lambda tf, present: residence_comparison(with_typo=True),
     "address": lambda tf, present: address_comparison(with_key="address_key" in present,
-                                                      with_street="address_street" in present),
+                                                      with_street="address_street" in present,
+                                                      with_number="address_number" in present),
     "residence_city": lambda tf, present: residence_city_comparison(),
 }
 
 #: feature columns that add a level when present and are not needed otherwise (features built
 #: by an older version, or by hand, may lack them)
 OPTIONAL_COLUMNS = frozenset({"first_name_head", "birth_date_digits", "birth_date_status",
-                              "address_key",
-                              "address_street"})
+                              "address_key", "address_street", "address_number"})
 
 
 def default_comparisons(*, term_frequency: bool = True) -> list:

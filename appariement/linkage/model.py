@@ -106,6 +106,20 @@ def splink_failures(what: str):
             "options, or report it with the log file (--log-file, --verbose)") from exc
 
 
+@contextlib.contextmanager
+def _insertion_order_free(con: duckdb.DuckDBPyConnection):
+    """DuckDB free to write query results in any order while Splink scores, then the setting
+    as it was. Keeping the insertion order makes DuckDB buffer the blocked pairs and the
+    scored pairs in order (measured at 1M x 200k with the NIR: 3.6 GB peak against 2.9 GB);
+    nothing downstream depends on it (links, pairs and ties are ordered explicitly)."""
+    before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {bool(before)}")
+
+
 def _splink_errors() -> tuple[type[BaseException], ...]:
     """What Splink raises when a training step cannot run (no pair in a block, an m value
     driven to zero): a batch run records it and falls back, it never stops on it."""
@@ -848,8 +862,10 @@ class LinkageModel:
         chunks = {}
         if num_chunks > 1 and pairs is None:
             chunks = {"num_chunks_left": int(num_chunks), "num_chunks_right": 1}
-        sdf = linker.inference.predict(threshold_match_probability=threshold_match_probability,
-                                       **chunks)
+        with (_insertion_order_free(con) if backend.name == "duckdb"
+              else contextlib.nullcontext()):
+            sdf = linker.inference.predict(
+                threshold_match_probability=threshold_match_probability, **chunks)
         raw = backend.to_duckdb(sdf, table_name + "_raw")
         gammas = [c for c in raw.columns if c.startswith("gamma_")]
         mws = [c for c in raw.columns if c.startswith("mw_")]

@@ -95,7 +95,8 @@ def test_recall_on_labels_outside_the_counted_pools():
     assert report.recall == 1.0
 
 
-def test_marginal_counts_agree_whether_pairs_are_formed_at_once_or_rule_by_rule(monkeypatch):
+def test_marginal_counts_agree_whether_pairs_are_formed_at_once_in_slices_or_rule_by_rule(
+        monkeypatch):
     from appariement.blocking import analysis
     con = duckdb.connect()
     left = _frame([("A", 1980), ("B", 1981), ("C", 1980), ("A", 1981)], "l")
@@ -103,9 +104,13 @@ def test_marginal_counts_agree_whether_pairs_are_formed_at_once_or_rule_by_rule(
     rules = [rule("name", "birth_name"), rule("yob", "birth_year"),
              rule("name_yob", "birth_name", "birth_year")]
     at_once = analyse_blocking(con, left, right, rules).table
-    monkeypatch.setattr(analysis, "_PAIRS_AT_ONCE", 0)
-    rule_by_rule = analyse_blocking(con, left, right, rules).table
-    assert at_once.equals(rule_by_rule)
+    monkeypatch.setattr(analysis, "_PAIRS_AT_ONCE", 2)  # 15 pairs: 8 slices of the left side
+    sliced = analyse_blocking(con, left, right, rules).table
+    assert at_once.equals(sliced)
+    lv, rv = analysis._view(con, left, "l"), analysis._view(con, right, "r")
+    rule_by_rule = [analysis._marginal_count(con, lv, rv, r, rules[:k])
+                    for k, r in enumerate(rules)]
+    assert at_once.column("marginal_pairs").to_pylist() == rule_by_rule
     # name: A (2 x 2) + B (1 x 1) = 5; year: 1980 (2 x 3) + 1981 (2 x 1) = 8, of which 6 do
     # not share the name; name + year: a subset, nothing new
     assert at_once.column("pairs").to_pylist() == [5, 8, 2]

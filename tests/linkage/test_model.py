@@ -21,9 +21,15 @@ def test_model_json_round_trip_identical_predictions(linkage_data, tmp_path):
     saved = json.loads(path.read_text())
     assert saved["format"].startswith("appariement.linkage_model/")
     assert saved["params"]["blocking_rules"][0] == "dob"
+    order = "SELECT current_setting('preserve_insertion_order')"
     first = model.predict(con.table("pf"), con.table("sf"), con=con, table_name="p1")
+    # scoring lifts DuckDB's insertion order (memory) and gives the user's setting back
+    assert con.execute(order).fetchall()[0][0] is True
+    con.execute("SET preserve_insertion_order = false")
     again = LinkageModel.load(path).predict(con.table("pf"), con.table("sf"), con=con,
                                             table_name="p2")
+    assert con.execute(order).fetchall()[0][0] is False
+    con.execute("SET preserve_insertion_order = true")
     cols = "record_id_l, record_id_r, match_weight, match_probability"
     a = con.execute(f"SELECT {cols} FROM p1 ORDER BY 1, 2").fetchall()
     b = con.execute(f"SELECT {cols} FROM p2 ORDER BY 1, 2").fetchall()

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appariement.blocking.rules import adapt_rules
+from appariement.blocking.rules import DEFAULT_PREDICTION_RULES, adapt_rules
 from appariement.identity import standardise_identities
 from appariement.linkage.comparisons import (address_comparison, birth_date_comparison,
-                                             comparisons_for)
+                                             comparisons_for, residence_comparison)
 
 from .conftest import one_edit
 
@@ -87,16 +87,18 @@ def test_two_swapped_digits_of_a_date_fall_in_the_digits_level_or_a_better_one(c
         assert _level(comp, left, right) not in ("all other", "missing", "same year only")
 
 
+_ADDRESS_COLS = ("address", "address_key", "address_street", "address_number")
+
+
 def _address_row(text: str | None) -> dict:
     con, rel = _features([{"adresse": text}])
-    return dict(zip(("address", "address_key", "address_street"),
-                    rel.project("address, address_key, address_street").fetchall()[0]))
+    return dict(zip(_ADDRESS_COLS, rel.project(", ".join(_ADDRESS_COLS)).fetchall()[0]))
 
 
 def test_address_features_ignore_spaces_numbers_and_kinds_of_street():
     assert _address_row("12 bis, rue de la Paix")["address_street"] == "PAIX"
     assert _address_row("MACKIE CRESCENT")["address_key"] == "MACKIECRESCENT"
-    assert _address_row("  ") == {"address": None, "address_key": None, "address_street": None}
+    assert _address_row("  ") == dict.fromkeys(_ADDRESS_COLS)
     assert _address_row("12 RUE")["address_street"] is None  # a kind of street is no street
     comp = address_comparison(with_key=True, with_street=True)
     assert _level(comp, _address_row("MACKIECRESCENT"),
@@ -107,12 +109,83 @@ def test_address_features_ignore_spaces_numbers_and_kinds_of_street():
                   _address_row("3 rue Jean Jaures")) == "all other"
 
 
+def test_the_house_number_is_read_and_compared_when_the_street_differs():
+    assert _address_row("12 bis, rue de la Paix")["address_number"] == "12"
+    assert _address_row("12B RUE DE LA PAIX")["address_number"] == "12"
+    assert _address_row("95")["address_number"] == "95"  # the street lost: the number stays
+    assert _address_row("MCLACHLAN STREET")["address_number"] is None
+    assert _address_row("RUE DU 8 MAI 1945")["address_number"] == "8"  # the first number
+    comp = address_comparison(with_key=True, with_street=True, with_number=True)
+    assert _level(comp, _address_row("95 GRYLLS CRESCENT"),
+                  _address_row("95")) == "same house number"
+    assert _level(comp, _address_row("2 ENDEAVOUR STREET"),
+                  _address_row("2 BURRENODNG EST")) == "same house number"
+    assert _level(comp, _address_row("137 FITCHETT STREET"),
+                  _address_row("FITCHETT STREET")) == "same street"  # the better level first
+    assert _level(comp, _address_row("3 rue Victor Hugo"),
+                  _address_row("4 rue Jean Jaures")) == "all other"
+    # without the feature the level does not exist
+    assert _level(address_comparison(with_key=True, with_street=True),
+                  _address_row("95 GRYLLS CRESCENT"), _address_row("95")) == "all other"
+
+
+def _postcode_row(text: str | None) -> dict:
+    con, rel = _features([{"code_postal": text}])
+    return dict(zip(("postcode", "residence_dept"),
+                    rel.project("postcode, residence_dept").fetchall()[0]))
+
+
+@pytest.mark.parametrize("left, right, level", [
+    ("75011", "75011", "same postcode"),
+    ("75011", "75012", "postcode one digit or one swap apart"),
+    ("69003", "96003", "postcode one digit or one swap apart"),  # a swap across departments
+    ("75011", "75021", "postcode one digit or one swap apart"),
+    ("75011", "75120", "same department of residence"),  # two digits
+    ("13001", "31001", "postcode one digit or one swap apart"),
+    ("13001", "33100", "all other"),
+])
+def test_a_typed_postcode_has_its_own_level(left, right, level):
+    comp = residence_comparison(with_typo=True)
+    assert _level(comp, _postcode_row(left), _postcode_row(right)) == level
+    # without it (keyed tokens in PPRL), one digit off is only the same department, or nothing
+    plain = _level(residence_comparison(), _postcode_row(left), _postcode_row(right))
+    assert plain != "postcode one digit or one swap apart"
+
+
+def test_house_number_rules_block_what_the_street_and_postcode_rules_miss():
+    present = {"birth_name", "first_name_canon", "postcode", "address_key", "address_street",
+               "address_number"}
+    rules, _ = adapt_rules(DEFAULT_PREDICTION_RULES, present)
+    keys = {r.name: [k for k, _ in r.keys] for r in rules}
+    assert keys["number_postcode"] == ["address_number", "postcode"]
+    assert keys["street_postcode"] == ["address_street", "postcode"]
+    assert keys["name_number"] == ["birth_name", "address_number"]
+    # without an address, what is left of them is a rule already there (the same pairs)
+    no_address = {"birth_name", "first_name_canon", "postcode", "birth_year"}
+    new = ("number_postcode", "street_postcode", "name_number", "first_number")
+    with_new = {frozenset(r.keys) for r in adapt_rules(DEFAULT_PREDICTION_RULES, no_address)[0]}
+    without = {frozenset(r.keys) for r in adapt_rules(
+        [n for n in DEFAULT_PREDICTION_RULES if n not in new], no_address)[0]}
+    assert with_new == without
+    # with an address but no house number (features of an older version) they are dropped,
+    # not reduced to the postcode or the name alone (which a large file would tighten into
+    # new, broad rules)
+    old = {"birth_name", "first_name_canon", "postcode", "address_key", "address_street"}
+    rules, changes = adapt_rules(DEFAULT_PREDICTION_RULES, old)
+    assert not {r.name.split("-")[0] for r in rules} & {"number_postcode", "name_number",
+                                                        "first_number"}
+    assert {"rule": "number_postcode", "action": "dropped",
+            "absent": ["address_number"]} in changes
+
+
 def test_the_optional_features_are_read_only_when_present():
     present = {"birth_name", "first_name", "birth_year", "address"}
     _, cols = comparisons_for(present)
     assert "birth_date_digits" not in cols and "address_key" not in cols
-    _, cols = comparisons_for(present | {"birth_date_digits", "address_key", "address_street"})
-    assert {"birth_date_digits", "address_key", "address_street"} <= set(cols)
+    assert "address_number" not in cols
+    _, cols = comparisons_for(present | {"birth_date_digits", "address_key", "address_street",
+                                         "address_number"})
+    assert {"birth_date_digits", "address_key", "address_street", "address_number"} <= set(cols)
     # features without address_key block on the address itself, not on the postcode alone
     rules, _ = adapt_rules(["address_postcode"], {"address", "postcode"})
     assert [k for k, _ in rules[0].keys] == ["address", "postcode"]
@@ -122,7 +195,7 @@ def test_the_optional_features_are_read_only_when_present():
 
 @pytest.mark.parametrize("text", ["1,2,3", "A-B", "Ｐａｉｘ"])
 def test_odd_addresses_give_no_error(text):
-    assert set(_address_row(text)) == {"address", "address_key", "address_street"}
+    assert set(_address_row(text)) == set(_ADDRESS_COLS)
 
 
 def test_a_shared_nir_is_not_counted_again_by_the_date_level():
