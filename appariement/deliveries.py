@@ -224,7 +224,7 @@ class DeliveryLink:
         previous = (PreviousLinks.read(con, self.previous_link_dir())
                     if self.previous is not None else None)
         if previous is None or self.retrain:
-            result = Linkage(lk, con=con).run(pf, sf)
+            result = Linkage(lk, con=con).run(pf, sf, keep_tables=True)  # _full_diff reads links
             result.write(out)
             run.manifest.timings.update({f"link: {k}": v for k, v in result.timings.items()})
             counts = dict(result.counts)

@@ -59,7 +59,7 @@ def run_appariement(data_dir: str, traits_only: bool) -> dict:
     sf = standardise_identities(con, f"{data_dir}/source/personnes.parquet", "source")
     sf.to_table("sf")
     result = link(con.table("pf"), con.table("sf"), con=con,
-                  key_column=None if traits_only else "nir")
+                  key_column=None if traits_only else "nir", keep_tables=True)
     seconds = time.perf_counter() - start
     scores = _score(con, "SELECT candidat_id, person_id FROM links WHERE decision = 'match'",
                     f"{data_dir}/truth/links.parquet")

@@ -55,7 +55,7 @@ def run_plaintext(data_dir: str) -> dict:
     con = duckdb.connect()
     start = time.perf_counter()
     _standardise(con, data_dir)
-    result = link(con.table("pf"), con.table("sf"), con=con, key_column=None)
+    result = link(con.table("pf"), con.table("sf"), con=con, key_column=None, keep_tables=True)
     seconds = time.perf_counter() - start
     scores = _score(con, "SELECT candidat_id, person_id FROM links WHERE decision = 'match'",
                     f"{data_dir}/truth/links.parquet")

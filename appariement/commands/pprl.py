@@ -88,7 +88,7 @@ def _encode(args: argparse.Namespace) -> int:
     from .._paths import check_output_file, refuse_output_over_input
     from .._tables import connect, to_arrow
     from ..identity import standardise_identities
-    from ..linkage import encode_for_pprl
+    from ..crypto import encode_for_pprl
     from ..manifest import RunManifest
     from ..pipeline import load_inputs
     from .link import input_source, profile_of

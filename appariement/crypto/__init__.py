@@ -8,7 +8,9 @@ Safe defaults at the top level; raw primitives stay in the private ``_hazmat`` m
 - :mod:`.envelope` — file encryption for a recipient (X25519 + HKDF + chunked AES-256-GCM),
   with an authenticated header binding project, content kind, side and roles;
 - :mod:`.pivot` — the three roles: producer, pivot authority, statistician;
-- :mod:`.bloom` — keyed Bloom-filter encodings of identity traits and Dice similarity in DuckDB.
+- :mod:`.bloom` — keyed Bloom-filter encodings of identity traits and Dice similarity in DuckDB;
+- :mod:`.pprl_encoding` — a data holder's PPRL encodings (Bloom filters and keyed blocking
+  tokens of its standardised identities), linked by :func:`appariement.linkage.link_encoded`.
 """
 
 from .keys import (KEY_ENV_VAR, PrivateKey, PublicKey, SecretKey, generate_key,
@@ -19,6 +21,7 @@ from .envelope import (EnvelopeContext, decrypt_bytes, decrypt_file, decrypt_tab
                        project_fingerprint, read_header)
 from .pivot import (QUALITIES, PivotAuthority, encrypt_identities, encrypt_pivot_codes,
                     read_identities, read_pivot_codes)
+from .pprl_encoding import PPRL_COLUMNS, encode_for_pprl, register_pprl_sql
 from .pseudonymise import Pseudonymiser, normalise_nir_array
 
 __all__ = [
@@ -30,4 +33,5 @@ __all__ = [
     "PivotAuthority", "encrypt_identities", "read_identities", "encrypt_pivot_codes",
     "read_pivot_codes", "QUALITIES",
     "BloomEncoder", "register_bloom_sql", "dice",
+    "encode_for_pprl", "register_pprl_sql", "PPRL_COLUMNS",
 ]

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from .._atomic import atomic_path, write_json
 from .._log import get_logger, step
-from .._tables import as_relation, drop_relation, temp_table, temp_view, to_arrow
+from .._tables import as_relation, drop_relation, fresh_name, temp_table, temp_view, to_arrow
 from ..blocking.analysis import DEFAULT_COMPARISON_BUDGET, BlockingReport, analyse_blocking
 from ..blocking.rules import get_rules
 from ..errors import ConfigError, LinkageError
@@ -133,6 +133,9 @@ class LinkageConfig:
 class LinkageResult:
     """What the cascade produced (DuckDB relations on ``con``).
 
+    The relations read session-only tables with fresh names (``Linkage.run(...,
+    keep_tables=True)`` names them ``links``, ``pairs``, ... instead); :meth:`drop` drops them.
+
     Attributes:
         links: candidat_id, person_id, method (pivot_exact / probabilistic), match_weight,
             match_probability, decision (match / review / non_match), why (the comparison levels
@@ -150,6 +153,7 @@ class LinkageResult:
             the stage-1 links.
         counts: figures of every step.
         timings: seconds per step.
+        training_labels: the pairs m was estimated on (record_id_l, record_id_r), or None.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -163,6 +167,14 @@ class LinkageResult:
     counts: dict[str, Any]
     timings: dict[str, float]
     config: LinkageConfig
+    training_labels: duckdb.DuckDBPyRelation | None = None
+
+    def drop(self) -> None:
+        """Drop the result's session-only tables (the named ones of ``keep_tables`` stay)."""
+        for rel in (self.links, self.unlinked_platform, self.unlinked_source, self.set_aside,
+                    self.pairs, self.training_labels):
+            if rel is not None and rel.alias.startswith("_app_"):
+                drop_relation(self.con, rel.alias)
 
     def write(self, out_dir: str | Path) -> dict[str, str]:
         """Write links, unlinked records, set-aside pairs (Parquet), the model and the counts
@@ -221,7 +233,8 @@ class Linkage:
         if model.comparisons is not None and model.columns is None:
             return "*"  # user comparisons without declared columns may read any of them
         wanted = dict.fromkeys(["record_id", *model.columns_])
-        present = set(self.con.table("_app_P").columns) & set(self.con.table("_app_S").columns)
+        present = (set(self.con.table(self._t["P"]).columns)
+                   & set(self.con.table(self._t["S"]).columns))
         return ", ".join(f'"{c}"' for c in wanted if c in present)
 
     def _drop(self, name: str) -> None:
@@ -255,11 +268,14 @@ class Linkage:
     def _consistency_columns(self) -> str:
         """Which side's declared traits disagree with its own NIR, for every link: information
         for the reader (the linkage used it as evidence, never as a verdict)."""
-        if not all("nir_consistency" in self.con.table(t).columns for t in ("_app_P", "_app_S")):
+        if not all("nir_consistency" in self.con.table(self._t[side]).columns
+                   for side in ("P", "S")):
             return ""
-        return (",\n                   (SELECT nir_consistency FROM _app_P WHERE record_id = "
+        return (f",\n                   (SELECT nir_consistency FROM {self._t['P']} "
+                "WHERE record_id = "
                 "u.record_id_l) AS nir_consistency_platform,\n"
-                "                   (SELECT nir_consistency FROM _app_S WHERE record_id = "
+                f"                   (SELECT nir_consistency FROM {self._t['S']} "
+                "WHERE record_id = "
                 "u.record_id_r) AS nir_consistency_source")
 
     def _plan_counts(self, model: LinkageModel, counts: dict[str, Any]) -> None:
@@ -270,7 +286,7 @@ class Linkage:
         for entry in getattr(model, "plan_log_", []):
             if entry["step"] in ("comparisons", "blocking_rules", "training_rules"):
                 counts[f"model_{entry['step']}"] = entry["chosen"]
-        for side, table in (("platform", "_app_P"), ("source", "_app_S")):
+        for side, table in (("platform", self._t["P"]), ("source", self._t["S"])):
             rel = self.con.table(table)
             if "birth_date_status" not in rel.columns:
                 continue
@@ -292,7 +308,7 @@ class Linkage:
         key holder has a valid NIR on one side, and the key is not the NIR column)."""
         needed = (key, "nir_valid", "nir_consistency")
         for side in ("P", "S"):
-            cols = self.con.table(f"_app_{side}").columns
+            cols = self.con.table(self._t[side]).columns
             if key not in cols:
                 raise LinkageError(
                     f"exact stage on {key!r} needs column {key!r} in the "
@@ -307,15 +323,18 @@ class Linkage:
         if self.config.key_is_nir or key == "nir":
             return True
         for side in ("P", "S"):
-            cols = self.con.table(f"_app_{side}").columns
+            cols = self.con.table(self._t[side]).columns
             if "nir_valid" not in cols or "nir_consistency" not in cols:
                 return False
-            if not self._count(f"_app_{side}", f"{key} IS NOT NULL AND coalesce(nir_valid, FALSE)"):
+            if not self._count(self._t[side], f"{key} IS NOT NULL AND coalesce(nir_valid, FALSE)"):
                 return False
         return True
 
     def _stage1(self, counts: dict[str, Any]) -> None:
+        """Stage 1: key pairs, their guards, and the training labels (tables ``s1_pairs``,
+        ``s1``, ``train_labels`` of this run)."""
         cfg = self.config
+        t = self._t
         key = cfg.key_column
         trusted = ", ".join(f"'{s}'" for s in cfg.trusted_consistency)
         checked = self._key_checks(key)
@@ -334,7 +353,7 @@ class Linkage:
         # month: requiring it would select the labelled pairs on their birth dates and bias the
         # m probabilities of the birth-date levels (year errors and swaps would look impossible).
         self._sql(f"""
-            CREATE OR REPLACE TEMP TABLE _app_s1_pairs AS
+            CREATE OR REPLACE TEMP TABLE {t["s1_pairs"]} AS
             SELECT p.record_id AS record_id_l, s.record_id AS record_id_r,
                    ({is_consistent.format(t='p')} AND {is_consistent.format(t='s')}) AS trusted,
                    count(*) OVER (PARTITION BY p.record_id) AS n_valid_l,
@@ -361,41 +380,52 @@ class Linkage:
                     OR coalesce(p.birth_month = s.birth_month AND p.birth_day = s.birth_day,
                                 FALSE)) AS date_ok,
                    coalesce(p.sex = s.sex, TRUE) AS sex_ok
-            FROM _app_P p JOIN _app_S s ON p.{key} = s.{key}
+            FROM {t["P"]} p JOIN {t["S"]} s ON p.{key} = s.{key}
             WHERE {is_valid.format(t='p')} AND {is_valid.format(t='s')}
         """)
         ambiguous = ("n_for_l > 1" if cfg.assignment == "many_to_one"
                      else "(n_for_l > 1 OR n_for_r > 1)")
         traits_agree = "((name_ok OR first_ok) AND (date_ok OR sex_ok))"
         self._sql(f"""
-            CREATE OR REPLACE TEMP TABLE _app_s1 AS
+            CREATE OR REPLACE TEMP TABLE {t["s1"]} AS
             SELECT record_id_l, record_id_r,
                    CASE WHEN {ambiguous} THEN 'exact_key_ambiguous'
                         WHEN NOT {traits_agree} THEN 'exact_key_traits_disagree'
                         ELSE NULL END AS guard
-            FROM _app_s1_pairs WHERE trusted
+            FROM {t["s1_pairs"]} WHERE trusted
         """)
         self._sql(f"""
-            CREATE OR REPLACE TEMP TABLE _app_train_labels AS
-            SELECT record_id_l, record_id_r FROM _app_s1_pairs
+            CREATE OR REPLACE TEMP TABLE {t["train_labels"]} AS
+            SELECT record_id_l, record_id_r FROM {t["s1_pairs"]}
             WHERE n_valid_l = 1 AND n_valid_r = 1 AND {traits_agree}
         """)
-        counts["stage1_key_pairs"] = self._count("_app_s1")
-        counts["stage1_ambiguous"] = self._count("_app_s1", "guard = 'exact_key_ambiguous'")
+        counts["stage1_key_pairs"] = self._count(t["s1"])
+        counts["stage1_ambiguous"] = self._count(t["s1"], "guard = 'exact_key_ambiguous'")
         counts["stage1_traits_disagree"] = self._count(
-            "_app_s1", "guard = 'exact_key_traits_disagree'")
-        counts["stage1_links"] = self._count("_app_s1", "guard IS NULL")
-        counts["platform_trusted_key"] = self._count("_app_P", is_trusted.format(t="_app_P"))
-        counts["source_trusted_key"] = self._count("_app_S", is_trusted.format(t="_app_S"))
+            t["s1"], "guard = 'exact_key_traits_disagree'")
+        counts["stage1_links"] = self._count(t["s1"], "guard IS NULL")
+        counts["platform_trusted_key"] = self._count(t["P"], is_trusted.format(t=t["P"]))
+        counts["source_trusted_key"] = self._count(t["S"], is_trusted.format(t=t["S"]))
 
     # -------------------------------------------------------------- run
-    def run(self, platform, source) -> LinkageResult:
+    #: the result's tables, named so with ``keep_tables=True``
+    OUTPUTS = ("links", "unlinked_platform", "unlinked_source", "set_aside", "pairs")
+    #: the working tables of one run (session-only, fresh names, dropped at its end)
+    _WORK = ("P", "S", "s1_pairs", "s1", "labels", "P2", "S2", "s2_preds", "s2_links",
+             "stage1_left", "stage1_right", "s1_preds", "s1_links", "assign")
+
+    def run(self, platform, source, *, keep_tables: bool = False) -> LinkageResult:
         """Link platform candidates to source persons.
 
         Args:
             platform: standardised platform features
                 (:func:`appariement.identity.standardise_identities` with ``side="platform"``).
             source: standardised source features (``side="source"``).
+            keep_tables: also write the result as tables named ``links``, ``pairs``,
+                ``set_aside``, ``unlinked_platform``, ``unlinked_source`` (replacing tables of
+                those names) on the connection, for SQL by name. By default the result's tables
+                are session-only tables with fresh names (the result's relations), and nothing
+                is written into the connection's database.
 
         Returns:
             A :class:`LinkageResult`.
@@ -406,56 +436,100 @@ class Linkage:
                 exception reaches the caller.
         """
         with splink_failures("the linkage"):
-            return self._run(platform, source)
+            return self._run(platform, source, keep_tables=keep_tables)
 
-    def _run(self, platform, source) -> LinkageResult:
-        cfg = self.config
-        con = self.con
+    def _run(self, platform, source, *, keep_tables: bool = False) -> LinkageResult:
+        """The stages in order, each reading the tables and relations the previous made."""
+        self._t = {name: fresh_name(f"link_{name}") for name in self._WORK}
+        self._t["train_labels"] = fresh_name("link_train_labels")  # kept: the result's
+        self._t.update({name: name if keep_tables else fresh_name(f"link_{name}")
+                        for name in self.OUTPUTS})
+        self._keep_tables = keep_tables
+        self._views: list[str] = []
         counts: dict[str, Any] = {}
         timings: dict[str, float] = {}
-        self._snapshot("_app_P", as_relation(con, platform, "platform"))
-        self._snapshot("_app_S", as_relation(con, source, "source"))
+        self._check_inputs(platform, source, counts)
+        backend = make_backend(self.config.backend, self.con, spark=self._spark)
+        self._stage1_or_none(counts, timings)
+        model, blocking = self._plan_and_fit(counts, timings, backend)
+        preds, tf_tables = self._score(model, blocking, backend, counts, timings)
+        s2_links, gm_cols, aside = self._assign(model, preds, counts, timings)
+        s1_links, s1_preds = self._score_stage1(model, gm_cols, s2_links, backend, tf_tables,
+                                                counts, timings)
+        links = self._links(s1_links, s2_links)
+        set_aside = self._set_aside(aside)
+        unlinked_platform, unlinked_source = self._unlinked(links, preds, aside)
+        pairs = self._pairs(s1_preds, preds)
+        return self._result(model, blocking, counts, timings, links, unlinked_platform,
+                            unlinked_source, set_aside, pairs)
+
+    def _name(self, rel: duckdb.DuckDBPyRelation, prefix: str) -> str:
+        """A fresh session-only view of ``rel`` for SQL text (dropped at the end of the run):
+        the stages read each other's relations, not tables they know the name of."""
+        name = fresh_name(f"link_{prefix}")
+        temp_view(rel, name)
+        self._views.append(name)
+        return name
+
+    def _table(self, name: str, sql: str) -> duckdb.DuckDBPyRelation:
+        """The output table ``name`` of this run from ``sql``: a named table with
+        ``keep_tables``, else a session-only one."""
+        kind = "TABLE" if self._keep_tables else "TEMP TABLE"
+        self._sql(f"CREATE OR REPLACE {kind} {self._t[name]} AS {sql}")
+        return self.con.table(self._t[name])
+
+    def _check_inputs(self, platform, source, counts: dict[str, Any]) -> None:
+        """Snapshot both inputs (tables ``P``, ``S``) and check their keys."""
+        con, t = self.con, self._t
+        self._snapshot(t["P"], as_relation(con, platform, "platform"))
+        self._snapshot(t["S"], as_relation(con, source, "source"))
         for side, name in (("P", "platform"), ("S", "source")):
-            dups = self._count(f"(SELECT record_id FROM _app_{side} GROUP BY 1 "
+            dups = self._count(f"(SELECT record_id FROM {t[side]} GROUP BY 1 "
                                "HAVING count(*) > 1 OR record_id IS NULL)")
             if dups:
                 raise LinkageError(f"{name} features have {dups} duplicated or null record_id "
                                    "values; the contract requires a unique key")
-        counts["platform_records"] = self._count("_app_P")
-        counts["source_records"] = self._count("_app_S")
-        backend = make_backend(cfg.backend, con, spark=self._spark)
+        counts["platform_records"] = self._count(t["P"])
+        counts["source_records"] = self._count(t["S"])
 
-        # ---- stage 1
+    def _stage1_or_none(self, counts: dict[str, Any], timings: dict[str, float]) -> None:
+        """Stage 1 (tables ``s1``, ``train_labels``; empty without a key), and the stage-1
+        links as labels (table ``labels``)."""
+        cfg, t = self.config, self._t
         if cfg.key_column:
             with step(log, "stage 1: exact key match", timings):
                 self._stage1(counts)
         else:
-            self._sql("CREATE OR REPLACE TEMP TABLE _app_s1 AS SELECT NULL::VARCHAR AS "
+            self._sql(f"CREATE OR REPLACE TEMP TABLE {t['s1']} AS SELECT NULL::VARCHAR AS "
                       "record_id_l, NULL::VARCHAR AS record_id_r, NULL::VARCHAR AS guard LIMIT 0")
-            self._sql("CREATE OR REPLACE TEMP TABLE _app_train_labels AS SELECT NULL::VARCHAR "
+            self._sql(f"CREATE OR REPLACE TEMP TABLE {t['train_labels']} AS SELECT NULL::VARCHAR "
                       "AS record_id_l, NULL::VARCHAR AS record_id_r LIMIT 0")
             counts["stage1_links"] = 0
-        self._sql("CREATE OR REPLACE TEMP TABLE _app_labels AS "
-                  "SELECT record_id_l, record_id_r FROM _app_s1 WHERE guard IS NULL")
+        self._sql(f"CREATE OR REPLACE TEMP TABLE {t['labels']} AS "
+                  f"SELECT record_id_l, record_id_r FROM {t['s1']} WHERE guard IS NULL")
 
+    def _plan_and_fit(self, counts: dict[str, Any], timings: dict[str, float], backend):
+        """The model's plan, the stage-2 pools (tables ``P2``, ``S2``), the blocking budget
+        and analysis, and the model's training. Returns ``(model, blocking)``."""
+        cfg, con, t = self.config, self.con, self._t
         # ---- the model's plan: comparisons and rules from the features at hand
         model = self._model if self._model is not None else cfg.model()
         if not hasattr(model, "settings_"):
             with step(log, "stage 2: choosing comparisons and rules", timings):
-                model.plan(con.table("_app_P"), con.table("_app_S"), con=con)
+                model.plan(con.table(t["P"]), con.table(t["S"]), con=con)
         self._plan_counts(model, counts)
 
         # ---- stage-2 pools
         # anti / semi joins rather than [NOT] IN (subquery): ids are never null here, and a join
         # needs no null-aware plan
         cols = self._pool_columns(model)
-        self._sql(f"CREATE OR REPLACE TEMP TABLE _app_P2 AS SELECT {cols} FROM _app_P "
-                  "ANTI JOIN _app_labels ON record_id = record_id_l")
-        drop_r = (" ANTI JOIN _app_labels ON record_id = record_id_r"
+        self._sql(f"CREATE OR REPLACE TEMP TABLE {t['P2']} AS SELECT {cols} FROM {t['P']} "
+                  f"ANTI JOIN {t['labels']} ON record_id = record_id_l")
+        drop_r = (f" ANTI JOIN {t['labels']} ON record_id = record_id_r"
                   if cfg.assignment == "one_to_one" else "")
-        self._sql(f"CREATE OR REPLACE TEMP TABLE _app_S2 AS SELECT {cols} FROM _app_S{drop_r}")
-        counts["stage2_platform_pool"] = self._count("_app_P2")
-        counts["stage2_source_pool"] = self._count("_app_S2")
+        self._sql(f"CREATE OR REPLACE TEMP TABLE {t['S2']} AS SELECT {cols} FROM {t['S']}{drop_r}")
+        counts["stage2_platform_pool"] = self._count(t["P2"])
+        counts["stage2_source_pool"] = self._count(t["S2"])
         n_labels = counts["stage1_links"]
 
         # ---- blocking budget and analysis (recall on stage-1 links)
@@ -464,10 +538,10 @@ class Linkage:
             # budget first (fails before any pair is formed); pairs counted where they are
             # scored (the stage-2 pools); recall measured on the stage-1 links, looked up in
             # the full feature tables
-            blocking = analyse_blocking(con, con.table("_app_P2"), con.table("_app_S2"), rules,
-                                        labels=con.table("_app_labels") if n_labels else None,
-                                        labels_left=con.table("_app_P"),
-                                        labels_right=con.table("_app_S"),
+            blocking = analyse_blocking(con, con.table(t["P2"]), con.table(t["S2"]), rules,
+                                        labels=con.table(t["labels"]) if n_labels else None,
+                                        labels_left=con.table(t["P"]),
+                                        labels_right=con.table(t["S"]),
                                         budget=cfg.comparison_budget)
         counts["blocking_pairs_stage2"] = blocking.total_pairs
         counts["blocking_recall_on_stage1"] = blocking.recall
@@ -481,47 +555,68 @@ class Linkage:
                 expected = coverage * counts["platform_records"]
                 counts["estimated_source_coverage"] = round(coverage, 4)
             with step(log, "stage 2: training the model", timings):
-                n_train = self._count("_app_train_labels")
+                n_train = self._count(t["train_labels"])
                 counts["training_labels"] = n_train
-                model.fit(con.table("_app_P"), con.table("_app_S"),
-                          labels=con.table("_app_train_labels") if n_train else None,
+                model.fit(con.table(t["P"]), con.table(t["S"]),
+                          labels=con.table(t["train_labels"]) if n_train else None,
                           expected_matches=expected, backend=backend)
+        return model, blocking
 
-        # ---- stage 2 predictions and assignment
+    def _score(self, model: LinkageModel, blocking: BlockingReport, backend,
+               counts: dict[str, Any], timings: dict[str, float]):
+        """Score the stage-2 pools' blocked pairs (table ``s2_preds``). Returns
+        ``(preds, tf_tables)``."""
+        cfg, con, t = self.config, self.con, self._t
         with step(log, "stage 2: scoring pairs", timings):
             # both stages score subsets of the data with the value frequencies of all of it
-            tf_tables = model.term_frequency_tables(con, con.table("_app_P"), con.table("_app_S"))
-            preds = model.predict(con.table("_app_P2"), con.table("_app_S2"), backend=backend,
+            tf_tables = model.term_frequency_tables(con, con.table(t["P"]), con.table(t["S"]))
+            preds = model.predict(con.table(t["P2"]), con.table(t["S2"]), backend=backend,
                                   threshold_match_probability=cfg.min_report_probability,
-                                  table_name="_app_s2_preds", tf_tables=tf_tables,
+                                  table_name=t["s2_preds"], tf_tables=tf_tables,
                                   num_chunks=max(1, -(-blocking.total_pairs
                                                       // cfg.pairs_per_chunk)))
         counts["stage2_pairs_scored"] = int(preds.count("*").fetchall()[0][0])
+        return preds, tf_tables
+
+    def _assign(self, model: LinkageModel, preds: duckdb.DuckDBPyRelation,
+                counts: dict[str, Any], timings: dict[str, float]):
+        """The assignment and the stage-2 links with their decision (table ``s2_links``).
+        Returns ``(s2_links, gm_cols, set_aside)``: the gamma_ / mw_ columns, and the pairs
+        the assignment did not keep."""
+        cfg, t = self.config, self._t
         with step(log, "assignment", timings):
-            assigned, aside = assign(con, preds, mode=cfg.assignment,
-                                     min_probability=cfg.min_report_probability)
+            assigned, aside = assign(self.con, preds, mode=cfg.assignment,
+                                     min_probability=cfg.min_report_probability,
+                                     prefix=t["assign"])
+        accepted = self._name(assigned, "accepted")
         why = self._why_sql(model)
         decision = cfg.thresholds.decision_sql("match_probability")
         gm_cols = [c for c in assigned.columns if c.startswith(("gamma_", "mw_"))]
         gm = ", ".join(gm_cols)
         self._sql(f"""
-            CREATE OR REPLACE TEMP TABLE _app_s2_links AS
+            CREATE OR REPLACE TEMP TABLE {t['s2_links']} AS
             SELECT record_id_l, record_id_r, 'probabilistic' AS method, match_weight,
                    match_probability, {decision} AS decision, {why} AS why, {gm}
-            FROM _app_assign_acc
+            FROM {accepted}
         """)
+        return t["s2_links"], gm_cols, aside
 
-        # ---- stage-1 links scored by the traits model (explanation + optional re-check)
-        s1 = "_app_s1_links"
-        if cfg.key_column and n_labels:
+    def _score_stage1(self, model: LinkageModel, gm_cols: list[str], s2_links: str, backend,
+                      tf_tables, counts: dict[str, Any], timings: dict[str, float]):
+        """Stage-1 links scored by the traits model (explanation + optional re-check), table
+        ``s1_links``. Returns ``(s1_links, s1_preds)`` (``s1_preds`` None without stage 1)."""
+        cfg, con, t = self.config, self.con, self._t
+        n_labels = counts["stage1_links"]
+        s1 = t["s1_links"]
+        if n_labels:
             with step(log, "stage 1: scoring exact links with the traits model", timings):
-                self._view("_app_stage1_left", "SELECT * FROM _app_P "
-                           "SEMI JOIN _app_labels ON record_id = record_id_l")
-                self._view("_app_stage1_right", "SELECT * FROM _app_S "
-                           "SEMI JOIN _app_labels ON record_id = record_id_r")
-                scored = model.predict(con.table("_app_stage1_left"), con.table("_app_stage1_right"),
-                                       backend=backend, pairs=con.table("_app_labels"),
-                                       table_name="_app_s1_preds", tf_tables=tf_tables)
+                self._view(t["stage1_left"], f"SELECT * FROM {t['P']} "
+                           f"SEMI JOIN {t['labels']} ON record_id = record_id_l")
+                self._view(t["stage1_right"], f"SELECT * FROM {t['S']} "
+                           f"SEMI JOIN {t['labels']} ON record_id = record_id_r")
+                scored = model.predict(con.table(t["stage1_left"]), con.table(t["stage1_right"]),
+                                       backend=backend, pairs=con.table(t["labels"]),
+                                       table_name=t["s1_preds"], tf_tables=tf_tables)
             # With the key among the comparisons, the model's probability is the posterior of
             # the pair given the shared key and the traits: the thresholds decide, as in stage
             # 2 (a NIR borrowed from someone else is refused by traits that disagree). Without
@@ -543,54 +638,59 @@ class Linkage:
                        sc.match_weight, sc.match_probability, {recheck} AS decision,
                        {self._why_sql(model, 'sc.')} AS why,
                        {", ".join(f"sc.{c}" for c in gm_cols)}
-                FROM _app_labels lab
-                JOIN _app_s1_preds sc USING (record_id_l, record_id_r)
+                FROM {t['labels']} lab
+                JOIN {self._name(scored, 's1_scored')} sc USING (record_id_l, record_id_r)
             """)
             lost = n_labels - self._count(s1)
             if lost:
                 raise LinkageError(f"{lost} stage-1 links could not be scored; this is a bug")
-        else:
-            self._sql(f"CREATE OR REPLACE TEMP TABLE {s1} AS SELECT * FROM _app_s2_links LIMIT 0")
+            return s1, scored
+        self._sql(f"CREATE OR REPLACE TEMP TABLE {s1} AS SELECT * FROM {s2_links} LIMIT 0")
+        return s1, None
 
-        # ---- links
-        self._sql(f"""
-            CREATE OR REPLACE TABLE links AS
+    def _links(self, s1_links: str, s2_links: str) -> duckdb.DuckDBPyRelation:
+        """Both stages' links (output ``links``)."""
+        return self._table("links", f"""
             SELECT u.record_id_l AS candidat_id, u.record_id_r AS person_id, u.* EXCLUDE
                    (record_id_l, record_id_r){self._consistency_columns()}
-            FROM (SELECT * FROM {s1} UNION ALL BY NAME SELECT * FROM _app_s2_links) u
+            FROM (SELECT * FROM {s1_links} UNION ALL BY NAME SELECT * FROM {s2_links}) u
             ORDER BY candidat_id
         """)
-        # ---- set aside: exact-stage guards and assignment losers
-        self._sql("""
-            CREATE OR REPLACE TABLE set_aside AS
+
+    def _set_aside(self, aside: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+        """Exact-stage guards and assignment losers (output ``set_aside``)."""
+        return self._table("set_aside", f"""
             SELECT record_id_l AS candidat_id, record_id_r AS person_id, guard AS reason,
                    NULL::DOUBLE AS match_weight, NULL::DOUBLE AS match_probability,
                    NULL::DOUBLE AS competitor_weight
-            FROM _app_s1 WHERE guard IS NOT NULL
+            FROM {self._t['s1']} WHERE guard IS NOT NULL
             UNION ALL
             SELECT record_id_l, record_id_r, reason, match_weight, match_probability,
                    competitor_weight
-            FROM _app_assign_aside
+            FROM {self._name(aside, 'aside')}
             ORDER BY candidat_id, person_id, reason
         """)
-        # ---- unlinked records with reasons
-        review = cfg.thresholds.review
-        self._sql(f"""
-            CREATE OR REPLACE TABLE unlinked_platform AS
+
+    def _unlinked(self, links: duckdb.DuckDBPyRelation, preds: duckdb.DuckDBPyRelation,
+                  aside: duckdb.DuckDBPyRelation):
+        """Unlinked records with reasons (outputs ``unlinked_platform``, ``unlinked_source``)."""
+        t = self._t
+        review = self.config.thresholds.review
+        unlinked_platform = self._table("unlinked_platform", f"""
             WITH best AS (
                 SELECT record_id_l,
                        -- exact ties: the smallest id, the same every run
                        first(record_id_r ORDER BY match_weight DESC, record_id_r)
                            AS best_person_id,
                        max(match_probability) AS best_match_probability
-                FROM _app_s2_preds GROUP BY 1),
+                FROM {self._name(preds, 'preds')} GROUP BY 1),
             flags AS (
                 SELECT record_id_l,
                        bool_or(reason = 'tie') AS tie,
                        bool_or(reason = 'conflict_lost' AND match_probability >= {review!r})
                            AS lost
-                FROM _app_assign_aside GROUP BY 1),
-            guard AS (SELECT record_id_l, min(guard) AS guard FROM _app_s1
+                FROM {self._name(aside, 'aside')} GROUP BY 1),
+            guard AS (SELECT record_id_l, min(guard) AS guard FROM {t['s1']}
                       WHERE guard IS NOT NULL GROUP BY 1)
             SELECT p.record_id AS candidat_id,
                    CASE WHEN l.decision = 'review' THEN 'review'
@@ -601,47 +701,53 @@ class Linkage:
                         WHEN b.record_id_l IS NULL THEN 'no_candidate_pair'
                         ELSE 'below_threshold' END AS reason,
                    b.best_person_id, b.best_match_probability
-            FROM _app_P p
-            LEFT JOIN links l ON l.candidat_id = p.record_id
+            FROM {t['P']} p
+            LEFT JOIN {self._name(links, 'links')} l ON l.candidat_id = p.record_id
             LEFT JOIN best b ON b.record_id_l = p.record_id
             LEFT JOIN flags f ON f.record_id_l = p.record_id
             LEFT JOIN guard g ON g.record_id_l = p.record_id
             WHERE l.candidat_id IS NULL OR l.decision <> 'match'
             ORDER BY 1
         """)
-        self._sql("""
-            CREATE OR REPLACE TABLE unlinked_source AS
-            WITH reviewed AS (SELECT person_id, min(decision) AS decision FROM links
+        links_name = self._name(links, "links")
+        unlinked_source = self._table("unlinked_source", f"""
+            WITH reviewed AS (SELECT person_id, min(decision) AS decision FROM {links_name}
                               WHERE decision <> 'match' GROUP BY 1),
-                 matched AS (SELECT DISTINCT person_id FROM links WHERE decision = 'match')
+                 matched AS (SELECT DISTINCT person_id FROM {links_name}
+                             WHERE decision = 'match')
             SELECT s.record_id AS person_id,
                    CASE WHEN r.person_id IS NOT NULL THEN r.decision
                         ELSE 'no_match_found' END AS reason
-            FROM _app_S s
+            FROM {t['S']} s
             LEFT JOIN reviewed r ON r.person_id = s.record_id
             ANTI JOIN matched m ON m.person_id = s.record_id
             ORDER BY 1
         """)
-        s1_preds = ("SELECT *, 1 AS stage FROM _app_s1_preds UNION ALL BY NAME "
-                    if cfg.key_column and n_labels else "")
-        self._sql(f"""
-            CREATE OR REPLACE TABLE pairs AS
+        return unlinked_platform, unlinked_source
+
+    def _pairs(self, s1_preds, preds: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+        """Every scored pair of both stages (output ``pairs``)."""
+        s1 = (f"SELECT *, 1 AS stage FROM {self._name(s1_preds, 's1_preds')} UNION ALL BY NAME "
+              if s1_preds is not None else "")
+        return self._table("pairs", f"""
             SELECT record_id_l AS candidat_id, record_id_r AS person_id,
                    * EXCLUDE (record_id_l, record_id_r)
-            FROM ({s1_preds}SELECT *, 2 AS stage FROM _app_s2_preds)
+            FROM ({s1}SELECT *, 2 AS stage FROM {self._name(preds, 'preds')})
             ORDER BY candidat_id, person_id, stage
         """)
-        for scored in ("_app_s1_preds", "_app_s2_preds"):  # now in ``pairs``
-            self._drop(scored)
-        links = con.table("links")
+
+    def _result(self, model, blocking, counts: dict[str, Any], timings: dict[str, float],
+                links, unlinked_platform, unlinked_source, set_aside, pairs) -> LinkageResult:
+        """The counts of the links, the nothing-lost check, the working tables dropped."""
+        t = self._t
         for d in ("match", "review", "non_match"):
-            counts[f"links_{d}"] = self._count("links", f"decision = '{d}'")
+            counts[f"links_{d}"] = self._count(t["links"], f"decision = '{d}'")
         counts["links_match_pivot_exact"] = self._count(
-            "links", "decision = 'match' AND method = 'pivot_exact'")
+            t["links"], "decision = 'match' AND method = 'pivot_exact'")
         counts["links_match_probabilistic"] = self._count(
-            "links", "decision = 'match' AND method = 'probabilistic'")
-        counts["unlinked_platform"] = self._count("unlinked_platform")
-        counts["unlinked_source"] = self._count("unlinked_source")
+            t["links"], "decision = 'match' AND method = 'probabilistic'")
+        counts["unlinked_platform"] = self._count(t["unlinked_platform"])
+        counts["unlinked_source"] = self._count(t["unlinked_source"])
         # nothing lost: every candidate is matched or listed as unlinked
         if counts["links_match"] + counts["unlinked_platform"] != counts["platform_records"]:
             raise LinkageError("candidates lost between links and unlinked records; this is a bug")
@@ -649,23 +755,30 @@ class Linkage:
                  counts["links_match"], counts["links_match_pivot_exact"],
                  counts["links_match_probabilistic"], counts["links_review"],
                  counts["unlinked_platform"])
-        return LinkageResult(con, links, con.table("unlinked_platform"),
-                             con.table("unlinked_source"), con.table("set_aside"),
-                             con.table("pairs"), model,
-                             blocking, counts, timings, cfg)
+        # the working tables are read by no output (each output is a table of its own)
+        for name in self._WORK:
+            self._drop(t[name])
+        for suffix in ("_in", "_pool", "_round", "_ties", "_acc", "_aside"):
+            self._drop(t["assign"] + suffix)
+        for name in self._views:
+            self._drop(name)
+        return LinkageResult(self.con, links, unlinked_platform, unlinked_source, set_aside,
+                             pairs, model, blocking, counts, timings, self.config,
+                             training_labels=self.con.table(t["train_labels"]))
 
 
 def link(platform, source, config: LinkageConfig | None = None, *,
-         con: duckdb.DuckDBPyConnection | None = None, **options) -> LinkageResult:
+         con: duckdb.DuckDBPyConnection | None = None, keep_tables: bool = False,
+         **options) -> LinkageResult:
     """Run the cascade in one call: ``link(platform_features, source_features)``.
 
     ``options`` override fields of :class:`LinkageConfig` (e.g. ``key_column=None``). Without
-    ``con`` the linkage runs on a new in-memory connection (its result tables cannot overwrite
-    yours); DuckDB relations of another connection are then copied to it, so pass the
-    connection of large inputs.
+    ``con`` the linkage runs on a new in-memory connection; DuckDB relations of another
+    connection are then copied to it, so pass the connection of large inputs. ``keep_tables``:
+    see :meth:`Linkage.run`.
     """
     if config is None:
         config = LinkageConfig(**options)
     elif options:
         raise ConfigError("pass either a LinkageConfig or keyword options, not both")
-    return Linkage(config, con=con).run(platform, source)
+    return Linkage(config, con=con).run(platform, source, keep_tables=keep_tables)

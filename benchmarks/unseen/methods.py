@@ -95,7 +95,7 @@ def run_appariement(data_dir: str) -> dict:
     con = duckdb.connect()
     start = time.perf_counter()
     _standardise(con, data_dir)
-    result = link(con.table("pf"), con.table("sf"), con=con, key_column=key)
+    result = link(con.table("pf"), con.table("sf"), con=con, key_column=key, keep_tables=True)
     seconds = time.perf_counter() - start
     out = _scores(con, "SELECT candidat_id, person_id FROM links WHERE decision = 'match'",
                   data_dir)

@@ -20,7 +20,7 @@ TRAITS_F1_FLOOR = 0.985
 def cascade(linkage_data):
     con = duckdb.connect()
     load_features(con, linkage_data)
-    result = link(con.table("pf"), con.table("sf"), con=con)
+    result = link(con.table("pf"), con.table("sf"), con=con, keep_tables=True)
     return con, result
 
 
@@ -64,7 +64,7 @@ def test_every_record_is_accounted_for(cascade):
 def test_traits_only_quality_floor(linkage_data):
     con = duckdb.connect()
     load_features(con, linkage_data)
-    result = link(con.table("pf"), con.table("sf"), con=con, key_column=None)
+    result = link(con.table("pf"), con.table("sf"), con=con, key_column=None, keep_tables=True)
     precision, recall, f1 = precision_recall(con)
     assert f1 >= TRAITS_F1_FLOOR, (precision, recall)
     assert result.counts["links_match_pivot_exact"] == 0
@@ -93,7 +93,7 @@ def test_someone_elses_nir_is_not_an_exact_link(linkage_data, consistency):
     cand, _, other_nir, other_person = _one_stage1_pair(con)
     con.execute("UPDATE pf SET nir = ?, nir_consistency = ? WHERE record_id = ?",
                 [other_nir, consistency, cand])
-    link(con.table("pf"), con.table("sf"), con=con)
+    link(con.table("pf"), con.table("sf"), con=con, keep_tables=True)
     wrong = con.execute("SELECT count(*) FROM links WHERE candidat_id = ? AND person_id = ? "
                         "AND method = 'pivot_exact'", [cand, other_person]).fetchall()[0][0]
     assert wrong == 0
@@ -109,7 +109,7 @@ def test_shared_key_is_ambiguous_not_linked(linkage_data):
     cand, person, _, other_person = _one_stage1_pair(con)
     nir = con.execute("SELECT nir FROM sf WHERE record_id = ?", [person]).fetchall()[0][0]
     con.execute("UPDATE sf SET nir = ? WHERE record_id = ?", [nir, other_person])
-    link(con.table("pf"), con.table("sf"), con=con)
+    link(con.table("pf"), con.table("sf"), con=con, keep_tables=True)
     reasons = con.execute("SELECT DISTINCT reason FROM set_aside WHERE candidat_id = ?",
                           [cand]).fetchall()
     assert ("exact_key_ambiguous",) in reasons
@@ -152,7 +152,8 @@ def test_user_comparisons_replace_the_defaults(linkage_data):
     comparisons = [surname_comparison(), first_name_comparison(), sex_comparison(),
                    birth_place_comparison(), cl.ExactMatch("birth_date")]
     model = LinkageModel(comparisons=comparisons, u_max_pairs=2e5)
-    result = Linkage(LinkageConfig(), con=con, model=model).run(con.table("pf"), con.table("sf"))
+    result = Linkage(LinkageConfig(), con=con, model=model).run(con.table("pf"), con.table("sf"),
+                                                                keep_tables=True)
     names = [c["output_column_name"] for c in result.model.settings_["comparisons"]]
     assert names == ["surname", "first_name", "sex", "birth_place", "birth_date"]
     why = con.execute("SELECT why FROM links LIMIT 1").fetchall()[0][0]
@@ -168,10 +169,10 @@ def test_large_file_rules_keep_quality_with_fewer_pairs(linkage_data):
     assert _rules("large") == LARGE_FILE_RULES and _rules("dob, inverted") == ("dob", "inverted")
     con = duckdb.connect()
     load_features(con, linkage_data)
-    default = link(con.table("pf"), con.table("sf"), con=con, key_column=None)
+    default = link(con.table("pf"), con.table("sf"), con=con, key_column=None, keep_tables=True)
     n_default = default.counts["blocking_pairs_stage2"]
     large = link(con.table("pf"), con.table("sf"), con=con, key_column=None,
-                 blocking_rules=LARGE_FILE_RULES)
+                 blocking_rules=LARGE_FILE_RULES, keep_tables=True)
     # fewer pairs even at 1,500 x 15,000; the saving grows with the square of the file size
     assert large.counts["blocking_pairs_stage2"] < n_default
     _, _, f1 = precision_recall(con)
@@ -183,12 +184,12 @@ def test_training_labels_do_not_require_nir_consistency(cascade):
     consistent or not (the consistency check selects on birth year and month, which would bias
     the birth-date levels); only consistent pairs become exact links."""
     con, result = cascade
-    n_labels, n_untrusted = con.execute("""
+    n_labels, n_untrusted = con.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE p.nir_consistency NOT IN ('consistent',
                                                                           'unverifiable')
                                           OR s.nir_consistency NOT IN ('consistent',
                                                                        'unverifiable'))
-        FROM _app_train_labels l JOIN pf p ON p.record_id = l.record_id_l
+        FROM {result.training_labels.alias} l JOIN pf p ON p.record_id = l.record_id_l
         JOIN sf s ON s.record_id = l.record_id_r""").fetchall()[0]
     assert n_labels == result.counts["training_labels"]
     assert n_untrusted > 0 and n_labels > result.counts["stage1_links"]
@@ -230,7 +231,7 @@ def test_on_disk_database_keeps_only_the_outputs(linkage_data, cascade, tmp_path
     path = tmp_path / "linkage.duckdb"
     con = duckdb.connect(str(path))
     platform = pq.read_table(linkage_data["platform"]).to_pandas()  # Python objects
-    result = link(platform, linkage_data["source"], con=con)
+    result = link(platform, linkage_data["source"], con=con, keep_tables=True)
     _, in_memory = cascade
     assert result.counts["links_match"] == in_memory.counts["links_match"]
     con.close()
@@ -241,3 +242,21 @@ def test_on_disk_database_keeps_only_the_outputs(linkage_data, cascade, tmp_path
     assert views == []
     assert con.execute("SELECT count(*) FROM links WHERE decision = 'match'").fetchall()[0][0] \
         == result.counts["links_match"]
+
+
+def test_by_default_nothing_is_written_into_the_database(linkage_data, cascade, tmp_path):
+    """Without keep_tables the result's tables are session-only, with fresh names: a database
+    file keeps no table of the run, and a table named ``links`` of the caller's is untouched."""
+    path = tmp_path / "mine.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE links AS SELECT 'mine' AS owner")
+    result = link(linkage_data["platform"], linkage_data["source"], con=con)
+    _, in_memory = cascade
+    assert result.links.filter("decision = 'match'").count("*").fetchall()[0][0] \
+        == result.counts["links_match"] == in_memory.counts["links_match"]
+    assert con.execute("SELECT owner FROM main.links").fetchall() == [("mine",)]
+    result.drop()
+    con.close()
+    con = duckdb.connect(str(path), read_only=True)
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"links"}

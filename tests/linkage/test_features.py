@@ -35,7 +35,7 @@ def _run(raw, cand_cols, pers_cols, key_column, transform=None):
         cand, pers = transform(cand), transform(pers)
     pf = standardise_identities(con, cand, "platform")
     sf = standardise_identities(con, pers, "source")
-    result = link(pf, sf, con=con, key_column=key_column)
+    result = link(pf, sf, con=con, key_column=key_column, keep_tables=True)
     con.register("truth", raw["truth"])
     tp, n = con.execute("""SELECT count(t.person_id), count(*) FROM links l
         LEFT JOIN truth t USING (candidat_id, person_id) WHERE l.decision = 'match'""").fetchall()[0]
@@ -146,7 +146,8 @@ def test_missing_or_null_columns_give_a_result_or_an_appariement_error(small, dr
     con = duckdb.connect()
     try:
         result = link(standardise_identities(con, cand, "platform"),
-                      standardise_identities(con, pers, "source"), con=con, key_column=key)
+                      standardise_identities(con, pers, "source"), con=con, key_column=key,
+                      keep_tables=True)
     except AppariementError:
         return
     counts = result.counts

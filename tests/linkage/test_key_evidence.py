@@ -43,7 +43,8 @@ def _link(con, cand_sql: str, pers_sql: str = "SELECT * FROM pers0", key="nir"):
     pers = con.sql(pers_sql).to_arrow_table()
     lc = duckdb.connect()
     result = link(standardise_identities(lc, cand, "platform"),
-                  standardise_identities(lc, pers, "source"), con=lc, key_column=key)
+                  standardise_identities(lc, pers, "source"), con=lc, key_column=key,
+                  keep_tables=True)
     return lc, result
 
 

@@ -24,13 +24,13 @@ def test_spark_and_duckdb_give_the_same_links():
     config = dict(u_max_pairs=1e4, blocking_rules=("dob", "name_yob", "phon_first_phon"))
 
     duck = duckdb.connect()
-    Linkage(LinkageConfig(**config), con=duck).run(pf, sf)
+    Linkage(LinkageConfig(**config), con=duck).run(pf, sf, keep_tables=True)
 
     spark = local_spark_session(cores=2)
     try:
         on_spark = duckdb.connect()
         result = Linkage(LinkageConfig(backend="spark", **config), con=on_spark,
-                         spark=spark).run(pf, sf)
+                         spark=spark).run(pf, sf, keep_tables=True)
     finally:
         spark.stop()
 
