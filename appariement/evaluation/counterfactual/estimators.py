@@ -163,7 +163,12 @@ def _newton(X1: np.ndarray, y: np.ndarray, w: np.ndarray, pen: np.ndarray,
         p = _sigmoid(X1 @ beta)
         grad = X1.T @ (w * (y - p)) - pen * beta
         hess = X1.T @ (X1 * (w * p * (1 - p))[:, None]) + ridge
-        step = np.linalg.solve(hess, grad)
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            # collinear columns without a penalty (e.g. a month dummy equal to another):
+            # the least-norm step leaves the unidentified direction alone
+            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
         beta = beta + step
         if np.max(np.abs(step)) < tol:
             break
