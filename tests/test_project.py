@@ -130,7 +130,8 @@ def test_every_step_returns_the_existing_result_objects(run, tmp_path):
     assert isinstance(run["dataset"], EvaluationDataset)
     assert run["dataset"].counts["trials"] == 150
     assert isinstance(run["estimates"], EffectEstimates)
-    assert run["estimates"].table["method"].tolist() == ["naive", "ipw", "matching"]
+    from appariement.evaluation.counterfactual.estimators import METHODS
+    assert run["estimates"].table["method"].tolist() == list(METHODS)
     written = run["result"].write(tmp_path / "link")
     assert Path(written["links"]).is_file()
     assert set(run["features"].write(tmp_path / "features")) == {"platform", "source"}

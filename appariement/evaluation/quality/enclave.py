@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from ..._tables import temp_view
 from ..labels import fmt_count, fmt_number, label
 from . import charts
 from . import splink_charts
@@ -31,8 +32,8 @@ def _pairs(con, links_view: str, model, platform, source, limit: int) -> list[di
     right = model.splink_input(con, source, "source")
     cols = [c for c in left.columns if c not in ("unique_id", "source_dataset")]
     temp = "_app_enc_l", "_app_enc_r"
-    left.create_view(temp[0], replace=True)
-    right.create_view(temp[1], replace=True)
+    temp_view(left, temp[0])  # session views: nothing left in a database file
+    temp_view(right, temp[1])
     sel = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in cols)
     rows = con.execute(f"""
         WITH k AS (SELECT *, ntile({int(limit)}) OVER (ORDER BY match_weight) AS band
@@ -106,8 +107,8 @@ def _viewer(con, links_view, model, platform, source, n_patterns: int, language:
         FROM {links_view} WHERE match_weight IS NOT NULL
         GROUP BY ALL ORDER BY n DESC LIMIT {int(n_patterns)}""").df()
     right = model.splink_input(con, source, "source")
-    right.create_view("_app_enc_vr", replace=True)
-    left.create_view("_app_enc_vl", replace=True)
+    temp_view(right, "_app_enc_vr")
+    temp_view(left, "_app_enc_vl")
     head = ("<tr><th>" + html.escape(label("n_links", language)) + "</th><th>"
             + html.escape({"fr": "Poids moyen", "en": "Mean weight"}[language]) + "</th>"
             + "".join(f"<th>{html.escape(label(n, language))}</th>" for n in names)
