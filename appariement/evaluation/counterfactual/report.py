@@ -142,6 +142,19 @@ def _hide_unmatched(table: pd.DataFrame, threshold: int) -> pd.DataFrame:
     return table
 
 
+def _pair_unmatched(table: pd.DataFrame) -> pd.DataFrame:
+    """The matching ``n_treated`` and ``n_unmatched`` add up to the IPW ``n_treated``: when
+    either is withheld (a small count, or a left-out count that is), the other goes too, or the
+    published IPW count would give it back by a difference."""
+    table = table.copy()
+    if "n_unmatched" not in table.columns:
+        return table
+    gone = table["n_treated"].isna() | table["n_unmatched"].isna()
+    matching = table["method"] == "matching"
+    table.loc[matching & gone, ["n_treated", "n_unmatched"]] = None
+    return table
+
+
 def _safe_e_values(table: pd.DataFrame, threshold: int) -> pd.DataFrame:
     """An E-value and its estimate give back the treated mean p1 (``RR = p1 / (p1 - ATT)``),
     which times ``n_treated`` is a count of the treated with (or without) the outcome: withhold
@@ -317,7 +330,7 @@ def run_counterfactual(platform: Any, employment: Any, links: Any, out_dir: str 
                                 derived={c: ["n_treated", "n_control"] for c in
                                          ("estimate", "se", "ci_low", "ci_high", "se_ai",
                                           "ci_low_ai", "ci_high_ai", "e_value", "e_value_ci")})
-    est_pub = _safe_e_values(est_pub, min_cell)
+    est_pub = _safe_e_values(_pair_unmatched(est_pub), min_cell)
     warnings = _design_warnings(design) + _merge_warnings(warnings)
     for w in warnings[:len(_design_warnings(design))]:
         _log.warning("counterfactual %s: %s", w["code"], w["message"])
