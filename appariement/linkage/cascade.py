@@ -38,7 +38,7 @@ from ._backend import make_backend
 from .assignment import ASSIGNMENT_MODES, Thresholds, assign
 from .model import LinkageModel, splink_failures
 
-__all__ = ["LinkageConfig", "LinkageResult", "Linkage", "link"]
+__all__ = ["LinkageConfig", "LinkageResult", "Linkage", "link", "unlinked_source_sql"]
 
 log = get_logger(__name__)
 
@@ -710,19 +710,8 @@ class Linkage:
             ORDER BY 1
         """)
         links_name = self._name(links, "links")
-        unlinked_source = self._table("unlinked_source", f"""
-            WITH reviewed AS (SELECT person_id, min(decision) AS decision FROM {links_name}
-                              WHERE decision <> 'match' GROUP BY 1),
-                 matched AS (SELECT DISTINCT person_id FROM {links_name}
-                             WHERE decision = 'match')
-            SELECT s.record_id AS person_id,
-                   CASE WHEN r.person_id IS NOT NULL THEN r.decision
-                        ELSE 'no_match_found' END AS reason
-            FROM {t['S']} s
-            LEFT JOIN reviewed r ON r.person_id = s.record_id
-            ANTI JOIN matched m ON m.person_id = s.record_id
-            ORDER BY 1
-        """)
+        unlinked_source = self._table("unlinked_source",
+                                      unlinked_source_sql(links_name, t["S"]))
         return unlinked_platform, unlinked_source
 
     def _pairs(self, s1_preds, preds: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
@@ -765,6 +754,23 @@ class Linkage:
         return LinkageResult(self.con, links, unlinked_platform, unlinked_source, set_aside,
                              pairs, model, blocking, counts, timings, self.config,
                              training_labels=self.con.table(t["train_labels"]))
+
+
+def unlinked_source_sql(links: str, source: str) -> str:
+    """SQL of the source persons without a match and why (``person_id``, ``reason``: the
+    decision of their best remaining link, or ``no_match_found``), from a links table and the
+    source features' table (``record_id``)."""
+    return f"""
+        WITH reviewed AS (SELECT person_id, min(decision) AS decision FROM {links}
+                          WHERE decision <> 'match' GROUP BY 1),
+             matched AS (SELECT DISTINCT person_id FROM {links} WHERE decision = 'match')
+        SELECT s.record_id AS person_id,
+               CASE WHEN r.person_id IS NOT NULL THEN r.decision
+                    ELSE 'no_match_found' END AS reason
+        FROM {source} s
+        LEFT JOIN reviewed r ON r.person_id = s.record_id
+        ANTI JOIN matched m ON m.person_id = s.record_id
+        ORDER BY 1"""
 
 
 def link(platform, source, config: LinkageConfig | None = None, *,

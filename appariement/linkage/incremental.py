@@ -48,7 +48,7 @@ from .._atomic import atomic_path
 from .._log import get_logger, step
 from .._tables import as_relation, temp_table, to_arrow
 from ..errors import LinkageError
-from .cascade import Linkage, LinkageConfig
+from .cascade import Linkage, LinkageConfig, unlinked_source_sql
 from .model import LinkageModel
 
 __all__ = ["record_fingerprints", "fingerprint_columns", "PreviousLinks", "IncrementalResult", "link_incremental",
@@ -374,18 +374,8 @@ def _merge(con) -> None:
             SELECT u.* FROM _inc_b_unlinked_platform u
             SEMI JOIN _inc_b_accepted b ON b.candidat_id = u.candidat_id)
         ORDER BY candidat_id""")
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _inc_unlinked_source AS
-        WITH reviewed AS (SELECT person_id, min(decision) AS decision FROM _inc_links
-                          WHERE decision <> 'match' GROUP BY 1),
-             matched AS (SELECT DISTINCT person_id FROM _inc_links WHERE decision = 'match')
-        SELECT s.record_id AS person_id,
-               CASE WHEN r.person_id IS NOT NULL THEN r.decision
-                    ELSE 'no_match_found' END AS reason
-        FROM _inc_S s
-        LEFT JOIN reviewed r ON r.person_id = s.record_id
-        ANTI JOIN matched m ON m.person_id = s.record_id
-        ORDER BY 1""")
+    con.execute("CREATE OR REPLACE TEMP TABLE _inc_unlinked_source AS "
+                + unlinked_source_sql("_inc_links", "_inc_S"))
     # pairs and set-aside rows of records that were not re-scored, then the passes' own
     stale = """
         SEMI JOIN (SELECT record_id FROM _inc_status_p WHERE status = 'unchanged') u
