@@ -143,15 +143,23 @@ def _hide_unmatched(table: pd.DataFrame, threshold: int) -> pd.DataFrame:
 
 
 def _pair_unmatched(table: pd.DataFrame) -> pd.DataFrame:
-    """The matching ``n_treated`` and ``n_unmatched`` add up to the IPW ``n_treated``: when
-    either is withheld (a small count, or a left-out count that is), the other goes too, or the
-    published IPW count would give it back by a difference."""
+    """The matching ``n_treated`` and ``n_unmatched`` add up to the IPW ``n_treated`` of the
+    same variant and outcome: when one of the three is withheld, a second goes too
+    (``n_unmatched`` first), or the published two would give it back by a difference."""
     table = table.copy()
     if "n_unmatched" not in table.columns:
         return table
-    gone = table["n_treated"].isna() | table["n_unmatched"].isna()
-    matching = table["method"] == "matching"
-    table.loc[matching & gone, ["n_treated", "n_unmatched"]] = None
+    for _, rows in table.groupby(["variant", "outcome"], sort=False):
+        ipw = rows.index[rows["method"] == "ipw"]
+        matching = rows.index[rows["method"] == "matching"]
+        if len(matching) != 1:
+            continue
+        m = matching[0]
+        cells = [(m, "n_treated"), (m, "n_unmatched")] + [(i, "n_treated") for i in ipw]
+        hidden = [c for c in cells if pd.isna(table.at[c])]
+        if len(hidden) == 1:
+            other = (m, "n_treated") if hidden[0] == (m, "n_unmatched") else (m, "n_unmatched")
+            table.at[other] = None
     return table
 
 
