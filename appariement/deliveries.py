@@ -224,7 +224,7 @@ class DeliveryLink:
         previous = (PreviousLinks.read(con, self.previous_link_dir())
                     if self.previous is not None else None)
         if previous is None or self.retrain:
-            result = Linkage(lk, con=con).run(pf, sf, keep_tables=True)  # _full_diff reads links
+            result = Linkage(lk, con=con).run(pf, sf)
             result.write(out)
             run.manifest.timings.update({f"link: {k}": v for k, v in result.timings.items()})
             counts = dict(result.counts)
@@ -266,9 +266,10 @@ class DeliveryLink:
     def _full_diff(self, con, out: Path, previous, result) -> dict:
         """The diff of a full link stage: against the previous delivery (retrain), or every
         link new (the first delivery)."""
+        from ._tables import temp_table
         from .linkage.incremental import delivery_diff
 
-        con.execute("CREATE OR REPLACE TEMP TABLE _dl_links AS SELECT * FROM links")
+        temp_table(result.links, "_dl_links")
         fp = {s: con.read_parquet(str(out / f"fingerprints_{s}.parquet"))
               for s in ("platform", "source")}
         if previous is None:

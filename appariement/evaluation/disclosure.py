@@ -76,19 +76,35 @@ class DisclosurePolicy:
             raise ConfigError(f"disclosure rounding must be None or an integer >= 1, got "
                               f"{self.rounding!r}")
 
-    def describe(self) -> str:
-        """The rule in one paragraph, for the report."""
-        zero = ("zero counts are suppressed too" if self.suppress_zeros
-                else "zero counts are published (they reveal no individual)")
-        text = (f"Counts from 1 to {self.threshold - 1} are suppressed (minimum cell size "
-                f"{self.threshold}); {zero}.")
+    def describe(self, language: str = "en") -> str:
+        """The rule in one paragraph, for the report (``language``: ``en`` or ``fr``)."""
+        fr = language == "fr"
+        if fr:
+            zero = ("les zéros sont masqués aussi" if self.suppress_zeros
+                    else "les zéros sont publiés (ils ne révèlent personne)")
+            text = (f"Les effectifs de 1 à {self.threshold - 1} sont masqués (au moins "
+                    f"{self.threshold} personnes par case) ; {zero}.")
+        else:
+            zero = ("zero counts are suppressed too" if self.suppress_zeros
+                    else "zero counts are published (they reveal no individual)")
+            text = (f"Counts from 1 to {self.threshold - 1} are suppressed (minimum cell size "
+                    f"{self.threshold}); {zero}.")
         if self.secondary:
-            text += (" Secondary suppression: in every row and column whose total is "
+            text += (" Masquage secondaire : dans toute ligne ou colonne dont le total est "
+                     "publié, une case masquée seule est protégée en masquant aussi la plus "
+                     "petite autre case, si bien qu'aucune valeur masquée ne se retrouve par "
+                     "soustraction." if fr else
+                     " Secondary suppression: in every row and column whose total is "
                      "published, a single suppressed cell is protected by also suppressing "
                      "the smallest other cell, so no suppressed value can be recomputed by "
                      "subtraction.")
         if self.rounding and self.rounding > 1:
-            text += f" Published counts are rounded to the nearest multiple of {self.rounding}."
+            text += (f" Les effectifs publiés sont arrondis au multiple de {self.rounding} le "
+                     "plus proche." if fr else
+                     f" Published counts are rounded to the nearest multiple of {self.rounding}.")
+        if fr:
+            return text + (" Les taux et estimations calculés à partir d'un effectif masqué "
+                           "sont masqués avec lui.")
         text += (" Rates and estimates computed from a suppressed count are suppressed with "
                  "it. Suppressed cells show as empty (null in JSON).")
         return text

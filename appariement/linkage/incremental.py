@@ -200,13 +200,13 @@ def _run_pass(con, tag: str, config: LinkageConfig, model: LinkageModel, platfor
     ran = bool(n_p and n_s)
     if ran:
         with step(log, f"delivery: pass {tag} ({n_p} candidates x {n_s} persons)", timings):
-            # the pass's tables by name (links, pairs, ...), copied below under the pass's
-            result = Linkage(config, con=con, model=model).run(
-                con.table(platform), con.table(source), keep_tables=True)
+            result = Linkage(config, con=con, model=model).run(con.table(platform),
+                                                               con.table(source))
         counts[f"pass_{tag}_pairs_scored"] = result.counts.get("stage2_pairs_scored", 0)
         counts[f"pass_{tag}_stage1_links"] = result.counts.get("stage1_links", 0)
         for name in ("links", "unlinked_platform", "set_aside", "pairs"):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_{tag}_{name} AS SELECT * FROM {name}")
+            temp_table(getattr(result, name), f"_inc_{tag}_{name}")
+        result.drop()
     else:
         for name in ("links", "unlinked_platform", "set_aside", "pairs"):
             con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_{tag}_{name} AS "

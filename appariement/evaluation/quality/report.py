@@ -75,24 +75,6 @@ def _tr(language: str):
     return (lambda fr, en: fr) if language == "fr" else (lambda fr, en: en)
 
 
-def _describe(policy: DisclosurePolicy, language: str) -> str:
-    """The disclosure rule in words (:meth:`DisclosurePolicy.describe` in English)."""
-    if language == "en":
-        return policy.describe()
-    zero = ("les zéros sont masqués aussi" if policy.suppress_zeros
-            else "les zéros sont publiés (ils ne révèlent personne)")
-    text = (f"Les effectifs de 1 à {policy.threshold - 1} sont masqués (au moins "
-            f"{policy.threshold} personnes par case) ; {zero}.")
-    if policy.secondary:
-        text += (" Masquage secondaire : dans toute ligne ou colonne dont le total est publié, "
-                 "une case masquée seule est protégée en masquant aussi la plus petite autre "
-                 "case, si bien qu'aucune valeur masquée ne se retrouve par soustraction.")
-    if policy.rounding and policy.rounding > 1:
-        text += f" Les effectifs publiés sont arrondis au multiple de {policy.rounding} le plus proche."
-    return text + (" Les taux et estimations calculés à partir d'un effectif masqué sont masqués "
-                   "avec lui.")
-
-
 def _h(level: int, key: str, language: str) -> str:
     return f"<h{level}>{html.escape(label(key, language))}</h{level}>"
 
@@ -150,7 +132,7 @@ def build_report(links, covariates, *, counts: dict | None = None, model=None,
     chart_specs: dict[str, Any] = {}
     body = [_h(1, "quality_title", language),
             f'<p class="note"><b>{html.escape(label("disclosure", language))}.</b> '
-            f'{html.escape(_describe(policy, language))} '
+            f'{html.escape(policy.describe(language))} '
             f'{html.escape(label("suppressed_note", language))}</p>',
             f'<p class="small">{html.escape(label("export_note", language))}</p>']
 
